@@ -1,0 +1,38 @@
+"""evalkit: evaluation and quality-regression CLI for LLM applications.
+
+The public API lives in ``evalkit.api`` (re-exported here lazily, so that importing
+``evalkit`` — and running ``evalkit --help`` — stays instant).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EvalkitError",
+    "Evaluation",
+    "InputError",
+    "RunOutcome",
+    "__version__",
+    "evaluate",
+    "get_run",
+    "list_runs",
+    "query",
+]
+
+_API = {"Evaluation", "RunOutcome", "evaluate", "get_run", "list_runs", "query"}
+_ERRORS = {"EvalkitError", "InputError"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from evalkit import api
+
+        return getattr(api, name)
+    if name in _ERRORS:
+        from evalkit import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'evalkit' has no attribute {name!r}")

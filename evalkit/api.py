@@ -1,0 +1,386 @@
+"""What the CLI calls: the pipeline, end to end, as plain functions returning plain data.
+
+``evaluate()`` = load → plan → run → score → store → summarise → gates → exit code. Each
+function here opens what it needs (project, store, providers) and closes it again; none prints.
+Progress is reported through an optional callback object, so the CLI can draw a progress bar
+and tests can stay silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from evalkit import __version__
+from evalkit.config import Project
+from evalkit.errors import EvalkitError, InputError, NotFoundError, RunIncomplete
+from evalkit.records import PromptVersion, Result, Suite, content_hash
+
+__all__ = [
+    "Evaluation",
+    "Progress",
+    "RunOutcome",
+    "evaluate",
+    "get_run",
+    "list_prompts",
+    "list_runs",
+    "open_store",
+    "query",
+    "show_prompt",
+]
+
+
+class Progress(Protocol):
+    """Receives progress of an evaluation (the CLI draws it; tests ignore it)."""
+
+    def start(self, label: str, total: int) -> None: ...
+    def advance(self, result: Result, done: int, errors: int, retries: int) -> None: ...
+    def stop(self) -> None: ...
+    def warn(self, message: str) -> None: ...
+
+
+@dataclass
+class RunOutcome:
+    """One suite's run: its id, summary, gates and exit code."""
+
+    run_id: str
+    suite: str
+    status: str
+    summary: dict[str, Any]
+    gates: list[dict[str, Any]]
+    exit_code: int
+    planned: int
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    elapsed_s: float = 0.0
+    header: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "suite": self.suite, "status": self.status,
+            "exit_code": self.exit_code, "planned": self.planned, "elapsed_s": self.elapsed_s,
+            "header": self.header, "summary": self.summary, "gates": self.gates,
+            "warnings": self.warnings, "error": self.error,
+        }
+
+
+@dataclass
+class Evaluation:
+    runs: list[RunOutcome]
+    db: Path
+
+    @property
+    def exit_code(self) -> int:
+        codes = {r.exit_code for r in self.runs}
+        for code in (2, 3, 1):
+            if code in codes:
+                return code
+        return 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "schema": "evalkit.run/1",
+            "exit_code": self.exit_code,
+            "db": str(self.db),
+            "runs": [r.as_json() for r in self.runs],
+        }
+
+
+def open_store(project: Project, db: str | Path | None = None, *, read_only: bool = False) -> Any:
+    from evalkit.store.db import Store
+
+    return Store(project.db_path(db), read_only=read_only)
+
+
+def _library(project: Project) -> Any:
+    from evalkit.load.prompts import PromptLibrary
+
+    return PromptLibrary([project.prompts_dir])
+
+
+def _suite_paths(project: Project, names: Sequence[str]) -> list[Path]:
+    from evalkit.load.suites import discover_suites
+
+    if not names:
+        found = discover_suites(project.suites_dir)
+        if not found:
+            raise InputError(
+                f"no suites in {project.suites_dir}",
+                fix="name a suite file, or create suites/<name>.yaml (see `evalkit init`)",
+            )
+        return found
+    paths = []
+    for name in names:
+        path = Path(name)
+        if not path.exists():
+            for candidate in (project.suites_dir / name, project.suites_dir / f"{name}.yaml"):
+                if candidate.is_file():
+                    path = candidate
+                    break
+        if not path.is_file():
+            raise NotFoundError(f"suite '{name}' not found",
+                                fix=f"give a path, or a name from {project.suites_dir}")
+        paths.append(path)
+    return paths
+
+
+def _config_hash(project: Project, suite: Suite, identities: dict[str, Any]) -> str:
+    return content_hash({
+        "config": project.config_source, "suite": suite.hash, "providers": identities,
+    })
+
+
+@dataclass
+class _Options:
+    providers: Sequence[str]
+    prompts: Sequence[str]
+    repeat: int | None
+    concurrency: int | None
+    limit: int | None
+    shard: str | None
+    tags: dict[str, str]
+
+
+async def _run_suite(
+    project: Project, store: Any, pool: Any, suite: Suite, opts: _Options,
+    progress: Progress | None, resume: str | None,
+) -> RunOutcome:
+    from evalkit.providers.pool import default_provider_id
+    from evalkit.registry import SCORERS
+    from evalkit.run.plan import make_plan, parse_shard
+    from evalkit.run.runner import Runner
+    from evalkit.score.base import ScoreContext
+    from evalkit.score.gates import check_gates
+    from evalkit.score.metrics import summarize_run
+    from evalkit.store import runs as store_runs
+
+    library = _library(project)
+    prompts: list[PromptVersion] = [library.get(ref) for ref in opts.prompts]
+    provider_ids = list(opts.providers or suite.providers or [default_provider_id(project)])
+    providers = {pid: pool.get(pid) for pid in provider_ids}
+    shard = parse_shard(opts.shard) if opts.shard else None
+    run_id = resume or store_runs.new_run_id()
+    plan = make_plan(suite, run_id, prompts=prompts or None, providers=provider_ids,
+                     repeat=opts.repeat, limit=opts.limit, shard=shard)
+    concurrency = {
+        pid: opts.concurrency or p.options.concurrency or project.config.defaults.concurrency
+        for pid, p in providers.items()
+    }
+    # Start providers before the run is recorded: a missing key, binary or server is a
+    # setup problem, not a run.
+    for pid in provider_ids:
+        await pool.start(pid, concurrency[pid])
+    identities = {pid: p.identity() for pid, p in providers.items()}
+    warnings = store_runs.record_prompts(store, plan.prompts)
+    store_runs.record_cases(store, suite.name, plan.cases)
+    skip: set[str] = set()
+    options = {
+        "providers": provider_ids, "prompts": [p.ref for p in plan.prompts],
+        "repeat": plan.repeat, "concurrency": concurrency, "limit": opts.limit,
+        "shard": opts.shard,
+    }
+    if resume:
+        skip = store_runs.done_result_ids(store, run_id)
+        store.execute("UPDATE runs SET status = 'running', ended_at = NULL WHERE id = ?",
+                      [run_id])
+    else:
+        from evalkit.store.runs import git_info
+
+        commit, dirty = git_info(project.root)
+        store_runs.insert_run(store, {
+            "id": run_id, "suite": suite.name, "suite_path": suite.shown_path,
+            "suite_hash": suite.hash, "git_commit": commit, "git_dirty": dirty,
+            "evalkit_version": __version__, "config_hash": _config_hash(project, suite, identities),
+            "options": options, "tags": opts.tags, "planned": plan.size,
+        })
+        store_runs.record_providers(store, run_id, identities)
+    context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={})
+    scorers = [SCORERS.get(spec.type)(spec, context) for spec in suite.scorers]
+    header = {
+        "suite": suite.name, "cases": len(plan.cases), "repeat": plan.repeat,
+        "prompts": [p.ref for p in plan.prompts],
+        "providers": {pid: identities[pid].get("model") for pid in provider_ids},
+    }
+
+    def on_result(result: Result, stats: Any) -> None:
+        if progress:
+            progress.advance(result, stats.done, stats.errors, stats.retries)
+
+    budget = project.config.defaults.error_budget
+    runner = Runner(plan, pool, store, scorers, concurrency=concurrency, skip=skip,
+                    error_budget=budget, on_result=on_result)
+    label = f"{suite.name} · {len(plan.cases)} cases · {', '.join(p.ref for p in plan.prompts)}"
+    if progress:
+        progress.start(label, plan.size - len(skip))
+        for warning in warnings:
+            progress.warn(warning)
+    status, error = "completed", None
+    try:
+        stats = await runner.run()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        store_runs.finish_run(store, run_id, status="interrupted", exit_code=130,
+                              summary=summarize_run(store, run_id))
+        raise
+    except EvalkitError as exc:
+        summary = summarize_run(store, run_id)
+        store_runs.finish_run(store, run_id, status="incomplete", exit_code=3,
+                              summary={"summary": summary, "gates": []})
+        return RunOutcome(
+            run_id=run_id, suite=suite.name, status="incomplete", summary=summary, gates=[],
+            exit_code=3, planned=plan.size, warnings=warnings, error=exc.message, header=header,
+        )
+    finally:
+        if progress:
+            progress.stop()
+    summary = summarize_run(store, run_id)
+    gates = check_gates(suite.gates, summary)
+    exit_code = 1 if any(g["passed"] is False for g in gates) else 0
+    if stats.errors > budget * max(stats.planned, 1):
+        status, exit_code = "incomplete", 3
+        classes = ", ".join(f"{k} ×{v}" for k, v in stats.error_classes.most_common())
+        error = (f"{stats.errors} of {stats.planned} calls failed ({classes}), over the error "
+                 f"budget of {budget:.0%}")
+    store_runs.finish_run(store, run_id, status=status, exit_code=exit_code,
+                          summary={"summary": summary, "gates": gates})
+    return RunOutcome(
+        run_id=run_id, suite=suite.name, status=status, summary=summary, gates=gates,
+        exit_code=exit_code, planned=plan.size, warnings=warnings, error=error,
+        elapsed_s=stats.elapsed, header=header,
+    )
+
+
+def evaluate(
+    suites: Sequence[str | Path] = (),
+    *,
+    project: Project | None = None,
+    db: str | Path | None = None,
+    providers: Sequence[str] = (),
+    prompts: Sequence[str] = (),
+    repeat: int | None = None,
+    concurrency: int | None = None,
+    limit: int | None = None,
+    shard: str | None = None,
+    tags: dict[str, str] | None = None,
+    resume: str | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Run suites (all of ``suites/`` when none is named) and store everything."""
+    from evalkit.load.suites import load_suite
+    from evalkit.providers.pool import ProviderPool
+
+    project = project or Project.discover()
+    library = _library(project)
+    pool = ProviderPool(project, log_dir=project.db_path(db).parent / "logs")
+    with open_store(project, db) as store:
+        resume_id: str | None = None
+        if resume:
+            from evalkit.store.runs import get_run, resolve_run
+
+            resume_id = resolve_run(store, resume)
+            row = get_run(store, resume_id)
+            suite_paths = [project.root / row["suite_path"]] if row.get("suite_path") else []
+            saved = row.get("options") or {}
+            providers = providers or saved.get("providers") or ()
+            prompts = prompts or saved.get("prompts") or ()
+            repeat = repeat or saved.get("repeat")
+            limit = limit if limit is not None else saved.get("limit")
+            shard = shard or saved.get("shard")
+        else:
+            suite_paths = _suite_paths(project, [str(s) for s in suites])
+        known = pool.ids()
+        loaded = [load_suite(path, library, known) for path in suite_paths]
+        if resume_id:
+            row = get_run(store, resume_id)
+            if loaded and loaded[0].hash != row.get("suite_hash"):
+                raise InputError(
+                    f"suite '{loaded[0].name}' changed since run {resume_id} started",
+                    path=loaded[0].shown_path,
+                    fix="start a new run (a resumed run must be the same suite)",
+                )
+        opts = _Options(providers, prompts, repeat, concurrency, limit, shard, tags or {})
+
+        async def main() -> list[RunOutcome]:
+            outcomes = []
+            async with pool:
+                for suite in loaded:
+                    try:
+                        outcomes.append(await _run_suite(
+                            project, store, pool, suite, opts, progress, resume_id))
+                    except RunIncomplete as exc:
+                        outcomes.append(RunOutcome(
+                            run_id=resume_id or "", suite=suite.name, status="incomplete",
+                            summary={"groups": [], "errors": []}, gates=[], exit_code=3,
+                            planned=0, error=exc.message,
+                        ))
+            return outcomes
+
+        runs = asyncio.run(main())
+        return Evaluation(runs=runs, db=project.db_path(db))
+
+
+# -- reading the store ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _reader(project: Project | None, db: str | Path | None) -> Iterator[Any]:
+    project = project or Project.discover()
+    with open_store(project, db, read_only=True) as store:
+        yield store
+
+
+def list_runs(*, suite: str | None = None, limit: int = 20, project: Project | None = None,
+              db: str | Path | None = None) -> list[dict[str, Any]]:
+    from evalkit.store.runs import list_runs as _list
+
+    with _reader(project, db) as store:
+        return _list(store, suite, limit)
+
+
+def get_run(ref: str, *, project: Project | None = None,
+            db: str | Path | None = None) -> dict[str, Any]:
+    """A run with its summary (recomputed from the store) and its providers."""
+    from evalkit.score.metrics import summarize_run
+    from evalkit.store.runs import get_run as _get
+    from evalkit.store.runs import resolve_run
+
+    with _reader(project, db) as store:
+        run_id = resolve_run(store, ref)
+        run = _get(store, run_id)
+        run["providers"] = store.records(
+            "SELECT provider, type, model, identity FROM run_providers WHERE run_id = ?", [run_id])
+        stored = run.get("summary") or {}
+        run["summary"] = summarize_run(store, run_id)
+        run["gates"] = stored.get("gates", [])
+        return run
+
+
+def query(sql: str, *, project: Project | None = None,
+          db: str | Path | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Read-only SQL over the store: (column names, rows)."""
+    import duckdb
+
+    with _reader(project, db) as store:
+        try:
+            cursor = store.con.execute(sql)
+        except duckdb.Error as exc:
+            text = str(exc).splitlines()[0]
+            raise InputError(f"query failed: {text}",
+                             fix="tables: runs, results, scores, cases, prompt_versions, "
+                                 "run_providers, baselines") from None
+        if cursor.description is None:
+            return [], []
+        return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+def list_prompts(*, project: Project | None = None) -> list[PromptVersion]:
+    project = project or Project.discover()
+    library = _library(project)
+    return [v for name in library.names() for v in library.versions(name)]
+
+
+def show_prompt(ref: str, *, project: Project | None = None) -> PromptVersion:
+    project = project or Project.discover()
+    version: PromptVersion = _library(project).get(ref)
+    return version

@@ -1,0 +1,50 @@
+"""``evalkit run``."""
+
+from __future__ import annotations
+
+import typer
+
+from evalkit.cli.common import DB_OPTION, err_console, out_console, parse_tags, print_json
+
+
+def run(
+    suites: list[str] = typer.Argument(
+        None, help="Suite files or names (default: all in suites/)."
+    ),
+    provider: list[str] = typer.Option(None, "-p", "--provider", help="Provider id (repeatable)."),
+    prompt: list[str] = typer.Option(None, "--prompt", help="Prompt NAME@V (repeatable)."),
+    repeat: int = typer.Option(None, "-n", "--repeat", min=1, help="Run each case N times."),
+    concurrency: int = typer.Option(None, "-j", "--concurrency", min=1,
+                                    help="Calls in flight per provider."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N cases."),
+    shard: str = typer.Option(None, "--shard", help="Run shard I of N (I/N)."),
+    resume: str = typer.Option(None, "--resume", help="Finish an interrupted run (id or last)."),
+    tag: list[str] = typer.Option(None, "--tag", help="Label the run: K=V (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print evalkit.run/1 JSON on stdout."),
+    db: str = DB_OPTION,
+) -> None:
+    """Run suites: call the providers, score, store, and check the gates.
+
+    Exit 0: completed, no gate failed (failing cases alone do not fail the run). 1: a gate
+    failed. 2: bad input. 3: the run could not complete (errors beyond the error budget).
+    """
+    from evalkit import api
+    from evalkit.report.terminal import RichProgress, render_evaluation
+
+    errors = err_console()
+    progress = RichProgress(errors) if not as_json else None
+    evaluation = api.evaluate(
+        suites or [], db=db, providers=provider or [], prompts=prompt or [], repeat=repeat,
+        concurrency=concurrency, limit=limit, shard=shard, tags=parse_tags(tag),
+        resume=resume, progress=progress,
+    )
+    data = evaluation.as_json()
+    if as_json:
+        print_json(data)
+    else:
+        render_evaluation(data, out_console())
+    raise typer.Exit(evaluation.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -1,0 +1,120 @@
+"""One exception tree for the whole library.
+
+The library raises; one handler in the CLI (``evalkit.cli.main``) turns an error into a message
+and an exit code. Nothing below prints.
+
+::
+
+    EvalkitError                     base class; ``exit_code`` says how the CLI ends
+    ├── InputError         (exit 2)  a file or an argument is wrong: names file, line and fix
+    │   └── NotFoundError  (exit 2)  a run, baseline, prompt, suite or provider that does not exist
+    ├── SetupError         (exit 2)  something to install or configure (binary, model, API key)
+    ├── ProviderCallError            one call failed; carries an ``error_class``; retried or stored
+    ├── RunIncomplete      (exit 3)  the run could not complete (error budget, server died)
+    └── StoreError         (exit 3)  the DuckDB store could not be opened or written
+
+``ProviderCallError`` never reaches the user directly: the runner retries it, stores it on the
+result as ``error_class`` and counts it against the error budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "EvalkitError",
+    "InputError",
+    "NotFoundError",
+    "ProviderCallError",
+    "RunIncomplete",
+    "SetupError",
+    "StoreError",
+]
+
+
+class EvalkitError(Exception):
+    """Base of every error evalkit raises on purpose."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def render(self) -> str:
+        """The message a user sees: one line, then the fix indented on a second line."""
+        text = f"error: {self.message}"
+        if self.fix:
+            text += f"\n  ({self.fix})"
+        return text
+
+
+class InputError(EvalkitError):
+    """A user file or argument is wrong. ``path``/``line`` locate it (``line`` is 1-based)."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        where = ""
+        if self.path:
+            where = self.path + (f":{line}" if line else "") + ": "
+        super().__init__(where + message, fix=fix)
+
+
+class NotFoundError(InputError):
+    """A named thing (run, baseline, prompt version, provider id, suite) does not exist."""
+
+
+class SetupError(EvalkitError):
+    """Something must be installed or configured first; ``fix`` says what."""
+
+    exit_code = 2
+
+
+class RunIncomplete(EvalkitError):
+    """The run could not complete: too many failed calls, or a provider went away."""
+
+    exit_code = 3
+
+
+class StoreError(EvalkitError):
+    """The store could not be opened, migrated or written."""
+
+    exit_code = 3
+
+
+class ProviderCallError(EvalkitError):
+    """One provider call failed.
+
+    ``error_class`` is a short stable word stored on the result (``rate_limit``,
+    ``server_error``, ``timeout``, ``connection``, ``malformed``, ``empty``, ``bad_request``,
+    ``auth``, ``not_found``, ``unavailable``, ``unknown``). ``retryable`` says whether trying
+    again may help; ``retry_after`` is the server's hint in seconds, if it gave one.
+    """
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        error_class: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status

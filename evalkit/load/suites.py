@@ -1,0 +1,271 @@
+"""Suites: ``suites/<name>.yaml`` with cases inline or in a JSONL/CSV file next to it.
+
+Everything is checked here, before any call is made: keys, types, scorer options (by each
+scorer type's own model), prompt references, duplicate case ids, and what each scorer needs
+from the cases. Every error names the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from evalkit.errors import InputError, NotFoundError
+from evalkit.load.prompts import PromptLibrary, parse_ref
+from evalkit.load.source import LineMap, display_path, read_yaml, validate
+from evalkit.records import Case, Gates, PromptVersion, ScorerSpec, Suite, content_hash
+from evalkit.registry import SCORERS
+
+__all__ = ["case_from_mapping", "discover_suites", "load_suite"]
+
+
+class _GatesModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pass_rate: float | None = Field(default=None, ge=0, le=1)
+    latency_p95_ms: float | None = Field(default=None, gt=0)
+    ttft_p95_ms: float | None = Field(default=None, gt=0)
+    cost_usd: float | None = Field(default=None, ge=0)
+    tokens: int | None = Field(default=None, ge=0)
+
+
+class _SuiteFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    description: str | None = None
+    prompt: str | list[str]
+    providers: str | list[str] | None = None
+    cases: str | list[Any]
+    repeat: int = Field(default=1, ge=1, le=1000)
+    scorers: list[Any] = Field(default_factory=list)
+    gates: _GatesModel = Field(default_factory=_GatesModel)
+
+    @field_validator("prompt")
+    @classmethod
+    def _nonempty(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and not value:
+            raise ValueError("name at least one prompt version")
+        return value
+
+
+class _CaseModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | int | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+    reference: str | list[str] | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+_SUITE_EXAMPLES = {
+    "prompt": "prompt: [support@v1, support@v2]",
+    "cases": "cases: support.jsonl",
+    "repeat": "repeat: 1",
+    "pass_rate": "pass_rate: 0.8",
+    "latency_p95_ms": "latency_p95_ms: 5000",
+    "cost_usd": "cost_usd: 0.50",
+}
+_CASE_EXAMPLES = {
+    "vars": 'vars: {country: "France"}',
+    "reference": 'reference: "Paris"',
+    "tags": "tags: [europe]",
+    "id": "id: france",
+}
+
+
+def case_from_mapping(data: Any, lines: LineMap, source: str) -> Case:
+    """Validate one case (inline, JSONL or CSV row) and give it its id and hash."""
+    if not isinstance(data, dict):
+        raise lines.error(
+            (), "a case must be a mapping", fix='e.g. {"id": "c1", "vars": {"q": "..."}}'
+        )
+    model = validate(_CaseModel, data, lines, what="case", examples=_CASE_EXAMPLES, )
+    digest = content_hash({"vars": model.vars, "reference": model.reference})
+    case_id = str(model.id) if model.id is not None and str(model.id) else f"case-{digest[:10]}"
+    return Case(
+        id=case_id,
+        hash=digest,
+        vars=model.vars,
+        reference=model.reference,
+        tags=tuple(model.tags),
+        metadata=model.metadata,
+        source=source,
+        line=lines.line(()),
+    )
+
+
+def _read_jsonl(path: Path, shown: str) -> Iterable[Case]:
+    text = path.read_text(encoding="utf-8")
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip() or raw.lstrip().startswith("//"):
+            continue
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"invalid JSON: {exc.msg} (column {exc.colno})", path=shown, line=number,
+                fix="one JSON object per line, e.g. "
+                '{"id": "c1", "vars": {"question": "..."}, "reference": "..."}',
+            ) from None
+        yield case_from_mapping(data, LineMap(shown, {(): number}), shown)
+
+
+def _read_csv(path: Path, shown: str) -> Iterable[Case]:
+    """CSV: a header row; columns ``id``, ``reference``, ``tags`` (separated by ``;``),
+    ``metadata.<key>``; every other column (or ``vars.<key>``) is a var."""
+    text = path.read_text(encoding="utf-8-sig")
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise InputError("CSV file has no header row", path=shown, line=1,
+                         fix="first line: id,reference,<var names>")
+    line = 1
+    for row in reader:
+        line = reader.line_num
+        case: dict[str, Any] = {"vars": {}, "metadata": {}}
+        for key, value in row.items():
+            if key is None:
+                raise InputError("row has more fields than the header", path=shown, line=line,
+                                 fix="quote fields that contain commas")
+            key = key.strip()
+            if key == "id":
+                case["id"] = value
+            elif key == "reference":
+                case["reference"] = value
+            elif key == "tags":
+                case["tags"] = [t.strip() for t in (value or "").split(";") if t.strip()]
+            elif key.startswith("metadata."):
+                case["metadata"][key[len("metadata."):]] = value
+            else:
+                case["vars"][key.removeprefix("vars.")] = value
+        yield case_from_mapping(case, LineMap(shown, {(): line}), shown)
+
+
+def _load_cases(spec: str | list[Any], suite_path: Path, lines: LineMap) -> list[Case]:
+    if isinstance(spec, list):
+        return [
+            case_from_mapping(item, lines.sub("cases", i), lines.path)
+            for i, item in enumerate(spec)
+        ]
+    path = (suite_path.parent / spec).resolve()
+    if not path.is_file():
+        raise lines.error(
+            ("cases",), f"case file '{spec}' not found (looked in {display_path(path.parent)})",
+            fix="give a path relative to the suite file, or list the cases inline",
+        )
+    shown = display_path(path)
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return list(_read_jsonl(path, shown))
+    if path.suffix.lower() == ".csv":
+        return list(_read_csv(path, shown))
+    raise lines.error(("cases",), f"unsupported case file type '{path.suffix}'",
+                      fix="use .jsonl or .csv")
+
+
+def _check_unique(cases: list[Case]) -> None:
+    seen: dict[str, Case] = {}
+    for case in cases:
+        if case.id in seen:
+            first = seen[case.id]
+            raise InputError(
+                f"duplicate case id '{case.id}' (first at line {first.line})",
+                path=case.source, line=case.line, fix="give every case its own `id`",
+            )
+        seen[case.id] = case
+
+
+def _load_scorers(items: list[Any], lines: LineMap, cases: list[Case]) -> list[ScorerSpec]:
+    specs: list[ScorerSpec] = []
+    counts: dict[str, int] = {}
+    names: set[str] = set()
+    for i, item in enumerate(items):
+        where = lines.sub("scorers", i)
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise where.error((), "a scorer needs a `type`",
+                              fix=f"e.g. `- {{type: contains, value: ...}}`; types: "
+                                  f"{', '.join(SCORERS.names())}")
+        kind = item["type"]
+        if kind not in SCORERS:
+            raise where.error(("type",), f"unknown scorer type '{kind}'",
+                              fix=f"use one of: {', '.join(SCORERS.names())}")
+        cls = SCORERS.get(kind)
+        options = validate(cls.Options, item, where, what=f"scorer '{kind}'",
+                           examples=cls.examples)
+        counts[kind] = counts.get(kind, 0) + 1
+        name = options.name or (kind if counts[kind] == 1 else f"{kind}-{counts[kind]}")
+        if name in names:
+            raise where.error(("name",), f"two scorers are named '{name}'",
+                              fix="give each a distinct `name:`")
+        names.add(name)
+        problem = cls.check(options, cases)
+        if problem:
+            case, message = problem
+            raise InputError(message, path=case.source, line=case.line,
+                             fix=f"or change the scorer at {where.path}:{where.line(())}")
+        specs.append(ScorerSpec(type=kind, name=name, options=options, line=where.line(())))
+    return specs
+
+
+def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] = ()) -> Suite:
+    """Read, validate and resolve one suite file."""
+    shown = display_path(path)
+    data, lines = read_yaml(path, shown=shown)
+    if not isinstance(data, dict):
+        raise InputError("a suite must be a mapping", path=shown, line=1,
+                         fix="start with `name:`, `prompt:`, `cases:`")
+    model = validate(_SuiteFile, data, lines, what="suite", examples=_SUITE_EXAMPLES)
+    refs = [model.prompt] if isinstance(model.prompt, str) else list(model.prompt)
+    prompts: list[PromptVersion] = []
+    for i, ref in enumerate(refs):
+        loc: tuple[str | int, ...] = (
+            ("prompt", i) if isinstance(model.prompt, list) else ("prompt",)
+        )
+        try:
+            parse_ref(ref)
+            version = library.get(ref)
+        except NotFoundError as exc:
+            raise lines.error(loc, exc.message, exc.fix) from None
+        except InputError as exc:
+            raise lines.error(loc, exc.message, exc.fix) from None
+        if version.ref in {p.ref for p in prompts}:
+            raise lines.error(loc, f"prompt {version.ref} is listed twice", fix="list it once")
+        prompts.append(version)
+    providers = [model.providers] if isinstance(model.providers, str) else (model.providers or [])
+    known = set(provider_ids)
+    for i, pid in enumerate(providers):
+        if known and pid not in known:
+            loc = ("providers", i) if isinstance(model.providers, list) else ("providers",)
+            raise lines.error(loc, f"provider '{pid}' is not defined in evalkit.yaml",
+                              fix=f"use one of: {', '.join(sorted(known))}")
+    cases = _load_cases(model.cases, path, lines)
+    if not cases:
+        raise lines.error(("cases",), "the suite has no cases", fix="add at least one case")
+    _check_unique(cases)
+    scorers = _load_scorers(model.scorers, lines, cases)
+    case_source = ""
+    if isinstance(model.cases, str):
+        case_source = (path.parent / model.cases).read_text(encoding="utf-8")
+    return Suite(
+        name=model.name or path.stem,
+        path=path,
+        prompts=tuple(prompts),
+        providers=tuple(providers),
+        cases=tuple(cases),
+        scorers=tuple(scorers),
+        repeat=model.repeat,
+        gates=Gates(**model.gates.model_dump()),
+        description=model.description,
+        hash=content_hash({"suite": path.read_text(encoding="utf-8"), "cases": case_source}),
+        shown_path=shown,
+    )
+
+
+def discover_suites(folder: Path) -> list[Path]:
+    """Every suite file in ``folder`` (``*.yaml``/``*.yml``), sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())

@@ -1,0 +1,220 @@
+"""The provider interface.
+
+A provider type is a class registered in ``evalkit.registry.PROVIDERS`` (or by entry point
+``evalkit.providers``) with an ``Options`` model for its entry in evalkit.yaml. One instance
+serves one provider id for a whole ``evalkit run`` invocation: ``start()`` once (open a client,
+start a server), ``generate()`` for each call (concurrently), ``aclose()`` at the end.
+
+``generate`` either returns a ``Generation`` or raises ``ProviderCallError`` with an
+``error_class``; the runner owns retries, so SDK clients are created with their own retries off.
+"""
+
+from __future__ import annotations
+
+import builtins
+import email.utils
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evalkit.errors import ProviderCallError
+from evalkit.records import Generation, Message
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "Provider",
+    "ProviderOptions",
+    "Request",
+    "classify_sdk_error",
+    "completion_text",
+    "retry_after_seconds",
+]
+
+#: Generation params evalkit applies unless the provider entry or the prompt version sets them:
+#: greedy decoding, so a run can be reproduced, and a bound on output length.
+DEFAULT_PARAMS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 256}
+
+
+class ProviderOptions(BaseModel):
+    """Keys every provider entry in evalkit.yaml accepts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    model: str | None = None
+    #: ``chat`` sends messages; ``completion`` renders them into one text prompt.
+    mode: Literal["chat", "completion"] = "chat"
+    #: Stream responses (measures time to first token).
+    stream: bool = True
+    #: Default generation params; a prompt version's own params win.
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: Seconds before one request is abandoned.
+    timeout: float = Field(default=120.0, gt=0)
+    #: Concurrency for this provider when ``-j`` is not given.
+    concurrency: int | None = Field(default=None, ge=1, le=512)
+    #: Jinja2 template turning messages into the completion prompt (completion mode only);
+    #: default: the message contents joined by newlines.
+    completion_template: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One call: rendered messages and effective params."""
+
+    messages: Sequence[Message]
+    params: Mapping[str, Any]
+
+
+def completion_text(messages: Sequence[Message], template: str | None = None) -> str:
+    """Messages → one prompt for completion mode.
+
+    Default: the contents joined by newlines, in order, with no role labels, so a few-shot
+    prompt is written as the base model should see it (``Q: ...`` / ``A: ...`` turns).
+    """
+    if template is None:
+        return "\n".join(m.content for m in messages)
+    from evalkit.load.prompts import _compile
+
+    return _compile(template).render(messages=[m.as_dict() for m in messages])
+
+
+class Provider(ABC):
+    """Base class of provider types."""
+
+    type: ClassVar[str]
+    Options: ClassVar[builtins.type[ProviderOptions]] = ProviderOptions
+    examples: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, provider_id: str, options: ProviderOptions) -> None:
+        self.id = provider_id
+        self.options = options
+
+    @property
+    def model(self) -> str | None:
+        return self.options.model
+
+    @property
+    def mode(self) -> str:
+        return self.options.mode
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies the system under test (provenance and cache key; never a key)."""
+        return {"type": self.type, "model": self.model, "mode": self.mode}
+
+    def default_params(self) -> dict[str, Any]:
+        """Params this provider type adds to ``DEFAULT_PARAMS`` (e.g. a seed)."""
+        return {}
+
+    def effective_params(self, prompt_params: Mapping[str, Any]) -> dict[str, Any]:
+        params = {**DEFAULT_PARAMS, **self.default_params(), **self.options.params}
+        params.update(prompt_params)
+        return params
+
+    def request_input(self, request: Request) -> Any:
+        """The rendered request as stored on the result."""
+        if self.mode == "completion":
+            return completion_text(request.messages, self.options.completion_template)
+        return [m.as_dict() for m in request.messages]
+
+    async def start(self, concurrency: int) -> None:  # noqa: B027 - optional hook
+        """Prepare to serve up to ``concurrency`` calls at once."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release clients, servers and connections."""
+
+    @abstractmethod
+    async def generate(self, request: Request) -> Generation:
+        """One call. Raise ``ProviderCallError`` on failure."""
+
+
+class Stopwatch:
+    """Latency and time-to-first-token of one call, in milliseconds."""
+
+    __slots__ = ("first", "start")
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first: float | None = None
+
+    def mark_first(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return (self.first - self.start) * 1000 if self.first is not None else None
+
+    def total_ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms``, as seconds."""
+    if not headers:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        if parsed is None:
+            return None
+        return max(parsed.timestamp() - time.time(), 0.0)
+
+
+_STATUS_CLASSES = {
+    400: ("bad_request", False),
+    401: ("auth", False),
+    403: ("auth", False),
+    404: ("not_found", False),
+    408: ("timeout", True),
+    409: ("server_error", True),
+    413: ("bad_request", False),
+    422: ("bad_request", False),
+    429: ("rate_limit", True),
+}
+
+
+def classify_sdk_error(exc: BaseException) -> ProviderCallError:
+    """Map an OpenAI/Anthropic SDK (or transport) exception to a ``ProviderCallError``.
+
+    Both SDKs share the shape: ``APIStatusError`` with ``status_code`` and ``response``,
+    ``APITimeoutError`` ⊂ ``APIConnectionError``, ``APIResponseValidationError``.
+    """
+    if isinstance(exc, ProviderCallError):
+        return exc
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    message = str(exc) or name
+    if isinstance(status, int):
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+        error_class, retryable = _STATUS_CLASSES.get(status, ("server_error", status >= 500))
+        if status >= 500:
+            error_class, retryable = "server_error", True
+        return ProviderCallError(
+            error_class, f"HTTP {status}: {message}", retryable=retryable,
+            retry_after=retry_after_seconds(headers), status=status,
+        )
+    if "Timeout" in name:
+        return ProviderCallError("timeout", message, retryable=True)
+    if "ResponseValidation" in name or isinstance(exc, ValueError | KeyError | TypeError):
+        return ProviderCallError("malformed", f"{name}: {message}", retryable=True)
+    transport = type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "h11")
+    if "Connection" in name or transport or isinstance(exc, OSError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f" ({type(cause).__name__}: {cause})" if cause else ""
+        return ProviderCallError("connection", message + detail, retryable=True)
+    return ProviderCallError("unknown", f"{name}: {message}", retryable=False)

@@ -1,0 +1,210 @@
+"""``openai``: the OpenAI API and any OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI).
+
+Uses the official SDK's async client (imported when the provider starts, never at import of
+evalkit). ``mode: chat`` calls ``/chat/completions``; ``mode: completion`` renders the messages
+into one prompt for ``/completions`` (base models). Streaming (the default) measures time to
+first token; usage comes from the final chunk (``stream_options.include_usage``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from evalkit.errors import ProviderCallError, SetupError
+from evalkit.providers.base import (
+    Provider,
+    ProviderOptions,
+    Request,
+    Stopwatch,
+    classify_sdk_error,
+    completion_text,
+)
+from evalkit.records import Generation
+
+__all__ = ["OpenAIOptions", "OpenAIProvider"]
+
+#: Params sent as named arguments; anything else goes to ``extra_body`` (e.g. top_k for vLLM).
+_KNOWN = {
+    "temperature", "max_tokens", "seed", "stop", "top_p", "frequency_penalty",
+    "presence_penalty", "logit_bias", "n", "user", "response_format", "max_completion_tokens",
+}
+
+
+class OpenAIOptions(ProviderOptions):
+    model: str | None = None
+    #: Server root including ``/v1``; default: the OpenAI API.
+    base_url: str | None = None
+    #: Environment variable holding the key (never the key itself).
+    api_key_env: str = "OPENAI_API_KEY"
+    #: Extra HTTP headers (not secrets: these are stored in the config hash).
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class OpenAIProvider(Provider):
+    """Chat or text completions over the OpenAI wire format."""
+
+    type = "openai"
+    Options: ClassVar[builtins.type[ProviderOptions]] = OpenAIOptions
+    examples: ClassVar[dict[str, str]] = {
+        "model": "model: gpt-4o-mini",
+        "base_url": 'base_url: "http://localhost:8000/v1"',
+    }
+
+    def __init__(self, provider_id: str, options: ProviderOptions) -> None:
+        super().__init__(provider_id, options)
+        self._client: Any = None
+
+    @property
+    def base_url(self) -> str | None:
+        url: str | None = getattr(self.options, "base_url", None)
+        return url
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "base_url": self.base_url}
+
+    def api_key(self) -> str:
+        env = self.options.api_key_env  # type: ignore[attr-defined]
+        key = os.environ.get(env)
+        if key:
+            return key
+        if self.base_url:
+            # Local servers (llama.cpp, vLLM, Ollama) usually need no key.
+            return "no-key"
+        raise SetupError(
+            f"provider '{self.id}' needs an API key in ${env}",
+            fix=f"export {env}=... (keys are read from the environment, never from files)",
+        )
+
+    async def start(self, concurrency: int) -> None:
+        if self._client is not None:
+            return
+        if not self.model:
+            raise SetupError(
+                f"provider '{self.id}' has no `model`",
+                fix="add `model:` to its entry in evalkit.yaml, e.g. `model: gpt-4o-mini`",
+            )
+        import openai
+
+        self._client = openai.AsyncOpenAI(
+            api_key=self.api_key(),
+            base_url=self.base_url,
+            timeout=self.options.timeout,
+            max_retries=0,
+            default_headers=self.options.headers or None,  # type: ignore[attr-defined]
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def _arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        args = {k: v for k, v in params.items() if k in _KNOWN}
+        extra = {k: v for k, v in params.items() if k not in _KNOWN}
+        if extra:
+            args["extra_body"] = extra
+        return args
+
+    async def generate(self, request: Request) -> Generation:
+        if self._client is None:
+            await self.start(1)
+        args = self._arguments(request.params)
+        try:
+            if self.mode == "completion":
+                prompt = completion_text(request.messages, self.options.completion_template)
+                return await self._complete(prompt, args)
+            messages = [m.as_dict() for m in request.messages]
+            return await self._chat(messages, args)
+        except ProviderCallError:
+            raise
+        except Exception as exc:  # every SDK/transport failure becomes an error class
+            raise classify_sdk_error(exc) from exc
+
+    async def _chat(self, messages: list[dict[str, str]], args: dict[str, Any]) -> Generation:
+        watch = Stopwatch()
+        if not self.options.stream:
+            response = await self._client.chat.completions.create(
+                model=self.model, messages=messages, **args
+            )
+            if not response.choices:
+                raise ProviderCallError("empty", "response has no choices", retryable=True)
+            choice = response.choices[0]
+            if choice.message is None or choice.message.content is None:
+                raise ProviderCallError("empty", "response has no content", retryable=True)
+            return _generation(choice.message.content, response.usage, watch, None,
+                               choice.finish_reason, response.model)
+        stream = await self._client.chat.completions.create(
+            model=self.model, messages=messages, stream=True,
+            stream_options={"include_usage": True}, **args,
+        )
+        parts: list[str] = []
+        usage = finish = served = None
+        got_choice = False
+        async for chunk in stream:
+            served = served or getattr(chunk, "model", None)
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices or ():
+                got_choice = True
+                piece = choice.delta.content if choice.delta else None
+                if piece:
+                    watch.mark_first()
+                    parts.append(piece)
+                finish = choice.finish_reason or finish
+        if not got_choice:
+            raise ProviderCallError("empty", "stream carried no choices", retryable=True)
+        return _generation("".join(parts), usage, watch, watch.ttft_ms, finish, served)
+
+    async def _complete(self, prompt: str, args: dict[str, Any]) -> Generation:
+        watch = Stopwatch()
+        if not self.options.stream:
+            response = await self._client.completions.create(
+                model=self.model, prompt=prompt, **args
+            )
+            if not response.choices:
+                raise ProviderCallError("empty", "response has no choices", retryable=True)
+            choice = response.choices[0]
+            if choice.text is None:
+                raise ProviderCallError("empty", "response has no text", retryable=True)
+            return _generation(choice.text, response.usage, watch, None, choice.finish_reason,
+                               response.model)
+        stream = await self._client.completions.create(
+            model=self.model, prompt=prompt, stream=True,
+            stream_options={"include_usage": True}, **args,
+        )
+        parts: list[str] = []
+        usage = finish = served = None
+        got_choice = False
+        async for chunk in stream:
+            served = served or getattr(chunk, "model", None)
+            if getattr(chunk, "usage", None) is not None:
+                usage = chunk.usage
+            for choice in chunk.choices or ():
+                got_choice = True
+                if choice.text:
+                    watch.mark_first()
+                    parts.append(choice.text)
+                finish = choice.finish_reason or finish
+        if not got_choice:
+            raise ProviderCallError("empty", "stream carried no choices", retryable=True)
+        return _generation("".join(parts), usage, watch, watch.ttft_ms, finish, served)
+
+
+def _generation(
+    text: str, usage: Any, watch: Stopwatch, ttft: float | None, finish: str | None,
+    served: str | None,
+) -> Generation:
+    return Generation(
+        text=text,
+        input_tokens=getattr(usage, "prompt_tokens", None) if usage is not None else None,
+        output_tokens=getattr(usage, "completion_tokens", None) if usage is not None else None,
+        latency_ms=watch.total_ms(),
+        ttft_ms=ttft,
+        finish_reason=finish,
+        model=served,
+    )

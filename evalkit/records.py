@@ -1,0 +1,233 @@
+"""Typed records shared by every stage of the pipeline.
+
+load → ``PromptVersion``, ``Case``, ``Suite``; plan → ``WorkItem``; run → ``Generation`` then
+``Result``; score → ``Score``. The store writes ``Result`` and ``Score`` rows field for field
+(see ``evalkit.store.migrations`` for the columns), so a field added here is a column added there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Case",
+    "Gates",
+    "Generation",
+    "Message",
+    "PromptVersion",
+    "Result",
+    "Score",
+    "ScorerSpec",
+    "Suite",
+    "WorkItem",
+    "canonical_json",
+    "content_hash",
+]
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the input of every content hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def content_hash(value: Any, length: int = 16) -> str:
+    """A short SHA-256 of ``value``'s canonical JSON."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:length]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat turn. In a ``PromptVersion`` ``content`` is a Jinja2 template; after
+    rendering it is plain text."""
+
+    role: str
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class PromptVersion:
+    """``prompts/<name>/v<N>.yaml``: templates and params, identified by name, version, hash."""
+
+    name: str
+    #: ``"v2"``: taken from the file name.
+    version: str
+    #: ``2``: the number in the version, for ordering and ``@latest``.
+    number: int
+    path: Path
+    #: The file's text as it was read (stored with the version).
+    source: str
+    messages: tuple[Message, ...]
+    params: dict[str, Any]
+    description: str | None = None
+    parent: str | None = None
+    #: Content hash of the message templates and params (not of comments or description).
+    hash: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test case of a suite."""
+
+    #: Stable id: given in the file, or derived from the content when absent.
+    id: str
+    #: Content hash of ``vars`` and ``reference``: a changed case gets a new hash.
+    hash: str
+    vars: dict[str, Any]
+    reference: str | list[str] | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: Where the case was read from (for error messages).
+    source: str = ""
+    line: int | None = None
+
+    @property
+    def references(self) -> list[str]:
+        if self.reference is None:
+            return []
+        return [self.reference] if isinstance(self.reference, str) else list(self.reference)
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """A scorer as a suite declares it: its type, its label and its validated options."""
+
+    type: str
+    #: Label used in reports and the ``scores.scorer`` column; unique within a suite.
+    name: str
+    #: The validated options model of the scorer type (includes threshold and weight).
+    options: Any
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Suite-level requirements; any failed gate makes ``evalkit run`` exit 1.
+
+    Each applies to every (prompt version × provider) group of the run separately, except
+    ``cost_usd`` and ``tokens`` which are totals for the whole run.
+    """
+
+    pass_rate: float | None = None
+    latency_p95_ms: float | None = None
+    ttft_p95_ms: float | None = None
+    cost_usd: float | None = None
+    tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    """``suites/<name>.yaml`` with its cases loaded and its scorers validated."""
+
+    name: str
+    path: Path
+    #: The prompt versions the suite names, resolved (``@latest`` → the newest version).
+    prompts: tuple[PromptVersion, ...]
+    #: Provider ids; empty means the default local model.
+    providers: tuple[str, ...]
+    cases: tuple[Case, ...]
+    scorers: tuple[ScorerSpec, ...]
+    repeat: int = 1
+    gates: Gates = field(default_factory=Gates)
+    description: str | None = None
+    #: Hash of the suite file and its case file.
+    hash: str = ""
+    shown_path: str = ""
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One planned call: a case × a prompt version × a provider × a repeat index."""
+
+    suite: str
+    case: Case
+    prompt: PromptVersion
+    provider: str
+    repeat: int
+    #: Deterministic id of the result this item produces (so a resumed run adds no duplicates).
+    result_id: str
+
+
+@dataclass
+class Generation:
+    """What a provider returns for one successful call."""
+
+    text: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    finish_reason: str | None = None
+    #: The model name the server reported, if any.
+    model: str | None = None
+
+
+@dataclass
+class Result:
+    """One stored answer (or failure) for a ``WorkItem``; a row of the ``results`` table."""
+
+    id: str
+    run_id: str
+    suite: str
+    case_id: str
+    case_hash: str
+    #: ``name@vN``
+    prompt: str
+    prompt_name: str
+    prompt_version: str
+    prompt_hash: str
+    #: Provider id as named in evalkit.yaml (``gemma``, ``gpt``).
+    provider: str
+    provider_type: str
+    model: str | None
+    #: Effective generation params (temperature, max_tokens, seed, stop, ...).
+    params: dict[str, Any]
+    repeat: int
+    #: The rendered request: messages (chat) or prompt text (completion).
+    input: Any
+    output: str | None = None
+    error: str | None = None
+    error_class: str | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    cache_hit: bool = False
+    #: Which provider answered (differs from ``provider`` behind a fallback chain).
+    served_by: str | None = None
+    attempts: int = 1
+    finish_reason: str | None = None
+    #: All pass/fail scorers passed (True), one failed or the call failed (False), or no
+    #: scorer could decide (None).
+    passed: bool | None = None
+    created_at: float = 0.0
+
+
+@dataclass
+class Score:
+    """One scorer's verdict on one result; a row of the ``scores`` table."""
+
+    result_id: str
+    run_id: str
+    #: The scorer's label in the suite.
+    scorer: str
+    scorer_type: str
+    #: Hash of ``signature_json``: equal signatures are comparable scores.
+    signature: str
+    signature_json: dict[str, Any]
+    value: float | None
+    #: None where the scorer has no pass/fail outcome or could not decide.
+    passed: bool | None
+    threshold: float | None = None
+    detail: str | None = None

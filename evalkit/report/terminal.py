@@ -1,0 +1,172 @@
+"""report (terminal): progress while running, then a summary table per suite run.
+
+Rendering takes a rich ``Console`` so tests can render to a string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from evalkit.records import Result
+
+__all__ = ["RichProgress", "render_evaluation", "render_run", "render_runs_list"]
+
+
+class RichProgress:
+    """A progress bar on stderr: done/total, elapsed, retries, errors."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def start(self, label: str, total: int) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=40),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[extra]}"),
+            console=self.console,
+            transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(escape(label), total=total, extra="")
+
+    def advance(self, result: Result, done: int, errors: int, retries: int) -> None:
+        if self._progress is None:
+            return
+        extra = f"· {retries} retried · {errors} errors"
+        self._progress.update(self._task, completed=done, extra=extra)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def _rate(group: dict[str, Any]) -> str:
+    rate = group.get("pass_rate")
+    if rate is None:
+        return "—"
+    low, high = group["pass_rate_ci"]
+    return f"{rate:.2f} [{low:.2f},{high:.2f}]"
+
+
+def render_run(outcome: dict[str, Any], console: Console, db: str | None = None) -> None:
+    """One suite run: header, the table of groups, gates, errors, footer."""
+    header = outcome.get("header") or {}
+    summary = outcome["summary"]
+    groups = summary.get("groups", [])
+    models = header.get("providers", {})
+    providers = " ".join(f"{pid} ({model})" if model else pid for pid, model in models.items())
+    line = f"[bold]{escape(outcome['suite'])}[/]"
+    if header:
+        line += (f" · {header['cases']} cases · {escape(', '.join(header['prompts']))} · "
+                 f"{escape(providers)} · {header['repeat']} repeat"
+                 f"{'s' if header['repeat'] != 1 else ''}")
+    console.print(line)
+    scorer_names: list[str] = []
+    for group in groups:
+        for name in group["scores"]:
+            if name not in scorer_names:
+                scorer_names.append(name)
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("prompt")
+    table.add_column("provider")
+    table.add_column("pass rate [95% CI]", justify="right")
+    table.add_column("pass/fail/undec.", justify="right")
+    for name in scorer_names:
+        table.add_column(name, justify="right")
+    table.add_column("latency p50/p95", justify="right")
+    table.add_column("ttft p50", justify="right")
+    table.add_column("tokens in/out", justify="right")
+    table.add_column("errors", justify="right")
+    for group in groups:
+        cells = [
+            escape(group["prompt"]), escape(group["provider"]), _rate(group),
+            f"{group['passed']}/{group['failed']}/{group['undecided']}",
+        ]
+        for name in scorer_names:
+            score = group["scores"].get(name)
+            if score is None:
+                cells.append("—")
+            elif score["type"] in ("equals", "contains", "regex"):
+                cells.append(_num(score["mean"]))
+            else:
+                cells.append(_num(score["mean"], 1 if (score["mean"] or 0) > 1.5 else 2))
+        cells += [
+            f"{_ms(group['latency_p50_ms'])} / {_ms(group['latency_p95_ms'])}",
+            _ms(group["ttft_p50_ms"]),
+            f"{group['input_tokens']}/{group['output_tokens']}",
+            str(group["errors"]) if group["errors"] else "0",
+        ]
+        table.add_row(*cells)
+    console.print(table)
+    for gate in outcome.get("gates", []):
+        mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]n/a[/]"}[
+            gate["passed"]]
+        sign = "≥" if gate["kind"] == "min" else "≤"
+        actual = "—" if gate["actual"] is None else f"{gate['actual']:.4g}"
+        console.print(f" gate {gate['gate']} {sign} {gate['limit']:g}: {mark} "
+                      f"({escape(gate['scope'])}: {actual})")
+    for err in summary.get("errors", []):
+        console.print(f" [red]errors[/] {escape(err['error_class'])} ×{err['n']}: "
+                      f"{escape((err['example'] or '')[:120])}")
+    if outcome.get("error"):
+        console.print(f" [red]run incomplete:[/] {escape(outcome['error'])}")
+    footer = f" run {outcome['run_id']}" if outcome.get("run_id") else ""
+    if db:
+        footer += f" · store {escape(db)}"
+    footer += f" · {outcome['status']}"
+    console.print(footer)
+
+
+def render_evaluation(data: dict[str, Any], console: Console) -> None:
+    for i, run in enumerate(data["runs"]):
+        if i:
+            console.print()
+        render_run(run, console, data.get("db"))
+    code = data["exit_code"]
+    meaning = {0: "ok", 1: "a gate failed", 2: "input error", 3: "run incomplete"}[code]
+    console.print(f"\nexit {code} ({meaning})")
+
+
+def render_runs_list(rows: Sequence[dict[str, Any]], console: Console) -> None:
+    table = Table(box=None, header_style="bold")
+    for col in ("run", "suite", "started (UTC)", "status", "results", "pass rate", "errors",
+                "exit", "commit"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            row["id"], escape(row["suite"]), str(row["started_at"])[:19], row["status"],
+            f"{row['results']}/{row['planned'] or '?'}", _num(row["pass_rate"]),
+            str(row["errors"]), "—" if row["exit_code"] is None else str(row["exit_code"]),
+            (row["git_commit"] or "")[:8],
+        )
+    console.print(table)

@@ -1,0 +1,115 @@
+"""plan: cases × prompt versions × providers × repeats → work items.
+
+Planning is pure: it checks that every case has the variables every prompt template uses (a
+file:line error before any call), applies ``--limit`` and ``--shard``, and gives each item a
+deterministic result id, so resuming a run never stores a result twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from evalkit.errors import InputError
+from evalkit.load.prompts import template_variables
+from evalkit.records import Case, PromptVersion, Suite, WorkItem, content_hash
+
+__all__ = ["Plan", "Shard", "check_variables", "make_plan", "parse_shard", "result_id"]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """``--shard I/N``: this process runs the I-th of N disjoint slices of the cases."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def takes(self, case: Case) -> bool:
+        # By a hash of the case id, so a case stays in its shard when others are added.
+        bucket = int(hashlib.sha256(case.id.encode()).hexdigest()[:8], 16) % self.count
+        return bucket == self.index - 1
+
+
+def parse_shard(text: str) -> Shard:
+    try:
+        left, right = text.split("/")
+        shard = Shard(int(left), int(right))
+    except ValueError:
+        raise InputError(f"--shard {text!r} is not I/N", fix="e.g. --shard 1/4") from None
+    if not 1 <= shard.index <= shard.count:
+        raise InputError(f"--shard {text}: I must be between 1 and N", fix="e.g. --shard 1/4")
+    return shard
+
+
+@dataclass
+class Plan:
+    suite: Suite
+    run_id: str
+    prompts: list[PromptVersion]
+    providers: list[str]
+    cases: list[Case]
+    repeat: int
+    items: list[WorkItem] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.items)
+
+
+def result_id(run_id: str, case: Case, prompt: PromptVersion, provider: str, repeat: int) -> str:
+    return content_hash(
+        [run_id, case.id, case.hash, prompt.ref, prompt.hash, provider, repeat], length=20
+    )
+
+
+def check_variables(prompts: Sequence[PromptVersion], cases: Sequence[Case]) -> None:
+    """Every variable a prompt template uses must be in every case's vars."""
+    for prompt in prompts:
+        needed: set[str] = set()
+        for message in prompt.messages:
+            needed |= template_variables(message.content)
+        for case in cases:
+            missing = sorted(needed - set(case.vars))
+            if missing:
+                raise InputError(
+                    f"case '{case.id}' has no var '{missing[0]}', which {prompt.ref} uses",
+                    path=case.source, line=case.line,
+                    fix=f"add `{missing[0]}` to the case's vars, or change "
+                        f"{prompt.path.parent.name}/{prompt.path.name}",
+                )
+
+
+def make_plan(
+    suite: Suite,
+    run_id: str,
+    *,
+    prompts: Sequence[PromptVersion] | None = None,
+    providers: Sequence[str],
+    repeat: int | None = None,
+    limit: int | None = None,
+    shard: Shard | None = None,
+) -> Plan:
+    chosen_prompts = list(prompts) if prompts else list(suite.prompts)
+    cases = list(suite.cases)
+    if shard is not None:
+        cases = [c for c in cases if shard.takes(c)]
+    if limit is not None:
+        cases = cases[:limit]
+    check_variables(chosen_prompts, cases)
+    repeats = repeat or suite.repeat
+    plan = Plan(suite, run_id, chosen_prompts, list(providers), cases, repeats)
+    # Order: by repeat, then case, so a partial run (or --limit) covers whole cases first;
+    # prompts and providers interleave, so every configuration progresses together.
+    for r in range(repeats):
+        for case in cases:
+            for prompt in chosen_prompts:
+                for provider in providers:
+                    plan.items.append(WorkItem(
+                        suite=suite.name, case=case, prompt=prompt, provider=provider, repeat=r,
+                        result_id=result_id(run_id, case, prompt, provider, r),
+                    ))
+    return plan

@@ -1,0 +1,196 @@
+"""The scorer interface.
+
+A scorer type is a class registered in ``evalkit.registry.SCORERS`` (or by entry point
+``evalkit.scorers``). It declares an ``Options`` model (validated against the suite file, so a
+bad option is a file:line error), a ``version`` (bumped whenever its values could change), and
+scores results in batches: ``score_batch`` is async, so a scorer may call a model (a judge) or
+push CPU work to a thread (embeddings) while calls continue.
+
+Each score carries a *signature*: everything that determines its value (type, version,
+options, library versions, models). Scores are compared across runs only when their
+signatures are equal. ``threshold``, ``weight`` and ``name`` are not part of it: they decide
+pass/fail or presentation, not the value, and are stored in their own columns.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from evalkit.errors import InputError
+from evalkit.records import Case, Result, ScorerSpec, content_hash
+
+__all__ = [
+    "Outcome",
+    "PerItemScorer",
+    "ScoreContext",
+    "ScoreInput",
+    "Scorer",
+    "ScorerOptions",
+]
+
+
+class ScorerOptions(BaseModel):
+    """Keys every scorer accepts. Subclasses add their own; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    #: Label in reports and in ``scores.scorer`` (default: the type, numbered if repeated).
+    name: str | None = None
+    #: Pass when the value reaches it (on the scorer's own scale).
+    threshold: float | None = None
+    #: Weight in a weighted mean of scores (reports only; pass/fail ignores it).
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreInput:
+    """What a scorer sees: the output (whitespace-stripped), its case and its result row."""
+
+    output: str
+    case: Case
+    result: Result
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One score. ``passed`` None means no pass/fail outcome (or undecided)."""
+
+    value: float | None
+    passed: bool | None = None
+    detail: str | None = None
+
+
+@dataclass
+class ScoreContext:
+    """What a scorer may need from the run: the project defaults and shared resources."""
+
+    defaults: Mapping[str, Any]
+    #: Shared objects (e.g. a loaded embedding model) keyed by name, per process.
+    resources: dict[str, Any]
+
+
+_JINJA = re.compile(r"{{|{%")
+
+
+class Scorer(ABC):
+    """Base class of scorer types."""
+
+    type: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Options: ClassVar[builtins.type[ScorerOptions]] = ScorerOptions
+    #: True for scorers whose value is itself pass (1) or fail (0): equals, contains, regex.
+    boolean: ClassVar[bool] = False
+    #: False for scorers where lower is better (latency, cost): threshold is then a maximum.
+    higher_is_better: ClassVar[bool] = True
+    #: Options whose strings may use the case's vars through Jinja2.
+    templated: ClassVar[tuple[str, ...]] = ()
+    #: Valid examples per option, quoted in error messages.
+    examples: ClassVar[dict[str, str]] = {}
+    #: True when the scorer needs ``case.reference``.
+    needs_reference: ClassVar[bool] = False
+
+    def __init__(self, spec: ScorerSpec, context: ScoreContext) -> None:
+        self.spec = spec
+        self.options = spec.options
+        self.context = context
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def threshold(self) -> float | None:
+        threshold: float | None = self.options.threshold
+        return threshold
+
+    @property
+    def decides(self) -> bool:
+        """Whether this scorer has a pass/fail outcome (boolean, or given a threshold)."""
+        return self.boolean or self.threshold is not None
+
+    def library_versions(self) -> dict[str, str]:
+        """Versions of libraries that affect the value (override to add)."""
+        return {}
+
+    def signature(self) -> dict[str, Any]:
+        options = self.options.model_dump(exclude={"name", "threshold", "weight", "type"})
+        return {
+            "scorer": self.type,
+            "version": self.version,
+            "options": options,
+            "libs": self.library_versions(),
+        }
+
+    def signature_hash(self) -> str:
+        return content_hash(self.signature())
+
+    # -- load-time checks -----------------------------------------------------------------
+    @classmethod
+    def check(cls, options: ScorerOptions, cases: Sequence[Case]) -> tuple[Case, str] | None:
+        """Return (case, problem) for the first case this scorer cannot score, if any."""
+        if cls.needs_reference:
+            for case in cases:
+                if not case.references:
+                    return case, f"scorer '{options.type}' needs a `reference` on every case"
+        from evalkit.load.prompts import template_variables
+
+        for key in cls.templated:
+            value = getattr(options, key, None)
+            templates = value if isinstance(value, list) else [value]
+            for template in templates:
+                if not isinstance(template, str) or not _JINJA.search(template):
+                    continue
+                needed = template_variables(template)
+                for case in cases:
+                    missing = sorted(needed - set(case.vars))
+                    if missing:
+                        return case, (
+                            f"scorer '{options.type}' option `{key}` uses "
+                            f"{{{{ {missing[0]} }}}} but case '{case.id}' has no var '{missing[0]}'"
+                        )
+        return None
+
+    # -- scoring --------------------------------------------------------------------------
+    def render(self, value: str, case: Case) -> str:
+        """An option string with the case's vars filled in (when it is a template)."""
+        if not _JINJA.search(value):
+            return value
+        from evalkit.load.prompts import _compile
+
+        return _compile(value).render(case.vars)
+
+    def decide(self, value: float | None) -> bool | None:
+        if value is None:
+            return None
+        if self.boolean and self.threshold is None:
+            return value >= 1.0
+        if self.threshold is None:
+            return None
+        return value >= self.threshold if self.higher_is_better else value <= self.threshold
+
+    @abstractmethod
+    async def score_batch(self, items: Sequence[ScoreInput]) -> list[Outcome]:
+        """One ``Outcome`` per item, in order."""
+
+
+class PerItemScorer(Scorer):
+    """A scorer that scores one item at a time, synchronously (cheap text checks)."""
+
+    async def score_batch(self, items: Sequence[ScoreInput]) -> list[Outcome]:
+        return [self.score_one(item) for item in items]
+
+    @abstractmethod
+    def score_one(self, item: ScoreInput) -> Outcome: ...
+
+
+def invalid_options(spec_type: str, message: str, fix: str | None = None) -> InputError:
+    return InputError(f"scorer '{spec_type}': {message}", fix=fix)

@@ -1,0 +1,98 @@
+"""``bleu`` and ``chrf``: sacrebleu's sentence-level scores (0–100) against the references.
+
+The sacrebleu signature (tokenizer, smoothing, case, version) is part of the score signature,
+so BLEU from another tokenizer or sacrebleu release is never compared as if it were the same.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from evalkit.score.base import Outcome, PerItemScorer, ScoreInput, ScorerOptions
+
+__all__ = ["Bleu", "Chrf"]
+
+
+class BleuOptions(ScorerOptions):
+    threshold: float | None = Field(default=None, ge=0, le=100)
+    #: sacrebleu tokenizer: 13a (default), intl, char, zh, ja-mecab, ko-mecab, flores101, none.
+    tokenize: str = "13a"
+    lowercase: bool = False
+    smooth_method: Literal["exp", "floor", "add-k", "none"] = "exp"
+
+
+class ChrfOptions(ScorerOptions):
+    threshold: float | None = Field(default=None, ge=0, le=100)
+    char_order: int = Field(default=6, ge=1)
+    #: 0 for chrF, 2 for chrF++.
+    word_order: int = Field(default=0, ge=0)
+    beta: int = Field(default=2, ge=1)
+    lowercase: bool = False
+
+
+def _signature_text(metric: Any) -> str:
+    # nrefs varies with each case's references, which are covered by the case hash.
+    parts = str(metric.get_signature()).split("|")
+    return "|".join(p for p in parts if not p.startswith("nrefs:"))
+
+
+class _Sacre(PerItemScorer):
+    needs_reference = True
+
+    @cached_property
+    def metric(self) -> Any:
+        return self.make_metric()
+
+    def make_metric(self) -> Any:
+        raise NotImplementedError
+
+    def library_versions(self) -> dict[str, str]:
+        return {"sacrebleu": _signature_text(self.metric)}
+
+    def score_one(self, item: ScoreInput) -> Outcome:
+        refs = item.case.references
+        if not refs:
+            return Outcome(None, None, "no reference")
+        score = self.metric.sentence_score(item.output, refs)
+        return Outcome(float(score.score))
+
+
+class Bleu(_Sacre):
+    """Sentence BLEU with effective n-gram order (sacrebleu), 0–100."""
+
+    type = "bleu"
+    version = "1"
+    Options = BleuOptions
+    examples: ClassVar[dict[str, str]] = {"threshold": "threshold: 20", "tokenize": "tokenize: 13a"}
+
+    def make_metric(self) -> Any:
+        from sacrebleu.metrics import BLEU
+
+        return BLEU(
+            effective_order=True,
+            tokenize=self.options.tokenize,
+            lowercase=self.options.lowercase,
+            smooth_method=self.options.smooth_method,
+        )
+
+
+class Chrf(_Sacre):
+    """Sentence chrF (or chrF++ with ``word_order: 2``), 0–100."""
+
+    type = "chrf"
+    version = "1"
+    Options = ChrfOptions
+    examples: ClassVar[dict[str, str]] = {"threshold": "threshold: 40"}
+
+    def make_metric(self) -> Any:
+        from sacrebleu.metrics import CHRF
+
+        return CHRF(
+            char_order=self.options.char_order,
+            word_order=self.options.word_order,
+            beta=self.options.beta,
+            lowercase=self.options.lowercase,
+        )

@@ -1,0 +1,212 @@
+"""The DuckDB store: opening, migrating and batched, transactional writes.
+
+DuckDB lets one process write (or many read). A run writes results and their scores together,
+in batches, each batch one transaction: a killed run loses at most the batch not yet written,
+and ``--resume`` re-plans the missing results (result ids are deterministic, so nothing is
+stored twice). Rows are inserted column-wise (``unnest`` of one list per column), which is
+~20× faster than ``executemany``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import StoreError
+from evalkit.records import Result, Score
+from evalkit.store.migrations import MIGRATIONS
+
+__all__ = ["RESULT_COLUMNS", "SCORE_COLUMNS", "Store", "utcnow"]
+
+
+def utcnow() -> datetime:
+    """Now, as a naive UTC timestamp (DuckDB TIMESTAMP)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+#: results columns and their DuckDB types, in insert order.
+RESULT_COLUMNS: list[tuple[str, str]] = [
+    ("id", "VARCHAR"), ("run_id", "VARCHAR"), ("suite", "VARCHAR"), ("case_id", "VARCHAR"),
+    ("case_hash", "VARCHAR"), ("prompt", "VARCHAR"), ("prompt_name", "VARCHAR"),
+    ("prompt_version", "VARCHAR"), ("prompt_hash", "VARCHAR"), ("provider", "VARCHAR"),
+    ("provider_type", "VARCHAR"), ("model", "VARCHAR"), ("params", "JSON"),
+    ("repeat", "INTEGER"), ("input", "JSON"), ("output", "VARCHAR"), ("error", "VARCHAR"),
+    ("error_class", "VARCHAR"), ("latency_ms", "DOUBLE"), ("ttft_ms", "DOUBLE"),
+    ("input_tokens", "INTEGER"), ("output_tokens", "INTEGER"), ("cost_usd", "DOUBLE"),
+    ("cache_hit", "BOOLEAN"), ("served_by", "VARCHAR"), ("attempts", "INTEGER"),
+    ("finish_reason", "VARCHAR"), ("passed", "BOOLEAN"), ("created_at", "TIMESTAMP"),
+]
+SCORE_COLUMNS: list[tuple[str, str]] = [
+    ("result_id", "VARCHAR"), ("run_id", "VARCHAR"), ("scorer", "VARCHAR"),
+    ("scorer_type", "VARCHAR"), ("signature", "VARCHAR"), ("signature_json", "JSON"),
+    ("value", "DOUBLE"), ("passed", "BOOLEAN"), ("threshold", "DOUBLE"), ("detail", "VARCHAR"),
+]
+
+
+def _timestamp(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None) if epoch else utcnow()
+
+
+def _result_row(r: Result) -> tuple[Any, ...]:
+    return (
+        r.id, r.run_id, r.suite, r.case_id, r.case_hash, r.prompt, r.prompt_name,
+        r.prompt_version, r.prompt_hash, r.provider, r.provider_type, r.model, _json(r.params),
+        r.repeat, _json(r.input), r.output, r.error, r.error_class, r.latency_ms, r.ttft_ms,
+        r.input_tokens, r.output_tokens, r.cost_usd, r.cache_hit, r.served_by, r.attempts,
+        r.finish_reason, r.passed,
+        _timestamp(r.created_at),
+    )
+
+
+def _score_row(s: Score) -> tuple[Any, ...]:
+    return (
+        s.result_id, s.run_id, s.scorer, s.scorer_type, s.signature, _json(s.signature_json),
+        s.value, s.passed, s.threshold, s.detail,
+    )
+
+
+def _insert_sql(table: str, columns: Sequence[tuple[str, str]], replace: bool = True) -> str:
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    selects = ", ".join(f"unnest(?::{kind}[])" for _, kind in columns)
+    names = ", ".join(f'"{name}"' for name, _ in columns)
+    return f"{verb} INTO {table} ({names}) SELECT {selects}"
+
+
+class Store:
+    """One open DuckDB store. Thread-safe for the run's writer thread and the main thread."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        import duckdb
+
+        self.path = path
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        if read_only and not path.exists():
+            raise StoreError(
+                f"no store at {path}", fix="run `evalkit run` first, or pass --db / EVALKIT_DB"
+            )
+        try:
+            if not read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                raise StoreError(
+                    f"the store {path} is in use by another process",
+                    fix="wait for the other evalkit command to finish, or use another --db",
+                ) from exc
+            raise StoreError(f"cannot open the store {path}: {text}") from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        if not read_only:
+            self.migrate()
+        self._result_sql = _insert_sql("results", RESULT_COLUMNS)
+        self._score_sql = _insert_sql("scores", SCORE_COLUMNS)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply pending migrations; return the numbers applied."""
+        with self._lock:
+            self.con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+            )
+            done = {row[0] for row in self.con.execute("SELECT version FROM schema_migrations")
+                    .fetchall()}
+            applied = []
+            for number, name, sql in MIGRATIONS:
+                if number in done:
+                    continue
+                self.con.execute("BEGIN TRANSACTION")
+                try:
+                    self.con.execute(sql)
+                    self.con.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, utcnow()]
+                    )
+                    self.con.execute("COMMIT")
+                except Exception as exc:
+                    self.con.execute("ROLLBACK")
+                    raise StoreError(f"migration {number} ({name}) failed: {exc}") from exc
+                applied.append(number)
+            newest = max(n for n, _, _ in MIGRATIONS)
+            if done and max(done) > newest:
+                raise StoreError(
+                    f"the store {self.path} was written by a newer evalkit (schema {max(done)})",
+                    fix="upgrade evalkit, or use another --db",
+                )
+            return applied
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- generic --------------------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        with self._lock:
+            return self.con.execute(sql, params or [])
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.con.execute(sql, params or []).fetchall()
+
+    def fetchone(self, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
+        with self._lock:
+            return self.con.execute(sql, params or []).fetchone()
+
+    def records(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+        with self._lock:
+            cursor = self.con.execute(sql, params or [])
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def insert_columns(
+        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple[Any, ...]],
+        *, replace: bool = True,
+    ) -> None:
+        """Insert many rows in one statement (column-wise)."""
+        if not rows:
+            return
+        cols = [list(col) for col in zip(*rows, strict=True)]
+        with self._lock:
+            self.con.execute(_insert_sql(table, columns, replace), cols)
+
+    # -- run writes -----------------------------------------------------------------------
+    def write_batch(self, results: Iterable[Result], scores: Iterable[Score]) -> None:
+        """Results and their scores, in one transaction."""
+        result_rows = [_result_row(r) for r in results]
+        score_rows = [_score_row(s) for s in scores]
+        if not result_rows and not score_rows:
+            return
+        with self._lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                if result_rows:
+                    ids = [row[0] for row in result_rows]
+                    # A resumed run replaces an earlier failed attempt and its scores.
+                    self.con.execute("DELETE FROM scores WHERE result_id IN (SELECT unnest(?))",
+                                     [ids])
+                    cols = [list(c) for c in zip(*result_rows, strict=True)]
+                    self.con.execute(self._result_sql, cols)
+                if score_rows:
+                    cols = [list(c) for c in zip(*score_rows, strict=True)]
+                    self.con.execute(self._score_sql, cols)
+                self.con.execute("COMMIT")
+            except Exception as exc:
+                self.con.execute("ROLLBACK")
+                raise StoreError(f"writing results to {self.path} failed: {exc}") from exc

@@ -1,0 +1,125 @@
+"""Numbered schema migrations of the DuckDB store.
+
+Each migration runs once, in order, inside a transaction, and is recorded in
+``schema_migrations``. Never edit a released migration: add the next number. The tables and
+their key columns are part of the contract (users query them with ``evalkit query``); see the
+README's "The store" section.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS"]
+
+_INITIAL = """
+CREATE TABLE runs (
+    id              VARCHAR PRIMARY KEY,   -- sortable by time: 20261127-234501-a1b2
+    suite           VARCHAR NOT NULL,
+    suite_path      VARCHAR,
+    suite_hash      VARCHAR,               -- hash of the suite file and its case file
+    started_at      TIMESTAMP NOT NULL,    -- UTC
+    ended_at        TIMESTAMP,
+    status          VARCHAR NOT NULL,      -- running | completed | incomplete | interrupted
+    git_commit      VARCHAR,
+    git_dirty       BOOLEAN,
+    evalkit_version VARCHAR,
+    config_hash     VARCHAR,               -- evalkit.yaml + provider identities + suite
+    options         JSON,                  -- repeat, concurrency, limit, shard, overrides
+    tags            JSON,                  -- --tag K=V labels
+    planned         INTEGER,               -- calls planned
+    exit_code       INTEGER,
+    summary         JSON                   -- the summary evalkit printed, for `runs show`
+);
+
+CREATE TABLE run_providers (
+    run_id    VARCHAR NOT NULL,
+    provider  VARCHAR NOT NULL,            -- provider id from evalkit.yaml
+    type      VARCHAR NOT NULL,
+    model     VARCHAR,
+    identity  JSON,                        -- type, model, base_url, mode, weights (never keys)
+    PRIMARY KEY (run_id, provider)
+);
+
+CREATE TABLE prompt_versions (
+    name        VARCHAR NOT NULL,
+    version     VARCHAR NOT NULL,          -- v2
+    hash        VARCHAR NOT NULL,          -- templates + params
+    source      VARCHAR,                   -- the file's text
+    path        VARCHAR,
+    description VARCHAR,
+    parent      VARCHAR,
+    first_seen  TIMESTAMP,
+    PRIMARY KEY (name, version, hash)
+);
+
+CREATE TABLE cases (
+    suite      VARCHAR NOT NULL,
+    id         VARCHAR NOT NULL,
+    hash       VARCHAR NOT NULL,           -- vars + reference
+    vars       JSON,
+    reference  JSON,
+    tags       JSON,
+    metadata   JSON,
+    first_seen TIMESTAMP,
+    PRIMARY KEY (suite, id, hash)
+);
+
+CREATE TABLE results (
+    id             VARCHAR PRIMARY KEY,    -- deterministic: run, case, prompt, provider, repeat
+    run_id         VARCHAR NOT NULL,
+    suite          VARCHAR NOT NULL,
+    case_id        VARCHAR NOT NULL,       -- the case's own id
+    case_hash      VARCHAR NOT NULL,
+    prompt         VARCHAR NOT NULL,       -- name@vN
+    prompt_name    VARCHAR NOT NULL,
+    prompt_version VARCHAR NOT NULL,
+    prompt_hash    VARCHAR NOT NULL,
+    provider       VARCHAR NOT NULL,       -- provider id
+    provider_type  VARCHAR,
+    model          VARCHAR,
+    params         JSON,                   -- effective generation params
+    repeat         INTEGER NOT NULL,
+    input          JSON,                   -- rendered messages or completion prompt
+    output         VARCHAR,
+    error          VARCHAR,                -- message, when the call failed
+    error_class    VARCHAR,                -- rate_limit, server_error, timeout, connection, ...
+    latency_ms     DOUBLE,
+    ttft_ms        DOUBLE,
+    input_tokens   INTEGER,
+    output_tokens  INTEGER,
+    cost_usd       DOUBLE,
+    cache_hit      BOOLEAN,
+    served_by      VARCHAR,                -- provider that answered (fallback chains)
+    attempts       INTEGER,
+    finish_reason  VARCHAR,
+    passed         BOOLEAN,                -- all pass/fail scorers passed; NULL: undecided
+    created_at     TIMESTAMP
+);
+
+CREATE TABLE scores (
+    result_id      VARCHAR NOT NULL,
+    run_id         VARCHAR NOT NULL,
+    scorer         VARCHAR NOT NULL,       -- the scorer's name in the suite
+    scorer_type    VARCHAR NOT NULL,
+    signature      VARCHAR NOT NULL,       -- hash of signature_json
+    signature_json JSON,                   -- scorer version, options, library versions, models
+    value          DOUBLE,
+    passed         BOOLEAN,                -- NULL: no pass/fail outcome, or undecided
+    threshold      DOUBLE,
+    detail         VARCHAR,
+    PRIMARY KEY (result_id, scorer)
+);
+
+CREATE TABLE baselines (
+    name    VARCHAR PRIMARY KEY,
+    run_id  VARCHAR NOT NULL,
+    suite   VARCHAR,
+    set_at  TIMESTAMP
+);
+-- No secondary indexes: rows arrive grouped by run, so DuckDB's zone maps already skip
+-- other runs' blocks, and every index would slow the batched inserts.
+"""
+
+#: (number, name, SQL). Append only.
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "initial", _INITIAL),
+]

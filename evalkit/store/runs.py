@@ -1,0 +1,203 @@
+"""Run-level reads and writes: runs, their providers, prompt versions and cases."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from evalkit.errors import NotFoundError
+from evalkit.records import Case, PromptVersion
+from evalkit.store.db import Store, utcnow
+
+__all__ = [
+    "done_result_ids",
+    "finish_run",
+    "get_run",
+    "insert_run",
+    "list_runs",
+    "new_run_id",
+    "record_cases",
+    "record_prompts",
+    "record_providers",
+    "resolve_run",
+]
+
+LATEST = ("last", "latest")
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """``20261127-234501-3f9a``: UTC time to the second, then random hex; sorts by time."""
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def insert_run(store: Store, run: dict[str, Any]) -> None:
+    row = {
+        "status": "running",
+        "started_at": utcnow(),
+        **run,
+    }
+    for key in ("options", "tags", "summary"):
+        if key in row and not isinstance(row[key], str | None):
+            row[key] = json.dumps(row[key], default=str)
+    names = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    store.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", list(row.values()))
+
+
+def finish_run(
+    store: Store, run_id: str, *, status: str, exit_code: int | None,
+    summary: dict[str, Any] | None,
+) -> None:
+    store.execute(
+        "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, summary = ? WHERE id = ?",
+        [status, utcnow(), exit_code, json.dumps(summary, default=str) if summary else None,
+         run_id],
+    )
+
+
+def record_providers(store: Store, run_id: str, identities: dict[str, dict[str, Any]]) -> None:
+    rows = [
+        (run_id, pid, ident.get("type"), ident.get("model"), json.dumps(ident, default=str))
+        for pid, ident in identities.items()
+    ]
+    store.insert_columns(
+        "run_providers",
+        [("run_id", "VARCHAR"), ("provider", "VARCHAR"), ("type", "VARCHAR"),
+         ("model", "VARCHAR"), ("identity", "JSON")],
+        rows,
+    )
+
+
+def record_prompts(store: Store, prompts: Iterable[PromptVersion]) -> list[str]:
+    """Store each prompt version; return a warning for each version edited in place."""
+    warnings: list[str] = []
+    rows = []
+    for prompt in prompts:
+        earlier = store.fetchall(
+            "SELECT hash FROM prompt_versions WHERE name = ? AND version = ? AND hash <> ? "
+            "ORDER BY first_seen", [prompt.name, prompt.version, prompt.hash],
+        )
+        if earlier:
+            warnings.append(
+                f"{prompt.ref} was edited after it was used (hash {earlier[-1][0]} → "
+                f"{prompt.hash}); results are stored under the new hash. Prefer a new version "
+                f"file (v{prompt.number + 1}.yaml) so runs stay comparable."
+            )
+        rows.append((
+            prompt.name, prompt.version, prompt.hash, prompt.source, str(prompt.path),
+            prompt.description, prompt.parent, utcnow(),
+        ))
+    if rows:
+        columns = [("name", "VARCHAR"), ("version", "VARCHAR"), ("hash", "VARCHAR"),
+                   ("source", "VARCHAR"), ("path", "VARCHAR"), ("description", "VARCHAR"),
+                   ("parent", "VARCHAR"), ("first_seen", "TIMESTAMP")]
+        # Keep first_seen of versions already stored.
+        new = [r for r in rows if not store.fetchone(
+            "SELECT 1 FROM prompt_versions WHERE name = ? AND version = ? AND hash = ?",
+            [r[0], r[1], r[2]])]
+        store.insert_columns("prompt_versions", columns, new, replace=False)
+    return warnings
+
+
+def record_cases(store: Store, suite: str, cases: Sequence[Case]) -> None:
+    known = {
+        (row[0], row[1])
+        for row in store.fetchall("SELECT id, hash FROM cases WHERE suite = ?", [suite])
+    }
+    now = utcnow()
+    rows = [
+        (suite, c.id, c.hash, json.dumps(c.vars, default=str), json.dumps(c.reference),
+         json.dumps(list(c.tags)), json.dumps(c.metadata, default=str), now)
+        for c in cases if (c.id, c.hash) not in known
+    ]
+    store.insert_columns(
+        "cases",
+        [("suite", "VARCHAR"), ("id", "VARCHAR"), ("hash", "VARCHAR"), ("vars", "JSON"),
+         ("reference", "JSON"), ("tags", "JSON"), ("metadata", "JSON"),
+         ("first_seen", "TIMESTAMP")],
+        rows, replace=False,
+    )
+
+
+def done_result_ids(store: Store, run_id: str) -> set[str]:
+    """Results of a run that need no redoing: answered (or failed for good) and scored."""
+    rows = store.fetchall(
+        "SELECT id FROM results WHERE run_id = ? AND (error_class IS NULL OR error_class IN "
+        "('bad_request', 'auth', 'not_found'))", [run_id],
+    )
+    return {r[0] for r in rows}
+
+
+def resolve_run(store: Store, ref: str, suite: str | None = None) -> str:
+    """A run id from ``last``/``latest``, a full id, a unique prefix, or a baseline name."""
+    ref = ref.strip()
+    if ref in LATEST:
+        sql = "SELECT id FROM runs" + (" WHERE suite = ?" if suite else "") + \
+              " ORDER BY started_at DESC, id DESC LIMIT 1"
+        row = store.fetchone(sql, [suite] if suite else [])
+        if row is None:
+            where = f" of suite '{suite}'" if suite else ""
+            raise NotFoundError(f"there is no run{where} in {store.path}",
+                                fix="run `evalkit run` first")
+        return str(row[0])
+    row = store.fetchone("SELECT id FROM runs WHERE id = ?", [ref])
+    if row:
+        return str(row[0])
+    rows = store.fetchall("SELECT id FROM runs WHERE id LIKE ? ORDER BY id", [ref + "%"])
+    if len(rows) == 1:
+        return str(rows[0][0])
+    if len(rows) > 1:
+        raise NotFoundError(f"run '{ref}' is ambiguous ({len(rows)} runs start with it)",
+                            fix="give more characters of the run id")
+    baseline = store.fetchone("SELECT run_id FROM baselines WHERE name = ?", [ref])
+    if baseline:
+        return str(baseline[0])
+    raise NotFoundError(f"no run or baseline '{ref}' in {store.path}",
+                        fix="see `evalkit runs list` (or use `last`)")
+
+
+def list_runs(store: Store, suite: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    sql = (
+        "SELECT r.id, r.suite, r.started_at, r.ended_at, r.status, r.exit_code, r.planned, "
+        "r.git_commit, count(res.id) AS results, "
+        "avg(CASE WHEN res.passed THEN 1.0 WHEN NOT res.passed THEN 0.0 END) AS pass_rate, "
+        "count(res.error_class) AS errors "
+        "FROM runs r LEFT JOIN results res ON res.run_id = r.id "
+        + ("WHERE r.suite = ? " if suite else "")
+        + "GROUP BY ALL ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
+    )
+    return store.records(sql, [suite, limit] if suite else [limit])
+
+
+def get_run(store: Store, run_id: str) -> dict[str, Any]:
+    rows = store.records("SELECT * FROM runs WHERE id = ?", [run_id])
+    if not rows:
+        raise NotFoundError(f"no run '{run_id}'", fix="see `evalkit runs list`")
+    run = rows[0]
+    for key in ("options", "tags", "summary"):
+        if isinstance(run.get(key), str):
+            run[key] = json.loads(run[key])
+    return run
+
+
+def git_info(root: os.PathLike[str] | str) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the project's git checkout, or (None, None) outside one."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        return commit or None, bool(status)
+    except (OSError, subprocess.SubprocessError):
+        return None, None
