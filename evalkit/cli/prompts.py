@@ -6,7 +6,8 @@ import typer
 
 from evalkit.cli.common import out_console, print_json
 
-prompts_app = typer.Typer(help="Versioned prompts in prompts/.", no_args_is_help=True)
+prompts_app = typer.Typer(help="Versioned prompts in prompts/.", no_args_is_help=True,
+                          rich_markup_mode=None)
 
 
 @prompts_app.command("list")

@@ -6,7 +6,7 @@ import typer
 
 from evalkit.cli.common import DB_OPTION, out_console, print_json
 
-runs_app = typer.Typer(help="Stored runs.", no_args_is_help=True)
+runs_app = typer.Typer(help="Stored runs.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @runs_app.command("list")

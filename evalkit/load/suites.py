@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from evalkit.errors import InputError, NotFoundError
+from evalkit.errors import InputError
 from evalkit.load.prompts import PromptLibrary, parse_ref
 from evalkit.load.source import LineMap, display_path, read_yaml, validate
 from evalkit.records import Case, Gates, PromptVersion, ScorerSpec, Suite, content_hash
@@ -227,9 +227,9 @@ def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] =
         try:
             parse_ref(ref)
             version = library.get(ref)
-        except NotFoundError as exc:
-            raise lines.error(loc, exc.message, exc.fix) from None
         except InputError as exc:
+            if exc.path:  # an error inside the prompt file: it names its own file and line
+                raise
             raise lines.error(loc, exc.message, exc.fix) from None
         if version.ref in {p.ref for p in prompts}:
             raise lines.error(loc, f"prompt {version.ref} is listed twice", fix="list it once")

@@ -1,13 +1,17 @@
 """``anthropic``: the Anthropic Messages API through the official SDK's async client.
 
-System turns become the ``system`` parameter; ``stop`` becomes ``stop_sequences``; ``seed`` is
-not supported by the API and is dropped (the stored params say what was sent). Streaming (the
-default) measures time to first token from the first text delta.
+System turns become the ``system`` parameter and ``stop`` becomes ``stop_sequences``. Params the
+installed SDK's ``messages.create`` does not take (``seed`` always; ``temperature``/``top_p`` in
+SDK releases whose API no longer accepts them) are dropped before the call, and the params
+stored on each result are exactly those sent. Streaming (the default) measures time to first
+token from the first text delta.
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -20,9 +24,17 @@ from evalkit.records import Generation
 
 __all__ = ["AnthropicOptions", "AnthropicProvider"]
 
-_KNOWN = {"temperature", "max_tokens", "top_p", "top_k", "stop_sequences", "metadata"}
-#: Params the Messages API does not accept; dropped rather than sent.
-_UNSUPPORTED = {"seed", "frequency_penalty", "presence_penalty"}
+#: Arguments of ``messages.create`` that evalkit fills itself (not generation params).
+_PLUMBING = {"self", "messages", "model", "stream", "system", "extra_headers", "extra_query",
+             "extra_body", "timeout"}
+
+
+@functools.cache
+def _sdk_params() -> frozenset[str]:
+    """Generation params the installed SDK's ``messages.create`` accepts."""
+    from anthropic.resources.messages import AsyncMessages
+
+    return frozenset(inspect.signature(AsyncMessages.create).parameters) - _PLUMBING
 
 
 class AnthropicOptions(ProviderOptions):
@@ -53,9 +65,11 @@ class AnthropicProvider(Provider):
 
     def effective_params(self, prompt_params: Mapping[str, Any]) -> dict[str, Any]:
         params = super().effective_params(prompt_params)
-        for key in _UNSUPPORTED:
-            params.pop(key, None)
-        return params
+        if "stop" in params:
+            stop = params.pop("stop")
+            params["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        accepted = _sdk_params()
+        return {k: v for k, v in params.items() if k in accepted}
 
     async def start(self, concurrency: int) -> None:
         if self._client is not None:
@@ -89,14 +103,7 @@ class AnthropicProvider(Provider):
             self._client = None
 
     def _arguments(self, request: Request) -> dict[str, Any]:
-        params = dict(request.params)
-        if "stop" in params:
-            stop = params.pop("stop")
-            params["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
-        args = {k: v for k, v in params.items() if k in _KNOWN}
-        extra = {k: v for k, v in params.items() if k not in _KNOWN and k not in _UNSUPPORTED}
-        if extra:
-            args["extra_body"] = extra
+        args = dict(request.params)
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         if system:
             args["system"] = system

@@ -210,7 +210,9 @@ def classify_sdk_error(exc: BaseException) -> ProviderCallError:
         )
     if "Timeout" in name:
         return ProviderCallError("timeout", message, retryable=True)
-    if "ResponseValidation" in name or isinstance(exc, ValueError | KeyError | TypeError):
+    if name == "APIError":  # an error event inside a stream (both SDKs)
+        return ProviderCallError("server_error", f"error in stream: {message}", retryable=True)
+    if "ResponseValidation" in name or isinstance(exc, ValueError | KeyError):
         return ProviderCallError("malformed", f"{name}: {message}", retryable=True)
     transport = type(exc).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "h11")
     if "Connection" in name or transport or isinstance(exc, OSError):

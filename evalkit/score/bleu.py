@@ -34,9 +34,10 @@ class ChrfOptions(ScorerOptions):
 
 
 def _signature_text(metric: Any) -> str:
-    # nrefs varies with each case's references, which are covered by the case hash.
-    parts = str(metric.get_signature()).split("|")
-    return "|".join(p for p in parts if not p.startswith("nrefs:"))
+    """sacrebleu's signature, known before scoring: ``nrefs:var`` (each case has its own
+    references, covered by the case hash)."""
+    metric.num_refs = -1
+    return str(metric.get_signature())
 
 
 class _Sacre(PerItemScorer):
@@ -50,7 +51,7 @@ class _Sacre(PerItemScorer):
         raise NotImplementedError
 
     def library_versions(self) -> dict[str, str]:
-        return {"sacrebleu": _signature_text(self.metric)}
+        return {"sacrebleu": _signature_text(self.make_metric())}
 
     def score_one(self, item: ScoreInput) -> Outcome:
         refs = item.case.references

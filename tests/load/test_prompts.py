@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from evalkit.errors import InputError, NotFoundError
+from evalkit.load.prompts import PromptLibrary, load_prompt_file, parse_ref, render_messages
+
+
+def test_loads_version_with_name_version_hash(write):
+    path = write(
+        "prompts/qa/v2.yaml",
+        """
+        description: few-shot
+        parent: v1
+        messages:
+          - {role: system, content: "Answer briefly."}
+          - {role: user, content: "Q: {{ question }}\\nA:"}
+        params: {temperature: 0, max_tokens: 8, stop: ["\\n"], top_k: 5}
+    """,
+    )
+    prompt = load_prompt_file(path)
+    assert (prompt.name, prompt.version, prompt.number, prompt.ref) == ("qa", "v2", 2, "qa@v2")
+    assert prompt.parent == "v1" and prompt.description == "few-shot"
+    assert prompt.params == {"temperature": 0, "max_tokens": 8, "stop": ["\n"], "top_k": 5}
+    assert len(prompt.hash) == 16
+    rendered = render_messages(prompt, {"question": "2+2?"})
+    assert [m.content for m in rendered] == ["Answer briefly.", "Q: 2+2?\nA:"]
+
+
+def test_hash_covers_templates_and_params_not_comments(write):
+    a = load_prompt_file(write("a/p/v1.yaml", "messages: [{role: user, content: hi}]\n"))
+    b = load_prompt_file(
+        write("b/p/v1.yaml", "# a comment\nmessages: [{role: user, content: hi}]\n")
+    )
+    c = load_prompt_file(write("c/p/v1.yaml", "messages: [{role: user, content: hi!}]\n"))
+    d = load_prompt_file(
+        write("d/p/v1.yaml", "messages: [{role: user, content: hi}]\nparams: {temperature: 1}\n")
+    )
+    assert a.hash == b.hash
+    assert len({a.hash, c.hash, d.hash}) == 3
+
+
+def test_missing_variable_is_an_error_not_empty_text(write):
+    prompt = load_prompt_file(
+        write("prompts/p/v1.yaml", 'messages: [{role: user, content: "{{ missing }}"}]\n')
+    )
+    with pytest.raises(jinja2.UndefinedError):
+        render_messages(prompt, {})
+
+
+def test_sandbox_blocks_attribute_escapes(write):
+    prompt = load_prompt_file(
+        write(
+            "prompts/p/v1.yaml", 'messages: [{role: user, content: "{{ x.__class__.__mro__ }}"}]\n'
+        )
+    )
+    with pytest.raises(jinja2.exceptions.SecurityError):
+        render_messages(prompt, {"x": "s"})
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        (
+            "messages: [{role: user, content: hi}]\nparams: {temperature: hot}\n",
+            2,
+            "params.temperature must be a number, got 'hot'",
+        ),
+        ("messages:\n  - role: robot\n    content: hi\n", 2, "messages.role"),
+        ("messages: [{role: user, content: hi}]\nextra: 1\n", 2, "unknown key 'extra'"),
+        ("description: x\n", 1, "missing required key 'messages'"),
+        ("messages: [{role: user, content: hi}\n", 2, "invalid YAML"),
+        ('messages:\n  - role: user\n    content: "{{ oops "\n', 3, "template syntax error"),
+    ],
+)
+def test_bad_files_name_file_line_and_fix(write, text, line, fragment):
+    path = write("prompts/p/v1.yaml", text)
+    with pytest.raises(InputError) as info:
+        load_prompt_file(path)
+    err = info.value
+    assert err.exit_code == 2
+    assert err.line == line, err.render()
+    assert fragment in err.message
+    assert err.path is not None and err.path.endswith("prompts/p/v1.yaml")
+    assert err.fix
+
+
+def test_file_name_must_be_v_number(write):
+    with pytest.raises(InputError, match=r"named v<N>\.yaml"):
+        load_prompt_file(write("prompts/p/latest.yaml", "messages: []\n"))
+
+
+def test_library_resolves_latest_and_reports_missing(tmp_path: Path, write):
+    for n in (1, 2, 10):
+        write(f"prompts/qa/v{n}.yaml", f"messages: [{{role: user, content: 'v{n}'}}]\n")
+    library = PromptLibrary([tmp_path / "prompts"])
+    assert library.get("qa@latest").version == "v10"
+    assert library.get("qa").version == "v10"
+    assert library.get("qa@v2").messages[0].content == "v2"
+    assert library.names() == ["qa"]
+    with pytest.raises(NotFoundError, match="qa@v3"):
+        library.get("qa@v3")
+    with pytest.raises(NotFoundError, match="'nope' not found"):
+        library.get("nope@v1")
+
+
+def test_parse_ref():
+    assert parse_ref("summarize@v2") == ("summarize", "v2")
+    assert parse_ref("summarize") == ("summarize", "latest")
+    with pytest.raises(InputError):
+        parse_ref("bad ref@@")
