@@ -198,7 +198,8 @@ async def _run_suite(
             "options": options, "tags": opts.tags, "planned": plan.size,
         })
         store_runs.record_providers(store, run_id, identities)
-    context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={})
+    context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={},
+                           root=project.root, pool=pool, under_test=tuple(provider_ids))
     scorers = [SCORERS.get(spec.type)(spec, context) for spec in suite.scorers]
     header = {
         "suite": suite.name, "cases": len(plan.cases), "repeat": plan.repeat,

@@ -26,29 +26,12 @@ from evalkit.load.prompts import render_messages
 from evalkit.providers.base import Provider, Request
 from evalkit.providers.pool import ProviderPool
 from evalkit.records import Result, Score, WorkItem
+from evalkit.run.calls import RetryPolicy, call_with_retries
 from evalkit.run.plan import Plan
 from evalkit.score.base import Outcome, ScoreInput, Scorer
 from evalkit.store.db import Store
 
-__all__ = ["RetryPolicy", "RunStats", "Runner"]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry one call."""
-
-    max_attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    #: Longest ``Retry-After`` honoured; a longer one is capped.
-    max_retry_after: float = 60.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return rng.uniform(ceiling / 2, ceiling)  # "equal jitter"
+__all__ = ["RetryPolicy", "RunStats", "Runner"]  # RetryPolicy re-exported for callers
 
 
 @dataclass
@@ -134,31 +117,30 @@ class Runner:
         messages = render_messages(item.prompt, item.case.vars)
         request = Request(messages, provider.effective_params(item.prompt.params))
         result = self._result(item, provider, request)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                generation = await provider.generate(request)
-            except ProviderCallError as exc:
-                if exc.retryable and attempt < self.retry.max_attempts and not self._stop.is_set():
-                    self.stats.retries += 1
-                    await asyncio.sleep(self.retry.delay(attempt, exc.retry_after, self.rng))
-                    continue
-                result.error = exc.message[:2000]
-                result.error_class = exc.error_class
-                result.attempts = attempt
-                return result
-            result.output = generation.text
-            result.latency_ms = generation.latency_ms
-            result.ttft_ms = generation.ttft_ms
-            result.input_tokens = generation.input_tokens
-            result.output_tokens = generation.output_tokens
-            result.finish_reason = generation.finish_reason
-            result.served_by = item.provider
-            result.attempts = attempt
-            if provider.type == "local":
-                result.cost_usd = 0.0
+        outcome = await call_with_retries(
+            provider, request, self.retry, self.rng, stopped=self._stop.is_set,
+            on_retry=self._count_retry,
+        )
+        result.attempts = outcome.attempts
+        if outcome.error is not None:
+            result.error = outcome.error.message[:2000]
+            result.error_class = outcome.error.error_class
             return result
+        generation = outcome.generation
+        assert generation is not None
+        result.output = generation.text
+        result.latency_ms = generation.latency_ms
+        result.ttft_ms = generation.ttft_ms
+        result.input_tokens = generation.input_tokens
+        result.output_tokens = generation.output_tokens
+        result.finish_reason = generation.finish_reason
+        result.served_by = item.provider
+        if provider.type == "local":
+            result.cost_usd = 0.0
+        return result
+
+    def _count_retry(self, _: ProviderCallError) -> None:
+        self.stats.retries += 1
 
     async def _worker(self, queue: asyncio.Queue[WorkItem], provider: Provider) -> None:
         while not self._stop.is_set():

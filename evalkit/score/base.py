@@ -19,6 +19,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -70,11 +71,18 @@ class Outcome:
 
 @dataclass
 class ScoreContext:
-    """What a scorer may need from the run: the project defaults and shared resources."""
+    """What a scorer may need from the run: project defaults, shared resources, and the
+    providers (a judge calls a model through the same pool and retry path as the run)."""
 
     defaults: Mapping[str, Any]
     #: Shared objects (e.g. a loaded embedding model) keyed by name, per process.
     resources: dict[str, Any]
+    #: The project root (for files a scorer names, e.g. a JSON schema or a judge prompt).
+    root: Path | None = None
+    #: The invocation's ``ProviderPool``; ``await pool.start(id, n)`` gives a provider.
+    pool: Any = None
+    #: Provider ids under test in this run.
+    under_test: tuple[str, ...] = ()
 
 
 _JINJA = re.compile(r"{{|{%")
