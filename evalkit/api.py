@@ -72,6 +72,7 @@ class RunOutcome:
 class Evaluation:
     runs: list[RunOutcome]
     db: Path
+    dry_run: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -86,6 +87,7 @@ class Evaluation:
             "schema": "evalkit.run/1",
             "exit_code": self.exit_code,
             "db": str(self.db),
+            "dry_run": self.dry_run,
             "runs": [r.as_json() for r in self.runs],
         }
 
@@ -128,6 +130,30 @@ def _suite_paths(project: Project, names: Sequence[str]) -> list[Path]:
     return paths
 
 
+def _dry_run_outcome(suite: Suite, plan: Any, runner: Any, provider_ids: list[str]) -> RunOutcome:
+    """What a run would do: calls planned, answered by the cache, to make, and their cost."""
+    calls: dict[str, dict[str, Any]] = {
+        pid: {"provider": pid, "planned": 0, "cached": 0, "to_call": 0, "estimate_usd": 0.0,
+              "unpriced": 0} for pid in provider_ids}
+    for item in plan.items:
+        calls[item.provider]["planned"] += 1
+    for hit in runner._hits:
+        calls[hit.provider]["cached"] += 1
+    for pending in runner._pending:
+        row = calls[pending.item.provider]
+        row["to_call"] += 1
+        if pending.estimate is None:
+            row["unpriced"] += 1
+        else:
+            row["estimate_usd"] += pending.estimate
+    return RunOutcome(
+        run_id="", suite=suite.name, status="planned", summary={"dry_run": list(calls.values())},
+        gates=[], exit_code=0, planned=plan.size,
+        header={"suite": suite.name, "cases": len(plan.cases), "repeat": plan.repeat,
+                "prompts": [p.ref for p in plan.prompts], "providers": {}},
+    )
+
+
 def _config_hash(project: Project, suite: Suite, identities: dict[str, Any]) -> str:
     return content_hash({
         "config": project.config_source, "suite": suite.hash, "providers": identities,
@@ -143,6 +169,10 @@ class _Options:
     limit: int | None
     shard: str | None
     tags: dict[str, str]
+    no_cache: bool = False
+    replay: str | None = None
+    max_cost: float | None = None
+    dry_run: bool = False
 
 
 async def _run_suite(
@@ -150,6 +180,7 @@ async def _run_suite(
     progress: Progress | None, resume: str | None,
 ) -> RunOutcome:
     from evalkit.providers.pool import default_provider_id
+    from evalkit.providers.pricing import Pricing
     from evalkit.registry import SCORERS
     from evalkit.run.plan import make_plan, parse_shard
     from evalkit.run.runner import Runner
@@ -161,30 +192,59 @@ async def _run_suite(
     library = _library(project)
     prompts: list[PromptVersion] = [library.get(ref) for ref in opts.prompts]
     provider_ids = list(opts.providers or suite.providers or [default_provider_id(project)])
+    if opts.replay:
+        pool.replay_all(opts.replay, provider_ids)
     providers = {pid: pool.get(pid) for pid in provider_ids}
     shard = parse_shard(opts.shard) if opts.shard else None
     run_id = resume or store_runs.new_run_id()
     plan = make_plan(suite, run_id, prompts=prompts or None, providers=provider_ids,
                      repeat=opts.repeat, limit=opts.limit, shard=shard)
+    for provider in providers.values():
+        if hasattr(provider, "check_covers"):  # replay: every planned call must be stored
+            provider.check_covers([i for i in plan.items if i.provider == provider.id])
     concurrency = {
         pid: opts.concurrency or p.options.concurrency or project.config.defaults.concurrency
         for pid, p in providers.items()
     }
+    context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={},
+                           root=project.root, pool=pool, under_test=tuple(provider_ids))
+    scorers = [SCORERS.get(spec.type)(spec, context) for spec in suite.scorers]
+
+    def on_result(result: Result, stats: Any) -> None:
+        if progress:
+            progress.advance(result, stats.done, stats.errors, stats.retries)
+
+    budget = project.config.defaults.error_budget
+    skip = store_runs.done_result_ids(store, run_id) if resume else set()
+    runner = Runner(
+        plan, pool, store, scorers, concurrency=concurrency, skip=skip, error_budget=budget,
+        on_result=on_result, read_cache=not (opts.no_cache or opts.replay),
+        write_cache=not opts.replay, pricing=Pricing(project.config.pricing),
+        max_cost=opts.max_cost,
+    )
+    needed = runner.prepare()
+    if opts.max_cost is not None and runner.unpriced():
+        raise InputError(
+            f"--max-cost needs prices, and there is none for {', '.join(runner.unpriced())}",
+            fix="add it under `pricing:` in evalkit.yaml (USD per 1M input/output tokens)",
+        )
+    if opts.dry_run:
+        return _dry_run_outcome(suite, plan, runner, provider_ids)
     # Start providers before the run is recorded: a missing key, binary or server is a
-    # setup problem, not a run.
+    # setup problem, not a run. Providers whose calls the cache answers are not started.
     for pid in provider_ids:
-        await pool.start(pid, concurrency[pid])
+        if pid in needed:
+            await pool.start(pid, concurrency[pid])
     identities = {pid: p.identity() for pid, p in providers.items()}
     warnings = store_runs.record_prompts(store, plan.prompts)
     store_runs.record_cases(store, suite.name, plan.cases)
-    skip: set[str] = set()
     options = {
         "providers": provider_ids, "prompts": [p.ref for p in plan.prompts],
         "repeat": plan.repeat, "concurrency": concurrency, "limit": opts.limit,
-        "shard": opts.shard,
+        "shard": opts.shard, "no_cache": opts.no_cache, "replay": opts.replay,
+        "max_cost": opts.max_cost,
     }
     if resume:
-        skip = store_runs.done_result_ids(store, run_id)
         store.execute("UPDATE runs SET status = 'running', ended_at = NULL WHERE id = ?",
                       [run_id])
     else:
@@ -198,22 +258,11 @@ async def _run_suite(
             "options": options, "tags": opts.tags, "planned": plan.size,
         })
         store_runs.record_providers(store, run_id, identities)
-    context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={},
-                           root=project.root, pool=pool, under_test=tuple(provider_ids))
-    scorers = [SCORERS.get(spec.type)(spec, context) for spec in suite.scorers]
     header = {
         "suite": suite.name, "cases": len(plan.cases), "repeat": plan.repeat,
         "prompts": [p.ref for p in plan.prompts],
         "providers": {pid: identities[pid].get("model") for pid in provider_ids},
     }
-
-    def on_result(result: Result, stats: Any) -> None:
-        if progress:
-            progress.advance(result, stats.done, stats.errors, stats.retries)
-
-    budget = project.config.defaults.error_budget
-    runner = Runner(plan, pool, store, scorers, concurrency=concurrency, skip=skip,
-                    error_budget=budget, on_result=on_result)
     label = f"{suite.name} · {len(plan.cases)} cases · {', '.join(p.ref for p in plan.prompts)}"
     if progress:
         progress.start(label, plan.size - len(skip))
@@ -238,6 +287,10 @@ async def _run_suite(
         if progress:
             progress.stop()
     summary = summarize_run(store, run_id)
+    summary["run"] = {
+        "cache_hits": stats.cache_hits, "spent_usd": stats.spent_usd, "retries": stats.retries,
+        "throttled_to": stats.throttled_to, "elapsed_s": stats.elapsed,
+    }
     gates = check_gates(suite.gates, summary)
     exit_code = 1 if any(g["passed"] is False for g in gates) else 0
     if stats.errors > budget * max(stats.planned, 1):
@@ -245,6 +298,10 @@ async def _run_suite(
         classes = ", ".join(f"{k} ×{v}" for k, v in stats.error_classes.most_common())
         error = (f"{stats.errors} of {stats.planned} calls failed ({classes}), over the error "
                  f"budget of {budget:.0%}")
+    elif stats.over_cost:
+        status, exit_code = "incomplete", 3
+        error = (f"stopped before a call that could pass --max-cost ${opts.max_cost:g} "
+                 f"(spent ${stats.spent_usd:.4f}; {stats.done} of {stats.planned} calls done)")
     store_runs.finish_run(store, run_id, status=status, exit_code=exit_code,
                           summary={"summary": summary, "gates": gates})
     return RunOutcome(
@@ -268,15 +325,24 @@ def evaluate(
     tags: dict[str, str] | None = None,
     resume: str | None = None,
     progress: Progress | None = None,
+    no_cache: bool = False,
+    replay: str | None = None,
+    max_cost: float | None = None,
+    dry_run: bool = False,
 ) -> Evaluation:
-    """Run suites (all of ``suites/`` when none is named) and store everything."""
+    """Run suites (all of ``suites/`` when none is named) and store everything.
+
+    ``no_cache`` skips reading the response cache (fresh answers are still stored);
+    ``replay`` answers every call from a stored run; ``max_cost`` stops before a call that
+    could pass that many USD; ``dry_run`` plans and prices the calls without making them.
+    """
     from evalkit.load.suites import load_suite
     from evalkit.providers.pool import ProviderPool
 
     project = project or Project.discover()
     library = _library(project)
-    pool = ProviderPool(project, log_dir=project.db_path(db).parent / "logs")
     with open_store(project, db) as store:
+        pool = ProviderPool(project, log_dir=project.db_path(db).parent / "logs", store=store)
         resume_id: str | None = None
         if resume:
             from evalkit.store.runs import get_run, resolve_run
@@ -302,7 +368,8 @@ def evaluate(
                     path=loaded[0].shown_path,
                     fix="start a new run (a resumed run must be the same suite)",
                 )
-        opts = _Options(providers, prompts, repeat, concurrency, limit, shard, tags or {})
+        opts = _Options(providers, prompts, repeat, concurrency, limit, shard, tags or {},
+                        no_cache=no_cache, replay=replay, max_cost=max_cost, dry_run=dry_run)
 
         async def main() -> list[RunOutcome]:
             outcomes = []
@@ -320,7 +387,7 @@ def evaluate(
             return outcomes
 
         runs = asyncio.run(main())
-        return Evaluation(runs=runs, db=project.db_path(db))
+        return Evaluation(runs=runs, db=project.db_path(db), dry_run=dry_run)
 
 
 # -- reading the store ----------------------------------------------------------------------
@@ -385,3 +452,84 @@ def show_prompt(ref: str, *, project: Project | None = None) -> PromptVersion:
     project = project or Project.discover()
     version: PromptVersion = _library(project).get(ref)
     return version
+
+
+# -- the cache and providers -----------------------------------------------------------------
+def cache_stats(*, project: Project | None = None, db: str | Path | None = None) -> dict[str, Any]:
+    from evalkit.run import cache
+
+    with _reader(project, db) as store:
+        return cache.stats(store)
+
+
+def cache_clear(*, older_than: Any = None, project: Project | None = None,
+                db: str | Path | None = None) -> int:
+    from evalkit.run import cache
+
+    project = project or Project.discover()
+    with open_store(project, db) as store:
+        return cache.clear(store, older_than)
+
+
+def cache_explain(result_id: str, *, project: Project | None = None,
+                  db: str | Path | None = None) -> dict[str, Any]:
+    from evalkit.run import cache
+
+    with _reader(project, db) as store:
+        return cache.explain(store, result_id)
+
+
+def list_providers(*, project: Project | None = None) -> list[dict[str, Any]]:
+    """Every provider id with its type, model, endpoint and whether its key is set."""
+    import os
+
+    from evalkit.providers.pool import ProviderPool, default_provider_id
+
+    project = project or Project.discover()
+    pool = ProviderPool(project)
+    default = default_provider_id(project)
+    rows = []
+    for pid in pool.ids():
+        provider = pool.get(pid)
+        key_env = getattr(provider.options, "api_key_env", None)
+        rows.append({
+            "id": pid, "type": provider.type, "model": provider.model, "mode": provider.mode,
+            "base_url": getattr(provider, "base_url", None), "key_env": key_env,
+            "key_set": bool(os.environ.get(key_env)) if key_env else None,
+            "default": pid == default,
+        })
+    return rows
+
+
+def check_provider(provider_id: str, *, project: Project | None = None) -> dict[str, Any]:
+    """Start a provider and make one small call: does it answer, how fast."""
+    from evalkit.providers.base import Request
+    from evalkit.providers.pool import ProviderPool
+    from evalkit.records import Message
+    from evalkit.run.calls import RetryPolicy, call_with_retries
+
+    project = project or Project.discover()
+
+    async def go() -> dict[str, Any]:
+        async with ProviderPool(project) as pool:
+            provider = await pool.start(provider_id, 1)
+            request = Request([Message("user", "Q: What is the capital of France?\nA:")],
+                              provider.effective_params({"max_tokens": 8, "stop": ["\n"]}))
+            import random
+
+            outcome = await call_with_retries(provider, request, RetryPolicy(max_attempts=2),
+                                              random.Random(0))
+            out: dict[str, Any] = {"id": provider_id, "identity": provider.identity(),
+                                   "attempts": outcome.attempts}
+            if outcome.error is not None:
+                out.update(ok=False, error_class=outcome.error.error_class,
+                           error=outcome.error.message)
+            else:
+                gen = outcome.generation
+                assert gen is not None
+                out.update(ok=True, output=gen.text, latency_ms=gen.latency_ms,
+                           ttft_ms=gen.ttft_ms, input_tokens=gen.input_tokens,
+                           output_tokens=gen.output_tokens)
+            return out
+
+    return asyncio.run(go())

@@ -170,6 +170,10 @@ class Generation:
     finish_reason: str | None = None
     #: The model name the server reported, if any.
     model: str | None = None
+    #: Input tokens the server read from its own prompt cache (billed at a lower price).
+    cached_input_tokens: int | None = None
+    #: Which provider id answered (set by fallback chains).
+    served_by: str | None = None
 
 
 @dataclass
@@ -208,6 +212,9 @@ class Result:
     served_by: str | None = None
     attempts: int = 1
     finish_reason: str | None = None
+    #: Key of the response cache entry this answer is (or would be) stored under.
+    cache_key: str | None = None
+    cached_input_tokens: int | None = None
     #: All pass/fail scorers passed (True), one failed or the call failed (False), or no
     #: scorer could decide (None).
     passed: bool | None = None

@@ -91,6 +91,12 @@ PROVIDERS: Registry[Any] = Registry(
         "local": "evalkit.providers.local:LocalProvider",
         "openai": "evalkit.providers.openai:OpenAIProvider",
         "anthropic": "evalkit.providers.anthropic:AnthropicProvider",
+        "fallback": "evalkit.providers.fallback:FallbackProvider",
+        "replay": "evalkit.providers.replay:ReplayProvider",
+        "azure": "evalkit.providers.presets:AzureOpenAIProvider",
+        **{name: f"evalkit.providers.presets:{name}" for name in (
+            "vllm", "tgi", "ollama", "llamacpp", "together", "mistral", "gemini", "baseten",
+            "replicate")},
     },
 )
 

@@ -1473,10 +1473,12 @@ class FakeLLMApp:
 
 
 def _route(method: str, path: str) -> str:
+    # OpenAI routes by suffix, so the prefixes of compatible services work too
+    # (Azure's /openai/deployments/<name>/..., Gemini's /v1beta/openai/...).
     if method == "POST":
-        if path == "/v1/chat/completions":
+        if path.endswith("/chat/completions"):
             return "chat"
-        if path == "/v1/completions":
+        if path.endswith("/completions") and not path.endswith("/chat/completions"):
             return "completions"
         if path == "/v1/messages":
             return "messages"

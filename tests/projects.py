@@ -34,8 +34,10 @@ def write_project(root: Path, base_url: str, *, gates: str = "{pass_rate: 0.5}",
                   stream: {str(stream).lower()}}}
           claude: {{type: anthropic, base_url: "{base_url}", model: fake-claude}}
         defaults: {{provider: fake, concurrency: 4}}
-        {extra_config}
     """)
+    if extra_config:
+        with (root / "evalkit.yaml").open("a", encoding="utf-8") as config:
+            config.write(textwrap.dedent(extra_config).lstrip("\n"))
     put("prompts/capitals/v1.yaml", """
         description: zero-shot
         messages: [{role: user, content: "v1: {{ country }}"}]

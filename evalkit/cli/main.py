@@ -68,9 +68,9 @@ def _root(
 
 
 def _register() -> None:
-    from evalkit.cli import init, prompts, query, run, runs
+    from evalkit.cli import cache, init, prompts, providers, query, run, runs
 
-    for module in (run, runs, prompts, query, init):
+    for module in (run, runs, prompts, providers, cache, query, init):
         module.register(app)
 
 

@@ -20,6 +20,15 @@ def run(
     shard: str = typer.Option(None, "--shard", help="Run shard I of N (I/N)."),
     resume: str = typer.Option(None, "--resume", help="Finish an interrupted run (id or last)."),
     tag: list[str] = typer.Option(None, "--tag", help="Label the run: K=V (repeatable)."),
+    no_cache: bool = typer.Option(False, "--no-cache",
+                                  help="Do not answer from the response cache."),
+    replay: str = typer.Option(None, "--replay",
+                               help="Answer every call from a stored run (no network)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the planned calls, cache hits and cost; call nothing."
+    ),
+    max_cost: float = typer.Option(None, "--max-cost", min=0,
+                                   help="Stop before a call that could pass this many USD."),
     as_json: bool = typer.Option(False, "--json", help="Print evalkit.run/1 JSON on stdout."),
     db: str = DB_OPTION,
 ) -> None:
@@ -32,11 +41,12 @@ def run(
     from evalkit.report.terminal import RichProgress, render_evaluation
 
     errors = err_console()
-    progress = RichProgress(errors) if not as_json else None
+    progress = RichProgress(errors) if not (as_json or dry_run) else None
     evaluation = api.evaluate(
         suites or [], db=db, providers=provider or [], prompts=prompt or [], repeat=repeat,
         concurrency=concurrency, limit=limit, shard=shard, tags=parse_tags(tag),
-        resume=resume, progress=progress,
+        resume=resume, progress=progress, no_cache=no_cache, replay=replay,
+        max_cost=max_cost, dry_run=dry_run,
     )
     data = evaluation.as_json()
     if as_json:

@@ -126,7 +126,8 @@ class AnthropicProvider(Provider):
                 usage = message.usage
                 return Generation(
                     text="".join(texts),
-                    input_tokens=getattr(usage, "input_tokens", None),
+                    input_tokens=_input_tokens(usage),
+                    cached_input_tokens=getattr(usage, "cache_read_input_tokens", None),
                     output_tokens=getattr(usage, "output_tokens", None),
                     latency_ms=watch.total_ms(),
                     finish_reason=message.stop_reason,
@@ -141,7 +142,7 @@ class AnthropicProvider(Provider):
     async def _stream(self, args: dict[str, Any], watch: Stopwatch) -> Generation:
         stream = await self._client.messages.create(model=self.model, stream=True, **args)
         parts: list[str] = []
-        input_tokens = output_tokens = None
+        input_tokens = output_tokens = cached = None
         finish = served = None
         started = False
         async for event in stream:
@@ -149,7 +150,8 @@ class AnthropicProvider(Provider):
             if kind == "message_start":
                 started = True
                 served = event.message.model
-                input_tokens = getattr(event.message.usage, "input_tokens", None)
+                input_tokens = _input_tokens(event.message.usage)
+                cached = getattr(event.message.usage, "cache_read_input_tokens", None)
             elif kind == "content_block_delta":
                 text = getattr(event.delta, "text", None)
                 if text:
@@ -167,9 +169,20 @@ class AnthropicProvider(Provider):
         return Generation(
             text="".join(parts),
             input_tokens=input_tokens,
+            cached_input_tokens=cached,
             output_tokens=output_tokens,
             latency_ms=watch.total_ms(),
             ttft_ms=watch.ttft_ms,
             finish_reason=finish,
             model=served,
         )
+
+
+def _input_tokens(usage: Any) -> int | None:
+    """All input tokens: Anthropic counts cache reads and writes apart from ``input_tokens``."""
+    base = getattr(usage, "input_tokens", None)
+    if base is None:
+        return None
+    extra = (getattr(usage, "cache_read_input_tokens", None) or 0) + (
+        getattr(usage, "cache_creation_input_tokens", None) or 0)
+    return int(base) + int(extra)

@@ -16,7 +16,8 @@ import email.utils
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,7 @@ from evalkit.records import Generation, Message
 __all__ = [
     "DEFAULT_PARAMS",
     "Provider",
+    "ProviderEnv",
     "ProviderOptions",
     "Request",
     "classify_sdk_error",
@@ -67,6 +69,20 @@ class Request:
 
     messages: Sequence[Message]
     params: Mapping[str, Any]
+    #: The prompt version's own params (a fallback chain derives each member's from them).
+    prompt_params: Mapping[str, Any] = field(default_factory=dict)
+    #: The work item, for providers that answer by identity rather than by text (replay).
+    item: Any = None
+
+
+@dataclass
+class ProviderEnv:
+    """What the invocation lends its providers: the pool (for chains), the store (for
+    replay) and a folder for server logs."""
+
+    pool: Any = None
+    store: Any = None
+    log_dir: Path | None = None
 
 
 def completion_text(messages: Sequence[Message], template: str | None = None) -> str:
@@ -92,10 +108,20 @@ class Provider(ABC):
     def __init__(self, provider_id: str, options: ProviderOptions) -> None:
         self.id = provider_id
         self.options = options
+        self.env = ProviderEnv()
+
+    def attach(self, env: ProviderEnv) -> None:
+        """Receive the invocation's pool, store and log folder (before ``start``)."""
+        self.env = env
 
     @property
     def model(self) -> str | None:
         return self.options.model
+
+    @property
+    def needs_network(self) -> bool:
+        """False for providers that answer without calling anything (replay)."""
+        return True
 
     @property
     def mode(self) -> str:

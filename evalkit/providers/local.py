@@ -120,7 +120,6 @@ class LocalProvider(Provider):
         self._model_path: Path | None = None
         self._server: llama_server.LlamaServer | None = None
         self._client: OpenAIProvider | None = None
-        self.log_dir: Path | None = None
 
     @property
     def opts(self) -> LocalOptions:
@@ -171,7 +170,8 @@ class LocalProvider(Provider):
             ctx_per_slot=self.opts.ctx_size,
             extra_args=tuple(self.opts.server_args),
         )
-        log = self.log_dir / f"llama-server-{self.id}.log" if self.log_dir else None
+        log_dir = self.env.log_dir
+        log = log_dir / f"llama-server-{self.id}.log" if log_dir else None
         self._server = await llama_server.acquire(key, self.opts.slots or concurrency, log)
         client_options = OpenAIOptions(
             type="openai",

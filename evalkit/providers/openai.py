@@ -43,6 +43,8 @@ class OpenAIOptions(ProviderOptions):
     api_key_env: str = "OPENAI_API_KEY"
     #: Extra HTTP headers (not secrets: these are stored in the config hash).
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Whether a missing key is an error (default: only without ``base_url``).
+    require_key: bool | None = None
 
 
 class OpenAIProvider(Provider):
@@ -72,7 +74,8 @@ class OpenAIProvider(Provider):
         key = os.environ.get(env)
         if key:
             return key
-        if self.base_url:
+        required = self.options.require_key  # type: ignore[attr-defined]
+        if not required and (self.base_url or required is False):
             # Local servers (llama.cpp, vLLM, Ollama) usually need no key.
             return "no-key"
         raise SetupError(
@@ -88,9 +91,12 @@ class OpenAIProvider(Provider):
                 f"provider '{self.id}' has no `model`",
                 fix="add `model:` to its entry in evalkit.yaml, e.g. `model: gpt-4o-mini`",
             )
+        self._client = self.make_client()
+
+    def make_client(self) -> Any:
         import openai
 
-        self._client = openai.AsyncOpenAI(
+        return openai.AsyncOpenAI(
             api_key=self.api_key(),
             base_url=self.base_url,
             timeout=self.options.timeout,
@@ -199,10 +205,12 @@ def _generation(
     text: str, usage: Any, watch: Stopwatch, ttft: float | None, finish: str | None,
     served: str | None,
 ) -> Generation:
+    details = getattr(usage, "prompt_tokens_details", None)
     return Generation(
         text=text,
         input_tokens=getattr(usage, "prompt_tokens", None) if usage is not None else None,
         output_tokens=getattr(usage, "completion_tokens", None) if usage is not None else None,
+        cached_input_tokens=getattr(details, "cached_tokens", None),
         latency_ms=watch.total_ms(),
         ttft_ms=ttft,
         finish_reason=finish,

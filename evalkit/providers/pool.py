@@ -15,7 +15,7 @@ from typing import Any
 from evalkit.config import DEFAULT_PROVIDER_ID, Project
 from evalkit.errors import NotFoundError
 from evalkit.load.source import LineMap, validate
-from evalkit.providers.base import Provider
+from evalkit.providers.base import Provider, ProviderEnv
 from evalkit.registry import PROVIDERS
 
 __all__ = ["ProviderPool", "default_provider_id", "provider_specs"]
@@ -42,10 +42,10 @@ def default_provider_id(project: Project) -> str:
 class ProviderPool:
     """The providers of one invocation."""
 
-    def __init__(self, project: Project, log_dir: Path | None = None) -> None:
+    def __init__(self, project: Project, log_dir: Path | None = None, store: Any = None) -> None:
         self.project = project
         self.specs = provider_specs(project)
-        self.log_dir = log_dir
+        self.env = ProviderEnv(pool=self, store=store, log_dir=log_dir)
         self._providers: dict[str, Provider] = {}
         self._started: dict[str, asyncio.Task[None]] = {}
 
@@ -70,10 +70,18 @@ class ProviderPool:
         options = validate(cls.Options, spec, lines, what=f"provider '{provider_id}'",
                            examples=cls.examples)
         provider: Provider = cls(provider_id, options)
-        if hasattr(provider, "log_dir"):
-            provider.log_dir = self.log_dir
+        provider.attach(self.env)
         self._providers[provider_id] = provider
         return provider
+
+    def replay_all(self, run: str, provider_ids: list[str]) -> None:
+        """Answer these provider ids from a stored run instead (``--replay RUN``)."""
+        from evalkit.providers.replay import ReplayOptions, ReplayProvider
+
+        for pid in provider_ids:
+            provider = ReplayProvider(pid, ReplayOptions(type="replay", run=run, provider=pid))
+            provider.attach(self.env)
+            self._providers[pid] = provider
 
     async def start(self, provider_id: str, concurrency: int) -> Provider:
         """Start a provider once; concurrent callers wait for the same start."""

@@ -135,9 +135,27 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
         actual = "—" if gate["actual"] is None else f"{gate['actual']:.4g}"
         console.print(f" gate {gate['gate']} {sign} {gate['limit']:g}: {mark} "
                       f"({escape(gate['scope'])}: {actual})")
-    for err in summary.get("errors", []):
-        console.print(f" [red]errors[/] {escape(err['error_class'])} ×{err['n']}: "
-                      f"{escape((err['example'] or '')[:120])}")
+    run = summary.get("run")
+    if run:
+        spent = f"${run['spent_usd']:.4f}" if run.get("spent_usd") else "$0"
+        cost = summary.get("cost_usd")
+        line = (f" calls {summary.get('results', 0)} · from cache {run['cache_hits']} · "
+                f"retried {run['retries']} · spent {spent}")
+        if cost:
+            line += f" · answers' cost ${cost:.4f}"
+        for pid, lowest in (run.get("throttled_to") or {}).items():
+            line += f" · {escape(pid)} throttled to {lowest} by rate limits"
+        console.print(line)
+    errors = summary.get("errors", [])
+    if errors:
+        table = Table(box=None, pad_edge=False, header_style="bold red", title_justify="left")
+        table.add_column(" error class")
+        table.add_column("calls", justify="right")
+        table.add_column("example")
+        for err in errors:
+            table.add_row(" " + escape(err["error_class"]), str(err["n"]),
+                          escape((err["example"] or "")[:110]))
+        console.print(table)
     if outcome.get("error"):
         console.print(f" [red]run incomplete:[/] {escape(outcome['error'])}")
     footer = f" run {outcome['run_id']}" if outcome.get("run_id") else ""
@@ -147,11 +165,33 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
     console.print(footer)
 
 
+def render_dry_run(outcome: dict[str, Any], console: Console) -> None:
+    header = outcome["header"]
+    console.print(f"[bold]{escape(outcome['suite'])}[/] · {header['cases']} cases · "
+                  f"{escape(', '.join(header['prompts']))} · {header['repeat']} repeat(s)")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in ("provider", "planned", "from cache", "to call", "estimated cost (at most)"):
+        table.add_column(col, justify="left" if col == "provider" else "right")
+    for row in outcome["summary"]["dry_run"]:
+        cost = f"${row['estimate_usd']:.4f}"
+        if row["unpriced"]:
+            cost += f" + {row['unpriced']} calls of unknown price"
+        table.add_row(escape(row["provider"]), str(row["planned"]), str(row["cached"]),
+                      str(row["to_call"]), cost)
+    console.print(table)
+
+
 def render_evaluation(data: dict[str, Any], console: Console) -> None:
     for i, run in enumerate(data["runs"]):
         if i:
             console.print()
+        if data.get("dry_run"):
+            render_dry_run(run, console)
+            continue
         render_run(run, console, data.get("db"))
+    if data.get("dry_run"):
+        console.print("\ndry run: nothing was called or stored")
+        return
     code = data["exit_code"]
     meaning = {0: "ok", 1: "a gate failed", 2: "input error", 3: "run incomplete"}[code]
     console.print(f"\nexit {code} ({meaning})")

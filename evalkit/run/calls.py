@@ -15,7 +15,7 @@ from evalkit.errors import ProviderCallError
 from evalkit.providers.base import Provider, Request
 from evalkit.records import Generation
 
-__all__ = ["CallOutcome", "RetryPolicy", "call_with_retries"]
+__all__ = ["AdaptiveLimit", "CallOutcome", "RetryPolicy", "call_with_retries"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,38 @@ class RetryPolicy:
         return rng.uniform(ceiling / 2, ceiling)  # "equal jitter"
 
 
+class AdaptiveLimit:
+    """Calls in flight to one provider: at most ``maximum``, halved on each rate limit, and
+    raised by one again after as many successes as the current limit (AIMD)."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limit = maximum
+        self.active = 0
+        self.lowest = maximum
+        self._successes = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.active < self.limit)
+            self.active += 1
+
+    async def release(self, rate_limited: bool) -> None:
+        async with self._changed:
+            self.active -= 1
+            if rate_limited:
+                self.limit = max(1, self.limit // 2)
+                self.lowest = min(self.lowest, self.limit)
+                self._successes = 0
+            elif self.limit < self.maximum:
+                self._successes += 1
+                if self._successes >= self.limit:
+                    self.limit += 1
+                    self._successes = 0
+            self._changed.notify_all()
+
+
 @dataclass
 class CallOutcome:
     """A generation, or the error that ended the last attempt."""
@@ -53,20 +85,32 @@ async def call_with_retries(
     *,
     stopped: Callable[[], bool] = lambda: False,
     on_retry: Callable[[ProviderCallError], None] | None = None,
+    limit: AdaptiveLimit | None = None,
 ) -> CallOutcome:
     """Call ``provider`` until it answers, fails for good, or the attempts run out.
 
-    ``stopped()`` true means the run is ending: no further retry is started.
+    ``stopped()`` true means the run is ending: no further retry is started. With ``limit``,
+    each attempt holds one of the provider's slots (not the backoff in between), and rate
+    limits shrink the number of slots.
     """
     attempt = 0
     while True:
         attempt += 1
+        error: ProviderCallError | None = None
+        if limit is not None:
+            await limit.acquire()
         try:
-            return CallOutcome(await provider.generate(request), None, attempt)
+            generation = await provider.generate(request)
         except ProviderCallError as exc:
-            if exc.retryable and attempt < policy.max_attempts and not stopped():
-                if on_retry is not None:
-                    on_retry(exc)
-                await asyncio.sleep(policy.delay(attempt, exc.retry_after, rng))
-                continue
-            return CallOutcome(None, exc, attempt)
+            error = exc
+        finally:
+            if limit is not None:
+                await limit.release(error is not None and error.error_class == "rate_limit")
+        if error is None:
+            return CallOutcome(generation, None, attempt)
+        if error.retryable and attempt < policy.max_attempts and not stopped():
+            if on_retry is not None:
+                on_retry(error)
+            await asyncio.sleep(policy.delay(attempt, error.retry_after, rng))
+            continue
+        return CallOutcome(None, error, attempt)

@@ -1,14 +1,16 @@
 """run: execute a plan's calls concurrently, score them in batches and store them.
 
-Per provider, ``concurrency`` workers pull work items from a queue and call the provider,
-retrying what may succeed on a second try (rate limits honouring ``Retry-After``, 5xx,
-timeouts, resets, malformed bodies) with capped exponential backoff and jitter. Every item
-ends as a stored ``Result``: an answer, or an error with its class.
+``prepare()`` renders every request, computes its cache key and looks all keys up in one
+query; cached answers never reach a provider, so a fully cached run starts none.
+``run()`` then sends the rest: per provider, workers pull items from a queue and call it
+through ``call_with_retries`` (backoff with jitter, ``Retry-After``), holding one of the
+provider's adaptive slots per attempt (halved on a rate limit, grown back on success). Every
+item ends as a stored ``Result``: an answer, or an error with its class.
 
 Completed results flow to one sink task, which scores them in batches (a scorer sees many
 results at once, so embedding models and judges can batch) and writes each batch with its
-scores in one transaction, in a worker thread, while calls continue. A killed run loses at
-most the unwritten batch; ``--resume`` redoes only what is missing.
+scores and new cache entries in one transaction, in a worker thread, while calls continue. A
+killed run loses at most the unwritten batch; ``--resume`` redoes only what is missing.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from evalkit.errors import ProviderCallError
 from evalkit.load.prompts import render_messages
 from evalkit.providers.base import Provider, Request
 from evalkit.providers.pool import ProviderPool
+from evalkit.providers.pricing import Pricing
 from evalkit.records import Result, Score, WorkItem
-from evalkit.run.calls import RetryPolicy, call_with_retries
+from evalkit.run import cache
+from evalkit.run.calls import AdaptiveLimit, RetryPolicy, call_with_retries
 from evalkit.run.plan import Plan
 from evalkit.score.base import Outcome, ScoreInput, Scorer
 from evalkit.store.db import Store
@@ -40,8 +45,16 @@ class RunStats:
     done: int = 0
     errors: int = 0
     retries: int = 0
+    cache_hits: int = 0
+    #: USD spent by this run's calls (cache hits cost nothing).
+    spent_usd: float = 0.0
     error_classes: Counter[str] = field(default_factory=Counter)
+    #: Stopped early: too many errors for the budget.
     aborted: bool = False
+    #: Stopped early: the next call would have passed ``--max-cost``.
+    over_cost: bool = False
+    #: Lowest concurrency a provider was throttled to by rate limits.
+    throttled_to: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -53,6 +66,15 @@ _TICK = object()
 
 #: Called after each finished item (for progress display).
 OnResult = Callable[[Result, RunStats], None]
+
+
+@dataclass
+class _Pending:
+    item: WorkItem
+    request: Request
+    result: Result
+    #: Upper-bound cost estimate of the call (for --max-cost), or None if unknown.
+    estimate: float | None = None
 
 
 class Runner:
@@ -73,6 +95,10 @@ class Runner:
         batch_size: int = 256,
         flush_seconds: float = 0.5,
         seed: int = 0,
+        read_cache: bool = True,
+        write_cache: bool = True,
+        pricing: Pricing | None = None,
+        max_cost: float | None = None,
     ) -> None:
         self.plan = plan
         self.pool = pool
@@ -86,10 +112,61 @@ class Runner:
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.rng = random.Random(seed)
+        self.read_cache = read_cache
+        self.write_cache = write_cache
+        self.pricing = pricing or Pricing()
+        self.max_cost = max_cost
         self.stats = RunStats()
         self._sink: asyncio.Queue[Result | None] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._signatures = {s.name: (s.signature_hash(), s.signature()) for s in self.scorers}
+        self._cases = {c.id: c for c in plan.cases}
+        self._components: dict[str, dict[str, Any]] = {}
+        self._hits: list[Result] = []
+        self._pending: list[_Pending] = []
+        self._prepared = False
+
+    # -- prepare --------------------------------------------------------------------------
+    def prepare(self) -> set[str]:
+        """Render requests, key them, take what the cache holds; return the provider ids
+        that still have calls to make."""
+        if self._prepared:
+            return {p.item.provider for p in self._pending}
+        identities: dict[str, dict[str, Any]] = {}
+        todo = [item for item in self.plan.items if item.result_id not in self.skip]
+        for item in todo:
+            provider = self.pool.get(item.provider)
+            if item.provider not in identities:
+                identities[item.provider] = provider.identity()
+            messages = render_messages(item.prompt, item.case.vars)
+            request = Request(messages, provider.effective_params(item.prompt.params),
+                              item.prompt.params, item)
+            result = self._result(item, provider, request)
+            components = cache.key_components(identities[item.provider], dict(request.params),
+                                              result.input, item.repeat)
+            result.cache_key = cache.cache_key(components)
+            self._components[result.id] = components
+            price = self.pricing.estimate(
+                provider.type, provider.model, len(str(result.input)),
+                request.params.get("max_tokens"))
+            self._pending.append(_Pending(item, request, result, price))
+        found = (cache.lookup(self.store, [p.result.cache_key or "" for p in self._pending])
+                 if self.read_cache else {})
+        remaining = []
+        for pending in self._pending:
+            entry = found.get(pending.result.cache_key or "")
+            if entry is None or not self.pool.get(pending.item.provider).needs_network:
+                remaining.append(pending)
+                continue
+            self._hits.append(_from_cache(pending.result, entry))
+        self._pending = remaining
+        self.stats.planned = len(todo)
+        self._prepared = True
+        return {p.item.provider for p in self._pending}
+
+    def unpriced(self) -> list[str]:
+        """Models with calls to make whose cost cannot be estimated."""
+        return sorted({str(p.result.model) for p in self._pending if p.estimate is None})
 
     # -- calls ----------------------------------------------------------------------------
     def _result(self, item: WorkItem, provider: Provider, request: Request) -> Result:
@@ -113,15 +190,14 @@ class Runner:
             created_at=time.time(),
         )
 
-    async def _call(self, item: WorkItem, provider: Provider) -> Result:
-        messages = render_messages(item.prompt, item.case.vars)
-        request = Request(messages, provider.effective_params(item.prompt.params))
-        result = self._result(item, provider, request)
+    async def _call(self, pending: _Pending, provider: Provider, limit: AdaptiveLimit) -> Result:
+        result = pending.result
         outcome = await call_with_retries(
-            provider, request, self.retry, self.rng, stopped=self._stop.is_set,
-            on_retry=self._count_retry,
+            provider, pending.request, self.retry, self.rng, stopped=self._stop.is_set,
+            on_retry=self._count_retry, limit=limit,
         )
         result.attempts = outcome.attempts
+        result.created_at = time.time()
         if outcome.error is not None:
             result.error = outcome.error.message[:2000]
             result.error_class = outcome.error.error_class
@@ -133,27 +209,42 @@ class Runner:
         result.ttft_ms = generation.ttft_ms
         result.input_tokens = generation.input_tokens
         result.output_tokens = generation.output_tokens
+        result.cached_input_tokens = generation.cached_input_tokens
         result.finish_reason = generation.finish_reason
-        result.served_by = item.provider
-        if provider.type == "local":
-            result.cost_usd = 0.0
+        result.served_by = generation.served_by or pending.item.provider
+        served = self.pool.get(result.served_by)
+        result.cost_usd = self.pricing.cost(served.type, served.model, generation)
+        self.stats.spent_usd += result.cost_usd or 0.0
         return result
 
     def _count_retry(self, _: ProviderCallError) -> None:
         self.stats.retries += 1
 
-    async def _worker(self, queue: asyncio.Queue[WorkItem], provider: Provider) -> None:
+    def _over_budget(self, pending: _Pending) -> bool:
+        if self.max_cost is None:
+            return False
+        if self.stats.spent_usd + (pending.estimate or 0.0) > self.max_cost:
+            self.stats.over_cost = True
+            self._stop.set()
+            return True
+        return False
+
+    async def _worker(self, queue: asyncio.Queue[_Pending], provider: Provider,
+                      limit: AdaptiveLimit) -> None:
         while not self._stop.is_set():
             try:
-                item = queue.get_nowait()
+                pending = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            result = await self._call(item, provider)
-            self._finished(result)
+            if self._over_budget(pending):
+                return
+            self._finished(await self._call(pending, provider, limit))
 
     def _finished(self, result: Result) -> None:
         stats = self.stats
         stats.done += 1
+        if result.cache_hit:
+            stats.cache_hits += 1
         if result.error_class:
             stats.errors += 1
             stats.error_classes[result.error_class] += 1
@@ -168,8 +259,8 @@ class Runner:
     # -- scoring and storing --------------------------------------------------------------
     async def _score(self, results: list[Result]) -> list[Score]:
         answered = [r for r in results if r.error_class is None]
-        cases = {c.id: c for c in self.plan.cases}
-        inputs = [ScoreInput((r.output or "").strip(), cases[r.case_id], r) for r in answered]
+        inputs = [ScoreInput((r.output or "").strip(), self._cases[r.case_id], r)
+                  for r in answered]
         scores: list[Score] = []
         verdicts: dict[str, list[bool | None]] = {r.id: [] for r in answered}
         for scorer in self.scorers:
@@ -209,7 +300,8 @@ class Runner:
         if not batch:
             return
         scores = await self._score(batch)
-        await asyncio.to_thread(self.store.write_batch, batch, scores)
+        rows = cache.rows_for(batch, self._components) if self.write_cache else []
+        await asyncio.to_thread(self.store.write_batch, batch, scores, rows)
 
     async def _drain(self) -> None:
         batch: list[Result] = []
@@ -235,21 +327,26 @@ class Runner:
 
     # -- the run --------------------------------------------------------------------------
     async def run(self) -> RunStats:
-        todo = [item for item in self.plan.items if item.result_id not in self.skip]
-        self.stats.planned = len(todo)
-        queues: dict[str, asyncio.Queue[WorkItem]] = {}
-        for item in todo:
-            queues.setdefault(item.provider, asyncio.Queue()).put_nowait(item)
+        self.prepare()
         drain = asyncio.ensure_future(self._drain())
         workers: list[asyncio.Task[None]] = []
         try:
+            for result in self._hits:
+                self._finished(result)
+            queues: dict[str, asyncio.Queue[_Pending]] = {}
+            for pending in self._pending:
+                queues.setdefault(pending.item.provider, asyncio.Queue()).put_nowait(pending)
+            limits: dict[str, AdaptiveLimit] = {}
             for provider_id, queue in queues.items():
-                limit = self.concurrency.get(provider_id, 4)
-                provider = await self.pool.start(provider_id, limit)
-                workers += [asyncio.ensure_future(self._worker(queue, provider))
-                            for _ in range(min(limit, queue.qsize()))]
+                most = self.concurrency.get(provider_id, 4)
+                provider = await self.pool.start(provider_id, most)
+                limits[provider_id] = limit = AdaptiveLimit(most)
+                workers += [asyncio.ensure_future(self._worker(queue, provider, limit))
+                            for _ in range(min(most, queue.qsize()))]
             if workers:
                 await asyncio.gather(*workers)
+            self.stats.throttled_to = {
+                pid: lim.lowest for pid, lim in limits.items() if lim.lowest < lim.maximum}
         finally:
             for task in workers:
                 task.cancel()
@@ -259,3 +356,19 @@ class Runner:
             self._sink.put_nowait(None)
             await asyncio.shield(drain)
         return self.stats
+
+
+def _from_cache(result: Result, entry: cache.CacheEntry) -> Result:
+    """A result answered by the cache: the stored answer and what it cost to produce."""
+    result.output = entry.output
+    result.input_tokens = entry.input_tokens
+    result.output_tokens = entry.output_tokens
+    result.cached_input_tokens = entry.cached_input_tokens
+    result.latency_ms = entry.latency_ms
+    result.ttft_ms = entry.ttft_ms
+    result.finish_reason = entry.finish_reason
+    result.served_by = entry.served_by or result.provider
+    result.cost_usd = entry.cost_usd
+    result.cache_hit = True
+    result.attempts = 0
+    return result

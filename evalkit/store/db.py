@@ -20,7 +20,7 @@ from evalkit.errors import StoreError
 from evalkit.records import Result, Score
 from evalkit.store.migrations import MIGRATIONS
 
-__all__ = ["RESULT_COLUMNS", "SCORE_COLUMNS", "Store", "utcnow"]
+__all__ = ["CACHE_COLUMNS", "RESULT_COLUMNS", "SCORE_COLUMNS", "Store", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -43,11 +43,22 @@ RESULT_COLUMNS: list[tuple[str, str]] = [
     ("input_tokens", "INTEGER"), ("output_tokens", "INTEGER"), ("cost_usd", "DOUBLE"),
     ("cache_hit", "BOOLEAN"), ("served_by", "VARCHAR"), ("attempts", "INTEGER"),
     ("finish_reason", "VARCHAR"), ("passed", "BOOLEAN"), ("created_at", "TIMESTAMP"),
+    ("cache_key", "VARCHAR"), ("cached_input_tokens", "INTEGER"),
 ]
 SCORE_COLUMNS: list[tuple[str, str]] = [
     ("result_id", "VARCHAR"), ("run_id", "VARCHAR"), ("scorer", "VARCHAR"),
     ("scorer_type", "VARCHAR"), ("signature", "VARCHAR"), ("signature_json", "JSON"),
     ("value", "DOUBLE"), ("passed", "BOOLEAN"), ("threshold", "DOUBLE"), ("detail", "VARCHAR"),
+]
+
+
+#: cache columns (migration 2), in insert order.
+CACHE_COLUMNS: list[tuple[str, str]] = [
+    ("key", "VARCHAR"), ("provider_type", "VARCHAR"), ("model", "VARCHAR"),
+    ("components", "JSON"), ("output", "VARCHAR"), ("input_tokens", "INTEGER"),
+    ("output_tokens", "INTEGER"), ("cached_input_tokens", "INTEGER"), ("latency_ms", "DOUBLE"),
+    ("ttft_ms", "DOUBLE"), ("finish_reason", "VARCHAR"), ("served_by", "VARCHAR"),
+    ("cost_usd", "DOUBLE"), ("created_at", "TIMESTAMP"),
 ]
 
 
@@ -61,8 +72,8 @@ def _result_row(r: Result) -> tuple[Any, ...]:
         r.prompt_version, r.prompt_hash, r.provider, r.provider_type, r.model, _json(r.params),
         r.repeat, _json(r.input), r.output, r.error, r.error_class, r.latency_ms, r.ttft_ms,
         r.input_tokens, r.output_tokens, r.cost_usd, r.cache_hit, r.served_by, r.attempts,
-        r.finish_reason, r.passed,
-        _timestamp(r.created_at),
+        r.finish_reason, r.passed, _timestamp(r.created_at), r.cache_key,
+        r.cached_input_tokens,
     )
 
 
@@ -111,6 +122,7 @@ class Store:
             self.migrate()
         self._result_sql = _insert_sql("results", RESULT_COLUMNS)
         self._score_sql = _insert_sql("scores", SCORE_COLUMNS)
+        self._cache_sql = _insert_sql("cache", CACHE_COLUMNS)
 
     # -- lifecycle ------------------------------------------------------------------------
     def migrate(self) -> list[int]:
@@ -187,11 +199,14 @@ class Store:
             self.con.execute(_insert_sql(table, columns, replace), cols)
 
     # -- run writes -----------------------------------------------------------------------
-    def write_batch(self, results: Iterable[Result], scores: Iterable[Score]) -> None:
-        """Results and their scores, in one transaction."""
+    def write_batch(
+        self, results: Iterable[Result], scores: Iterable[Score],
+        cache_rows: Sequence[tuple[Any, ...]] = (),
+    ) -> None:
+        """Results, their scores and new cache entries, in one transaction."""
         result_rows = [_result_row(r) for r in results]
         score_rows = [_score_row(s) for s in scores]
-        if not result_rows and not score_rows:
+        if not result_rows and not score_rows and not cache_rows:
             return
         with self._lock:
             self.con.execute("BEGIN TRANSACTION")
@@ -206,6 +221,9 @@ class Store:
                 if score_rows:
                     cols = [list(c) for c in zip(*score_rows, strict=True)]
                     self.con.execute(self._score_sql, cols)
+                if cache_rows:
+                    cols = [list(c) for c in zip(*cache_rows, strict=True)]
+                    self.con.execute(self._cache_sql, cols)
                 self.con.execute("COMMIT")
             except Exception as exc:
                 self.con.execute("ROLLBACK")

@@ -12,7 +12,7 @@ __all__ = ["MIGRATIONS"]
 
 _INITIAL = """
 CREATE TABLE runs (
-    id              VARCHAR PRIMARY KEY,   -- sortable by time: 20261127-234501-a1b2
+    id              VARCHAR PRIMARY KEY,   -- sortable by time: 20261127-234501-123a4f
     suite           VARCHAR NOT NULL,
     suite_path      VARCHAR,
     suite_hash      VARCHAR,               -- hash of the suite file and its case file
@@ -119,7 +119,30 @@ CREATE TABLE baselines (
 -- other runs' blocks, and every index would slow the batched inserts.
 """
 
+_CACHE = """
+CREATE TABLE cache (
+    key                 VARCHAR PRIMARY KEY,  -- hash of everything that changes the answer
+    provider_type       VARCHAR,
+    model               VARCHAR,
+    components          JSON,     -- what the key is made of (the input as a hash): cache explain
+    output              VARCHAR,
+    input_tokens        INTEGER,
+    output_tokens       INTEGER,
+    cached_input_tokens INTEGER,
+    latency_ms          DOUBLE,   -- of the call that produced the answer
+    ttft_ms             DOUBLE,
+    finish_reason       VARCHAR,
+    served_by           VARCHAR,
+    cost_usd            DOUBLE,   -- what the answer cost when it was produced
+    created_at          TIMESTAMP
+);
+
+ALTER TABLE results ADD COLUMN cache_key VARCHAR;
+ALTER TABLE results ADD COLUMN cached_input_tokens INTEGER;
+"""
+
 #: (number, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", _INITIAL),
+    (2, "response cache", _CACHE),
 ]

@@ -30,9 +30,11 @@ LATEST = ("last", "latest")
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    """``20261127-234501-3f9a``: UTC time to the second, then random hex; sorts by time."""
+    """``20261127-234501-123a4f``: UTC time to the millisecond (the last three digits),
+    then three random hex digits; ids sort by time."""
     now = now or datetime.now(UTC)
-    return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    return now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}" + \
+        secrets.token_hex(2)[:3]
 
 
 def insert_run(store: Store, run: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from evalkit.errors import SetupError
 from evalkit.providers import llama_server
-from evalkit.providers.base import Request
+from evalkit.providers.base import ProviderEnv, Request
 from evalkit.providers.local import LocalOptions, LocalProvider
 from evalkit.records import Message
 
@@ -98,7 +98,7 @@ def test_server_that_dies_on_start_is_reported(tmp_path):
     bogus = tmp_path / "bad.gguf"
     bogus.write_bytes(b"not a gguf")
     provider = LocalProvider("x", LocalOptions(type="local", model_path=str(bogus)))
-    provider.log_dir = tmp_path
+    provider.attach(ProviderEnv(log_dir=tmp_path))
     with pytest.raises(RunIncomplete, match="llama-server exited"):
         asyncio.run(provider.start(1))
     assert llama_server.running() == []

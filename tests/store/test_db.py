@@ -101,9 +101,10 @@ def test_resolve_run_last_prefix_and_baseline(tmp_path: Path):
 def test_run_ids_sort_by_time():
     from datetime import UTC, datetime
 
-    a = store_runs.new_run_id(datetime(2026, 1, 1, 9, 0, 0, tzinfo=UTC))
-    b = store_runs.new_run_id(datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC))
-    assert a < b and a.startswith("20260101-090000-")
+    a = store_runs.new_run_id(datetime(2026, 1, 1, 9, 0, 0, 5000, tzinfo=UTC))
+    b = store_runs.new_run_id(datetime(2026, 1, 1, 9, 0, 0, 6000, tzinfo=UTC))
+    c = store_runs.new_run_id(datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC))
+    assert a < b < c and a.startswith("20260101-090000-005") and len(a) == 22
 
 
 def test_prompt_edited_in_place_is_reported(tmp_path: Path, write):

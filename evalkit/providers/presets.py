@@ -1,0 +1,116 @@
+"""Presets for the serving systems teams run: one line in evalkit.yaml each.
+
+A preset is the ``openai`` provider with the usual ``base_url``, key variable and mode filled
+in; every option can still be given (``base_url`` for another host or port)::
+
+    providers:
+      local-vllm: {type: vllm, model: meta-llama/Llama-3.1-8B-Instruct}
+      ollama:     {type: ollama, model: llama3.2}
+      mixtral:    {type: together, model: mistralai/Mixtral-8x7B-Instruct-v0.1}
+      flash:      {type: gemini, model: gemini-2.0-flash}
+      azure:      {type: azure, deployment: gpt-4o-mini, endpoint: "https://my.openai.azure.com"}
+
+Servers on your own machine need no key (one is sent if the variable is set); hosted services
+require theirs. Proxies and custom CA bundles work through the usual environment variables
+(``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, ``SSL_CERT_FILE``/``SSL_CERT_DIR``), which the
+SDKs' HTTP client reads.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+from typing import Any, ClassVar
+
+from pydantic import create_model
+
+from evalkit.errors import SetupError
+from evalkit.providers.base import ProviderOptions
+from evalkit.providers.openai import OpenAIOptions, OpenAIProvider
+
+__all__ = ["PRESETS", "AzureOpenAIProvider", "AzureOptions"]
+
+#: preset -> (base_url, key variable, key required)
+PRESETS: dict[str, tuple[str, str, bool]] = {
+    "vllm": ("http://localhost:8000/v1", "VLLM_API_KEY", False),
+    "tgi": ("http://localhost:8080/v1", "TGI_API_KEY", False),
+    "ollama": ("http://localhost:11434/v1", "OLLAMA_API_KEY", False),
+    "llamacpp": ("http://127.0.0.1:8080/v1", "LLAMA_API_KEY", False),
+    "together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY", True),
+    "mistral": ("https://api.mistral.ai/v1", "MISTRAL_API_KEY", True),
+    "gemini": ("https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY", True),
+    "baseten": ("https://inference.baseten.co/v1", "BASETEN_API_KEY", True),
+    "replicate": ("https://openai-proxy.replicate.com/v1", "REPLICATE_API_TOKEN", True),
+}
+
+
+def _make(name: str, base_url: str, key_env: str, required: bool) -> type[OpenAIProvider]:
+    options = create_model(
+        f"{name.title()}Options",
+        __base__=OpenAIOptions,
+        base_url=(str | None, base_url),
+        api_key_env=(str, key_env),
+        require_key=(bool | None, required),
+    )
+    doc = f"``{name}``: OpenAI-compatible endpoint at {base_url} (key from ${key_env})."
+    provider: type[OpenAIProvider] = builtins.type(
+        f"{name.title()}Provider", (OpenAIProvider,),
+        {"type": name, "Options": options, "__doc__": doc},
+    )
+    return provider
+
+
+for _name, (_url, _env, _required) in PRESETS.items():
+    globals()[_name] = _make(_name, _url, _env, _required)
+
+
+class AzureOptions(OpenAIOptions):
+    api_key_env: str = "AZURE_OPENAI_API_KEY"
+    #: ``https://<resource>.openai.azure.com`` (default: $AZURE_OPENAI_ENDPOINT).
+    endpoint: str | None = None
+    api_version: str = "2024-10-21"
+    #: The deployment name (default: ``model``).
+    deployment: str | None = None
+    require_key: bool | None = True
+
+
+class AzureOpenAIProvider(OpenAIProvider):
+    """Azure OpenAI: deployments addressed by endpoint, deployment and API version."""
+
+    type = "azure"
+    Options: ClassVar[builtins.type[ProviderOptions]] = AzureOptions
+    examples: ClassVar[dict[str, str]] = {"deployment": "deployment: gpt-4o-mini"}
+
+    @property
+    def opts(self) -> AzureOptions:
+        return self.options  # type: ignore[return-value]
+
+    @property
+    def endpoint(self) -> str:
+        endpoint = self.opts.endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        if not endpoint:
+            raise SetupError(f"provider '{self.id}' (azure) has no endpoint",
+                             fix="set `endpoint:` or $AZURE_OPENAI_ENDPOINT")
+        return endpoint
+
+    @property
+    def model(self) -> str | None:
+        return self.opts.model or self.opts.deployment
+
+    def identity(self) -> dict[str, Any]:
+        return {"type": self.type, "model": self.model, "mode": self.mode,
+                "base_url": self.endpoint, "deployment": self.opts.deployment or self.model,
+                "api_version": self.opts.api_version}
+
+    def make_client(self) -> Any:
+        import openai
+
+        return openai.AsyncAzureOpenAI(
+            api_key=self.api_key(),
+            azure_endpoint=self.endpoint,
+            azure_deployment=self.opts.deployment or self.opts.model,
+            api_version=self.opts.api_version,
+            timeout=self.options.timeout,
+            max_retries=0,
+            default_headers=self.opts.headers or None,
+        )

@@ -1,0 +1,125 @@
+"""``replay``: answers from a stored run, never the network.
+
+It matches by case id, prompt name@version, provider id and repeat — not by endpoint or key —
+so CI can re-score and gate a stored run with no API key and no cost. ``evalkit run --replay
+RUN`` replaces every provider of the plan with a replay of the same id; in evalkit.yaml::
+
+    providers:
+      gpt-replayed: {type: replay, run: 20261127-234501-123a4f, provider: gpt}
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from evalkit.errors import InputError, ProviderCallError, SetupError
+from evalkit.providers.base import Provider, ProviderOptions, Request
+from evalkit.records import Generation, WorkItem
+
+__all__ = ["ReplayOptions", "ReplayProvider"]
+
+
+class ReplayOptions(ProviderOptions):
+    #: The stored run to answer from (id, prefix, baseline name, or last).
+    run: str
+    #: Provider id in that run (default: this provider's own id).
+    provider: str | None = None
+
+
+class ReplayProvider(Provider):
+    """Serves a stored run's answers by (case, prompt, provider, repeat)."""
+
+    type = "replay"
+    Options: ClassVar[builtins.type[ProviderOptions]] = ReplayOptions
+    examples: ClassVar[dict[str, str]] = {"run": "run: last"}
+
+    def __init__(self, provider_id: str, options: ProviderOptions) -> None:
+        super().__init__(provider_id, options)
+        self._answers: dict[tuple[str, str, int], dict[str, Any]] | None = None
+        self.run_id: str | None = None
+        self._identity: dict[str, Any] | None = None
+
+    @property
+    def opts(self) -> ReplayOptions:
+        return self.options  # type: ignore[return-value]
+
+    @property
+    def source(self) -> str:
+        return self.opts.provider or self.id
+
+    @property
+    def needs_network(self) -> bool:
+        return False
+
+    def load(self) -> None:
+        """Read the stored answers (once)."""
+        if self._answers is not None:
+            return
+        store = self.env.store
+        if store is None:
+            raise SetupError(f"provider '{self.id}' (replay) has no store to read from")
+        from evalkit.store.runs import resolve_run
+
+        self.run_id = resolve_run(store, self.opts.run)
+        rows = store.records(
+            "SELECT case_id, prompt, repeat, output, latency_ms, ttft_ms, input_tokens, "
+            "output_tokens, cached_input_tokens, finish_reason, model, cost_usd FROM results "
+            "WHERE run_id = ? AND provider = ? AND error_class IS NULL",
+            [self.run_id, self.source],
+        )
+        self._answers = {(r["case_id"], r["prompt"], r["repeat"]): r for r in rows}
+        ident = store.fetchone(
+            "SELECT identity FROM run_providers WHERE run_id = ? AND provider = ?",
+            [self.run_id, self.source])
+        self._identity = json.loads(ident[0]) if ident and ident[0] else None
+
+    @property
+    def model(self) -> str | None:
+        if self._identity:
+            model: str | None = self._identity.get("model")
+            return model
+        return self.options.model
+
+    def identity(self) -> dict[str, Any]:
+        """The replayed provider's identity: a replay is the same system under test."""
+        self.load()
+        return dict(self._identity) if self._identity else {"type": "replay", "run": self.run_id}
+
+    def missing(self, items: Sequence[WorkItem]) -> list[WorkItem]:
+        """Items the stored run has no answer for."""
+        self.load()
+        assert self._answers is not None
+        return [i for i in items
+                if (i.case.id, i.prompt.ref, i.repeat) not in self._answers]
+
+    def check_covers(self, items: Sequence[WorkItem]) -> None:
+        lacking = self.missing(items)
+        if lacking:
+            shown = ", ".join(f"{i.case.id} ({i.prompt.ref}, repeat {i.repeat})"
+                              for i in lacking[:8])
+            more = f" and {len(lacking) - 8} more" if len(lacking) > 8 else ""
+            raise InputError(
+                f"run {self.run_id} has no answer from provider '{self.source}' for "
+                f"{len(lacking)} planned call(s): {shown}{more}",
+                fix="replay a run of the same suite, prompts and repeats (or run it live)",
+            )
+
+    async def start(self, concurrency: int) -> None:
+        self.load()
+
+    async def generate(self, request: Request) -> Generation:
+        self.load()
+        item = request.item
+        assert self._answers is not None
+        row = self._answers.get((item.case.id, item.prompt.ref, item.repeat)) if item else None
+        if row is None:
+            raise ProviderCallError("not_found", "no stored answer to replay", retryable=False)
+        return Generation(
+            text=row["output"] or "", input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"], cached_input_tokens=row["cached_input_tokens"],
+            latency_ms=row["latency_ms"], ttft_ms=row["ttft_ms"],
+            finish_reason=row["finish_reason"], model=row["model"],
+        )

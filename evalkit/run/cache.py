@@ -1,0 +1,188 @@
+"""The response cache: answers stored in the store, keyed by everything that changes them.
+
+The key covers the provider's identity (type, base_url, model, mode, and for the local model
+its weights and server version), every effective generation param, the rendered request and
+the repeat index — never the provider id or the prompt name, so two names for one endpoint, or
+two prompt versions rendering the same text, share entries. Errors are never cached.
+
+A run looks up all its keys in one query before any call (a fully cached run starts no
+provider at all), and writes new entries in the same transaction as their results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from evalkit.errors import NotFoundError
+from evalkit.records import Result, content_hash
+from evalkit.store.db import Store, utcnow
+
+__all__ = [
+    "CacheEntry",
+    "cache_key",
+    "clear",
+    "entry_row",
+    "explain",
+    "key_components",
+    "lookup",
+    "rows_for",
+    "stats",
+]
+
+
+def key_components(
+    identity: dict[str, Any], params: dict[str, Any], request_input: Any, repeat: int
+) -> dict[str, Any]:
+    """What a cache key is made of (the rendered input as a hash)."""
+    return {
+        "provider": identity,
+        "params": params,
+        "input": content_hash(request_input, 32),
+        "repeat": repeat,
+    }
+
+
+def cache_key(components: dict[str, Any]) -> str:
+    return content_hash(components, 32)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    key: str
+    output: str
+    input_tokens: int | None
+    output_tokens: int | None
+    cached_input_tokens: int | None
+    latency_ms: float | None
+    ttft_ms: float | None
+    finish_reason: str | None
+    served_by: str | None
+    cost_usd: float | None
+
+
+def entry_row(result: Result, components: dict[str, Any]) -> tuple[Any, ...]:
+    """The cache row for a fresh, successful result."""
+    return (
+        result.cache_key, result.provider_type, result.model,
+        json.dumps(components, sort_keys=True, default=str), result.output,
+        result.input_tokens, result.output_tokens, result.cached_input_tokens,
+        result.latency_ms, result.ttft_ms, result.finish_reason, result.served_by,
+        result.cost_usd, utcnow(),
+    )
+
+
+def lookup(store: Store, keys: Sequence[str]) -> dict[str, CacheEntry]:
+    """The cached entries among ``keys``, in one query per 50,000 keys."""
+    found: dict[str, CacheEntry] = {}
+    for start in range(0, len(keys), 50_000):
+        chunk = list(keys[start:start + 50_000])
+        rows = store.fetchall(
+            "SELECT key, output, input_tokens, output_tokens, cached_input_tokens, latency_ms, "
+            "ttft_ms, finish_reason, served_by, cost_usd FROM cache "
+            "WHERE key IN (SELECT unnest(?::VARCHAR[]))", [chunk],
+        )
+        for row in rows:
+            found[row[0]] = CacheEntry(*row)
+    return found
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): json.dumps(value, sort_keys=True, default=str)}
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    fa, fb = _flatten(a), _flatten(b)
+    return sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
+
+
+def explain(store: Store, result_id: str) -> dict[str, Any]:
+    """Why a result hit or missed the cache: its key, and what differed from the nearest
+    cached entry when there was none."""
+    rows = store.records(
+        "SELECT r.id, r.run_id, r.case_id, r.prompt, r.provider, r.params, r.input, r.repeat, "
+        "r.cache_key, r.cache_hit, r.created_at, p.identity FROM results r "
+        "LEFT JOIN run_providers p ON p.run_id = r.run_id AND p.provider = r.provider "
+        "WHERE r.id = ? OR r.id LIKE ?",
+        [result_id, result_id + "%"],
+    )
+    if len(rows) != 1:
+        raise NotFoundError(
+            f"{'no' if not rows else 'more than one'} result '{result_id}'",
+            fix="give a result id from `evalkit query \"SELECT id, case_id FROM results\"`",
+        )
+    row = rows[0]
+    identity = json.loads(row["identity"]) if row["identity"] else {}
+    components = key_components(identity, json.loads(row["params"] or "{}"),
+                                json.loads(row["input"]) if row["input"] else None, row["repeat"])
+    key = cache_key(components)
+    out: dict[str, Any] = {
+        "result": row["id"], "run_id": row["run_id"], "case_id": row["case_id"],
+        "prompt": row["prompt"], "provider": row["provider"], "key": key,
+        "cache_hit": bool(row["cache_hit"]), "components": components,
+    }
+    entry = store.fetchone("SELECT created_at FROM cache WHERE key = ?", [key])
+    out["now_cached"] = entry is not None
+    if row["cache_hit"]:
+        out["status"] = "hit"
+        out["entry_created_at"] = entry[0] if entry else None
+        return out
+    # A miss: compare with what the cache held when the call was made.
+    out["status"] = "miss"
+    candidates = store.fetchall(
+        "SELECT key, components, created_at FROM cache WHERE (model = ? OR provider_type = ?) "
+        "AND key <> ? AND created_at <= ? ORDER BY created_at DESC LIMIT 2000",
+        [identity.get("model"), identity.get("type"), key, row["created_at"]],
+    )
+    best: tuple[int, str, list[str], Any] | None = None
+    for other_key, other_components, created in candidates:
+        diff = _differences(components, json.loads(other_components))
+        if best is None or len(diff) < best[0]:
+            best = (len(diff), other_key, diff, created)
+    if best is not None:
+        out["nearest"] = {"key": best[1], "differs_in": best[2], "created_at": best[3]}
+    return out
+
+
+def stats(store: Store) -> dict[str, Any]:
+    total = store.records(
+        "SELECT count(*) AS entries, coalesce(sum(length(output)), 0) AS output_chars, "
+        "min(created_at) AS oldest, max(created_at) AS newest, "
+        "coalesce(sum(cost_usd), 0) AS cost_usd FROM cache")[0]
+    total["by_model"] = store.records(
+        "SELECT provider_type, model, count(*) AS entries, coalesce(sum(cost_usd), 0) AS cost_usd "
+        "FROM cache GROUP BY ALL ORDER BY entries DESC")
+    total["hits"] = store.records(
+        "SELECT count(*) FILTER (WHERE cache_hit) AS hits, count(*) AS results, "
+        "coalesce(sum(cost_usd) FILTER (WHERE cache_hit), 0) AS saved_usd FROM results")[0]
+    return total
+
+
+def clear(store: Store, older_than: timedelta | None = None) -> int:
+    """Delete entries (all, or those created more than ``older_than`` ago); return how many."""
+    if older_than is None:
+        (count,) = store.fetchone("SELECT count(*) FROM cache") or (0,)
+        store.execute("DELETE FROM cache")
+        return int(count)
+    cutoff = utcnow() - older_than
+    (count,) = store.fetchone("SELECT count(*) FROM cache WHERE created_at < ?", [cutoff]) or (0,)
+    store.execute("DELETE FROM cache WHERE created_at < ?", [cutoff])
+    return int(count)
+
+
+def rows_for(
+    results: Iterable[Result], components: dict[str, dict[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """Cache rows for the fresh, successful results among ``results``."""
+    return [
+        entry_row(r, components[r.id]) for r in results
+        if r.error_class is None and not r.cache_hit and r.cache_key and r.id in components
+    ]
