@@ -290,6 +290,7 @@ async def _run_suite(
     summary["run"] = {
         "cache_hits": stats.cache_hits, "spent_usd": stats.spent_usd, "retries": stats.retries,
         "throttled_to": stats.throttled_to, "elapsed_s": stats.elapsed,
+        "prepare_s": stats.prepare_s,
     }
     gates = check_gates(suite.gates, summary)
     exit_code = 1 if any(g["passed"] is False for g in gates) else 0

@@ -84,6 +84,7 @@ class Pricing:
 
     def __init__(self, overrides: Mapping[str, Any] | None = None) -> None:
         self.table = dict(PRICES)
+        self._matched: dict[str, Price | None] = {}
         for model, spec in (overrides or {}).items():
             self.table[model] = _parse(model, spec)
 
@@ -92,9 +93,11 @@ class Pricing:
             return None
         if model in self.table:
             return self.table[model]
-        name = model.split("/")[-1]  # "openai/gpt-4o" style names
-        matches = [k for k in self.table if name.startswith(k)]
-        return self.table[max(matches, key=len)] if matches else None
+        if model not in self._matched:
+            name = model.split("/")[-1]  # "openai/gpt-4o" style names
+            matches = [k for k in self.table if name.startswith(k)]
+            self._matched[model] = self.table[max(matches, key=len)] if matches else None
+        return self._matched[model]
 
     def cost(self, provider_type: str, model: str | None, generation: Generation) -> float | None:
         """USD for one call, or None when the price (or the token counts) are unknown."""

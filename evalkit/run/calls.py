@@ -7,6 +7,7 @@ both get the same retry policy (and, as it grows, the same cache and accounting)
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,10 @@ class RetryPolicy:
 
 class AdaptiveLimit:
     """Calls in flight to one provider: at most ``maximum``, halved on each rate limit, and
-    raised by one again after as many successes as the current limit (AIMD)."""
+    raised by one again after as many successes as the current limit (AIMD).
+
+    The fast path (a free slot) takes no lock and creates no future.
+    """
 
     def __init__(self, maximum: int) -> None:
         self.maximum = maximum
@@ -46,26 +50,37 @@ class AdaptiveLimit:
         self.active = 0
         self.lowest = maximum
         self._successes = 0
-        self._changed = asyncio.Condition()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     async def acquire(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.active < self.limit)
-            self.active += 1
+        while self.active >= self.limit:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
+        self.active += 1
 
     async def release(self, rate_limited: bool) -> None:
-        async with self._changed:
-            self.active -= 1
-            if rate_limited:
-                self.limit = max(1, self.limit // 2)
-                self.lowest = min(self.lowest, self.limit)
+        self.active -= 1
+        if rate_limited:
+            self.limit = max(1, self.limit // 2)
+            self.lowest = min(self.lowest, self.limit)
+            self._successes = 0
+        elif self.limit < self.maximum:
+            self._successes += 1
+            if self._successes >= self.limit:
+                self.limit += 1
                 self._successes = 0
-            elif self.limit < self.maximum:
-                self._successes += 1
-                if self._successes >= self.limit:
-                    self.limit += 1
-                    self._successes = 0
-            self._changed.notify_all()
+        free = self.limit - self.active
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
 
 
 @dataclass

@@ -55,14 +55,15 @@ class RunStats:
     over_cost: bool = False
     #: Lowest concurrency a provider was throttled to by rate limits.
     throttled_to: dict[str, int] = field(default_factory=dict)
+    #: Seconds spent rendering requests and reading the cache, before any call.
+    prepare_s: float = 0.0
+    #: When calls began (``run()``); provider start-up is not part of the run's time.
     started: float = field(default_factory=time.monotonic)
 
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-
-_TICK = object()
 
 #: Called after each finished item (for progress display).
 OnResult = Callable[[Result, RunStats], None]
@@ -117,7 +118,10 @@ class Runner:
         self.pricing = pricing or Pricing()
         self.max_cost = max_cost
         self.stats = RunStats()
-        self._sink: asyncio.Queue[Result | None] = asyncio.Queue()
+        #: Finished results waiting to be scored and stored.
+        self._done: list[Result] = []
+        self._ready = asyncio.Event()
+        self._closing = False
         self._stop = asyncio.Event()
         self._signatures = {s.name: (s.signature_hash(), s.signature()) for s in self.scorers}
         self._cases = {c.id: c for c in plan.cases}
@@ -132,6 +136,8 @@ class Runner:
         that still have calls to make."""
         if self._prepared:
             return {p.item.provider for p in self._pending}
+        begun = time.monotonic()
+        keys = cache.KeyMaker()
         identities: dict[str, dict[str, Any]] = {}
         todo = [item for item in self.plan.items if item.result_id not in self.skip]
         for item in todo:
@@ -142,9 +148,8 @@ class Runner:
             request = Request(messages, provider.effective_params(item.prompt.params),
                               item.prompt.params, item)
             result = self._result(item, provider, request)
-            components = cache.key_components(identities[item.provider], dict(request.params),
-                                              result.input, item.repeat)
-            result.cache_key = cache.cache_key(components)
+            components, result.cache_key = keys.components_and_key(
+                identities[item.provider], result.params, result.input, item.repeat)
             self._components[result.id] = components
             price = self.pricing.estimate(
                 provider.type, provider.model, len(str(result.input)),
@@ -161,6 +166,7 @@ class Runner:
             self._hits.append(_from_cache(pending.result, entry))
         self._pending = remaining
         self.stats.planned = len(todo)
+        self.stats.prepare_s = time.monotonic() - begun
         self._prepared = True
         return {p.item.provider for p in self._pending}
 
@@ -252,7 +258,9 @@ class Runner:
             if stats.errors > self.error_budget * stats.planned:
                 stats.aborted = True
                 self._stop.set()
-        self._sink.put_nowait(result)
+        self._done.append(result)
+        if len(self._done) >= self.batch_size:
+            self._ready.set()
         if self.on_result:
             self.on_result(result, stats)
 
@@ -296,38 +304,36 @@ class Runner:
                 result.passed = True
         return scores
 
-    async def _flush(self, batch: list[Result]) -> None:
-        if not batch:
-            return
-        scores = await self._score(batch)
-        rows = cache.rows_for(batch, self._components) if self.write_cache else []
-        await asyncio.to_thread(self.store.write_batch, batch, scores, rows)
-
     async def _drain(self) -> None:
-        batch: list[Result] = []
-        last = time.monotonic()
+        """Score and store finished results in batches, as they come.
+
+        Wakes when a batch is full or every ``flush_seconds``; scores the batch, then writes
+        it in a worker thread while the next batch is scored (one write in flight at most).
+        """
+        writing: asyncio.Future[None] | None = None
         while True:
-            try:
-                result: Result | object | None = await asyncio.wait_for(
-                    self._sink.get(), self.flush_seconds
-                )
-            except TimeoutError:
-                result = _TICK
-            if result is None:
-                await self._flush(batch)
+            closing = self._closing
+            if not closing and len(self._done) < self.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ready.wait(), self.flush_seconds)
+            self._ready.clear()
+            batch, self._done = self._done, []
+            if batch:
+                scores = await self._score(batch)
+                rows = cache.rows_for(batch, self._components) if self.write_cache else []
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(asyncio.to_thread(
+                    self.store.write_batch, batch, scores, rows, replace=bool(self.skip)))
+            if closing and not self._done:
+                if writing is not None:
+                    await writing
                 return
-            if isinstance(result, Result):
-                batch.append(result)
-            if len(batch) >= self.batch_size or (
-                batch and time.monotonic() - last >= self.flush_seconds
-            ):
-                current, batch = batch, []
-                await self._flush(current)
-                last = time.monotonic()
 
     # -- the run --------------------------------------------------------------------------
     async def run(self) -> RunStats:
         self.prepare()
+        self.stats.started = time.monotonic()
         drain = asyncio.ensure_future(self._drain())
         workers: list[asyncio.Task[None]] = []
         try:
@@ -353,7 +359,8 @@ class Runner:
             with contextlib.suppress(BaseException):
                 await asyncio.gather(*workers, return_exceptions=True)
             # Store whatever finished, even when interrupted.
-            self._sink.put_nowait(None)
+            self._closing = True
+            self._ready.set()
             await asyncio.shield(drain)
         return self.stats
 

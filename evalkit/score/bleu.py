@@ -57,8 +57,25 @@ class _Sacre(PerItemScorer):
         refs = item.case.references
         if not refs:
             return Outcome(None, None, "no reference")
-        score = self.metric.sentence_score(item.output, refs)
-        return Outcome(float(score.score))
+        return Outcome(self.sentence(item.output, tuple(refs)))
+
+    def sentence(self, hypothesis: str, refs: tuple[str, ...]) -> float:
+        """sacrebleu's ``sentence_score(hypothesis, refs).score``, with each distinct set of
+        references tokenized once (a case is scored once per prompt, provider and repeat).
+        The steps are sacrebleu's own; tests check equality with ``sentence_score``."""
+        metric = self.metric
+        info = self._refs.get(refs)
+        if info is None:
+            if len(self._refs) > 100_000:
+                self._refs.clear()
+            info = self._refs[refs] = metric._extract_reference_info(
+                [metric._preprocess_segment(r) for r in refs])
+        stats = [metric._compute_segment_statistics(metric._preprocess_segment(hypothesis), info)]
+        return float(metric._aggregate_and_compute(stats).score)
+
+    @cached_property
+    def _refs(self) -> dict[tuple[str, ...], Any]:
+        return {}
 
 
 class Bleu(_Sacre):

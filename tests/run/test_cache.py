@@ -137,3 +137,15 @@ def test_cache_stats_and_clear(project):
     assert "removed 16" in invoke("cache", "clear").stdout
     bad = invoke("cache", "clear", "--older-than", "soon")
     assert bad.exit_code == 2 and "not an age" in bad.stderr
+
+
+def test_key_maker_equals_the_plain_key():
+    from evalkit.run.cache import KeyMaker
+
+    maker = KeyMaker()
+    for i in range(50):
+        params = {**PARAMS, "max_tokens": i % 3}
+        request_input = [{"role": "user", "content": f"q{i % 7}"}] if i % 2 else f"text {i}"
+        components, key = maker.components_and_key(IDENTITY, params, request_input, i % 4)
+        assert key == cache_key(key_components(IDENTITY, params, request_input, i % 4))
+        assert components == key_components(IDENTITY, params, request_input, i % 4)

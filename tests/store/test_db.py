@@ -64,8 +64,8 @@ def test_rewriting_a_result_replaces_it_and_its_scores(tmp_path: Path):
         store.write_batch([_result("a", output=None, error="boom", error_class="server_error",
                                    passed=False)], [])
         store.write_batch([_result("b")], [_score("b", 1.0)])
-        store.write_batch([_result("a")], [_score("a", 1.0)])
-        store.write_batch([_result("b", output="new")], [])
+        store.write_batch([_result("a")], [_score("a", 1.0)], replace=True)
+        store.write_batch([_result("b", output="new")], [], replace=True)
         rows = store.fetchall("SELECT id, error_class, output FROM results ORDER BY id")
         assert rows == [("a", None, "out"), ("b", None, "new")]
         assert store.fetchall("SELECT result_id FROM scores ORDER BY 1") == [("a",)]
