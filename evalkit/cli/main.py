@@ -68,9 +68,9 @@ def _root(
 
 
 def _register() -> None:
-    from evalkit.cli import init, prompts, query, run, runs
+    from evalkit.cli import baseline, compare, init, prompts, query, report, run, runs
 
-    for module in (run, runs, prompts, query, init):
+    for module in (run, runs, baseline, compare, report, prompts, query, init):
         module.register(app)
 
 
