@@ -124,13 +124,13 @@ CREATE TABLE baselines (
 _BASELINES = """
 CREATE TABLE baselines_by_suite (
     name    VARCHAR NOT NULL,
-    suite   VARCHAR NOT NULL,
     run_id  VARCHAR NOT NULL,
+    suite   VARCHAR NOT NULL,
     set_at  TIMESTAMP,
     PRIMARY KEY (name, suite)
 );
 INSERT INTO baselines_by_suite
-    SELECT b.name, coalesce(b.suite, r.suite, ''), b.run_id, b.set_at
+    SELECT b.name, b.run_id, coalesce(b.suite, r.suite, ''), b.set_at
     FROM baselines b LEFT JOIN runs r ON r.id = b.run_id;
 DROP TABLE baselines;
 ALTER TABLE baselines_by_suite RENAME TO baselines;
