@@ -188,14 +188,15 @@ def _matches(group: Group, prompt: str | None, provider: str | None) -> bool:
     return provider is None or group.provider == provider
 
 
-def _pair_within(a: list[Group], b: list[Group], key: Any) -> tuple[list[Pairing], list[Group],
-                                                                       list[Group]]:
-    """Pair groups with equal ``key``; equal prompt versions first, then one leftover each."""
+def _pair_within(a: list[Group], b: list[Group], key: Any, exact: Any) -> tuple[
+        list[Pairing], list[Group], list[Group]]:
+    """Pair groups with equal ``exact`` keys first (e.g. the same prompt version), then the
+    one group left on each side with equal ``key``."""
     pairs: list[Pairing] = []
     left_a, left_b = list(a), list(b)
     for ga in list(left_a):
         for gb in left_b:
-            if key(ga) == key(gb) and ga.prompt == gb.prompt and ga.provider == gb.provider:
+            if exact(ga) == exact(gb):
                 pairs.append(Pairing(ga, gb))
                 left_a.remove(ga)
                 left_b.remove(gb)
@@ -223,16 +224,20 @@ def pair_groups(a: RunData, b: RunData, sides: Sides | None = None) -> tuple[
         qa, qb = providers
     ga = [g for g in a.groups.values() if _matches(g, pa, qa)]
     gb = [g for g in b.groups.values() if _matches(g, pb, qb)]
+    # (key, exact): groups pair when ``exact`` is equal, else when ``key`` is equal and one
+    # group is left on each side. What the user named (or the version) may differ.
     if len(prompts) == 2 and len(providers) == 2:
-        key: Any = lambda g: ()  # noqa: E731 - one pairing per remaining group
+        key: Any = lambda g: ()  # noqa: E731
+        exact: Any = key
     elif len(prompts) == 2:
-        key = lambda g: g.provider  # noqa: E731 - the prompt versions differ by request
+        key = exact = lambda g: g.provider
     elif len(providers) == 2:
-        key = lambda g: g.prompt_name  # noqa: E731 - the providers differ by request
+        key, exact = (lambda g: g.prompt_name), (lambda g: g.prompt)
     else:
-        key = lambda g: (g.prompt_name, g.provider)  # noqa: E731 - like with like
+        key = lambda g: (g.prompt_name, g.provider)  # noqa: E731
+        exact = lambda g: (g.prompt, g.provider)  # noqa: E731
     # Groups outside the named sides are not part of the comparison (nor "unpaired").
-    pairs, left_a, left_b = _pair_within(ga, gb, key)
+    pairs, left_a, left_b = _pair_within(ga, gb, key, exact)
     order = {id(g): i for i, g in enumerate(a.groups.values())}
     pairs.sort(key=lambda p: order.get(id(p.baseline), 0))
     return pairs, left_a, left_b
