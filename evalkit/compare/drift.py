@@ -14,8 +14,10 @@ For each pairing of groups (see ``compare.align``) the metrics are:
   being compared — prompt version, provider, model, params — never makes a metric
   "not comparable".
 - **budgets**: latency p95 (answers served from the cache left out) and cost per result, as
-  ratios with an interval; they are reported, and fail a build only through the suite's gates
-  or ``--fail-on any``.
+  ratios with an interval. *slower* / *costlier* means the whole interval lies above a
+  tolerance (×1.2 for latency, which also moves with the machine's load; ×1.05 for cost);
+  *over budget* means the suite's gate failed. They fail a build only through the gates, or
+  under ``--fail-on any``.
 
 Every tested metric of every pairing is one family for Holm's correction, so a red verdict
 means the comparison as a whole found a real change at level α. A metric is *regressed* or
@@ -51,6 +53,9 @@ __all__ = ["compare_pairings", "compare_runs", "run_meta"]
 
 SCHEMA = "evalkit.compare/1"
 _BOOLEAN = {"equals", "contains", "regex", "json_schema"}
+#: Ratios within these are "unchanged" even when the interval excludes 1.
+LATENCY_TOLERANCE = 1.2
+COST_TOLERANCE = 1.05
 
 
 @dataclass
@@ -310,9 +315,10 @@ def _budgets(pairing: Pairing, alignment: Alignment, key: str,
     def cost(row: dict[str, Any]) -> Any:
         return row["cost_usd"]
 
-    for name, getter, stat, gate, words in (
-        ("latency p95", latency, "p95", "latency_p95_ms", ("slower", "faster")),
-        ("cost per result", cost, "mean", "cost_usd", ("costlier", "cheaper")),
+    for name, getter, stat, gate, words, tol in (
+        ("latency p95", latency, "p95", "latency_p95_ms", ("slower", "faster"),
+         LATENCY_TOLERANCE),
+        ("cost per result", cost, "mean", "cost_usd", ("costlier", "cheaper"), COST_TOLERANCE),
     ):
         ma = value_matrix(a, alignment, b, getter)
         mb = value_matrix(b, alignment, a, getter)
@@ -320,9 +326,9 @@ def _budgets(pairing: Pairing, alignment: Alignment, key: str,
         if found is None or (stat == "mean" and found.baseline == 0 and found.candidate == 0):
             continue
         verdict = "unchanged"
-        if found.ci is not None and found.ci[0] > 1:
+        if found.ci is not None and found.ci[0] > tol:
             verdict = words[0]
-        elif found.ci is not None and found.ci[1] < 1:
+        elif found.ci is not None and found.ci[1] < 1 / tol:
             verdict = words[1]
         budget = _gate(candidate_run, gate, b.label)
         if budget and budget["passed"] is False:
@@ -331,7 +337,8 @@ def _budgets(pairing: Pairing, alignment: Alignment, key: str,
             "metric": name, "statistic": stat, "baseline": found.baseline,
             "candidate": found.candidate, "ratio": found.ratio,
             "ci": None if found.ci is None else list(found.ci), "verdict": verdict,
-            "budget": budget, "worse": verdict in (words[0], "over budget"),
+            "budget": budget, "tolerance": tol,
+            "worse": verdict in (words[0], "over budget"),
         })
     return out
 

@@ -6,7 +6,7 @@ policy         exit 1 when
 regression     a gate failed, or a metric regressed significantly (Holm-adjusted); default
 threshold      a gate failed (the comparison is reported, never fails the build)
 any            a gate failed, a metric regressed, any case went pass → fail, or latency /
-               cost got significantly worse (or over budget)
+               cost got worse beyond its tolerance (×1.2 / ×1.05, the whole 95% interval)
 never          never (exit 0 whatever the verdict)
 =============  ===========================================================================
 

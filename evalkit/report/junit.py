@@ -10,7 +10,7 @@ Per run, one ``<testsuite>`` per prompt version × provider; each case × scorer
 - otherwise it passes (a continuous score without threshold always passes; its value is in
   ``system-out``).
 
-A last ``<testsuite>`` named ``<suite> · verdict`` holds one testcase per compared metric
+A last ``<testsuite>`` named ``<suite> · verdict`` holds one testcase per tested metric
 (fails when regressed), per latency/cost budget and per gate (fails when the gate failed), so
 the report agrees with evalkit's exit code.
 """
@@ -116,6 +116,8 @@ def _verdict_suite(root: ET.Element, report: RunReport) -> None:
     comparison = report.outcome.get("comparison")
     for pairing in (comparison or {}).get("pairings", []):
         for m in pairing["metrics"] + pairing["budgets"]:
+            if m.get("same_as"):  # the same test as another metric: reported once
+                continue
             tc = _testcase(el, f"{suite}.verdict", f"{pairing['label']} · {m['metric']}", counts)
             text = f"{verdict_text(m)}; change {change(m)}"
             if m["verdict"] in ("regressed", "over budget"):
