@@ -278,8 +278,12 @@ def test_compare_prompt_versions_runs_what_it_lacks_then_reuses(project, server)
     calls = len(server.requests)
     assert calls == 80  # both versions were missing: one run of 2 × 40 calls
     again = invoke("compare", "--prompt", "words@v1", "--prompt", "words@v2", "words",
-                   "--json")
+                   "--json", "--junit", "j.xml", "--report", "r.html", "--summary", "s.md")
     assert len(server.requests) == calls, "stored runs are reused"
+    _assert_self_contained(Path("r.html").read_text())
+    junit = ET.parse("j.xml").getroot()
+    assert junit.get("failures") == str(15 + 1)  # 15 cases and the pass-rate verdict
+    assert "**15 cases went pass → fail.**" in Path("s.md").read_text()
     data = json.loads(again.stdout)
     assert data["matrix"] == {"by": "prompt", "sides": ["words@v1", "words@v2"],
                               "rows": ["fake"]}
