@@ -256,7 +256,7 @@ def _metric_json(metric: _Metric, alpha: float) -> dict[str, Any]:
 def _side(group: Group, row: dict[str, Any], passes: int, k: int) -> dict[str, Any]:
     failed = [
         {"scorer": name, "value": s["value"], "detail": s["detail"]}
-        for name, s in group.scores.get(row["id"], {}).items() if s["passed"] is False
+        for name, s in sorted(group.scores.get(row["id"], {}).items()) if s["passed"] is False
     ]
     return {
         "result_id": row["id"], "repeat": row["repeat"], "output": row["output"],

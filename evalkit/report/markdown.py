@@ -62,7 +62,8 @@ def _comparison(comparison: dict[str, Any]) -> list[str]:
     runs = ", ".join(f"`{r['id']}`" for r in base["runs"])
     against = f"`{base['name']}` (run {runs})" if base.get("name") else f"run {runs}"
     lines = [f"**Verdict: {comparison['verdict']}** against {against} · "
-             f"{comparison['tests']} tests, Holm-corrected at α = {comparison['alpha']:g}", ""]
+             f"{comparison['tests']} test{'s' if comparison['tests'] != 1 else ''}, "
+             f"Holm-corrected at α = {comparison['alpha']:g}", ""]
     matrix = comparison.get("matrix")
     for pairing in comparison["pairings"]:
         cases = pairing["cases"]

@@ -78,21 +78,20 @@ def _flip_lines(pairing: dict[str, Any], console: Console) -> None:
 def render_comparison(comparison: dict[str, Any], console: Console) -> None:
     """Every pairing: the verdict table, the smallest detectable change, notes and flips."""
     base = comparison["baseline"]
-    cand = comparison["candidate"]
     matrix = comparison.get("matrix")
     against = (f"{matrix['sides'][1]} against {matrix['sides'][0]}" if matrix
                else f"compared with {_run_label(base)}")
     console.print(f" {escape(against)} · verdict: "
                   f"[{_STYLE.get(comparison['verdict'], 'bold')}]{comparison['verdict']}[/]"
-                  f" · {comparison['tests']} tests, Holm-corrected at "
+                  f" · {comparison['tests']} test{'s' if comparison['tests'] != 1 else ''}, "
+                  "Holm-corrected at "
                   f"α={comparison['alpha']:g}")
     for pairing in comparison["pairings"]:
         console.print(f"\n [bold]{escape(pairing['label'])}[/] · "
                       f"{pairing['cases']['compared']} cases compared"
                       + (f" × {pairing['cases']['repeats']} repeats"
                          if pairing['cases']['repeats'] > 1 else ""))
-        base_col = "baseline" if len(base["runs"]) != 1 else f"baseline ({base['runs'][0]['id']})"
-        cand_col = "this run" if len(cand["runs"]) != 1 else f"this run ({cand['runs'][0]['id']})"
+        base_col, cand_col = "baseline", "this run"
         if comparison.get("matrix"):
             sides = comparison["matrix"]["sides"]
             base_col, cand_col = sides[0], sides[1]

@@ -32,7 +32,8 @@ def project(in_tmp: Path, local_model: Path) -> Path:
     _put(in_tmp, "prompts/capitals/v1.yaml", """
         description: zero-shot
         messages:
-          - {role: user, content: "Answer with the city only.\\nQ: What is the capital of {{ country }}?\\nA:"}
+          - role: user
+            content: "Answer with the city only.\\nQ: What is the capital of {{ country }}?\\nA:"
         params: {temperature: 0, max_tokens: 8, stop: ["\\n"]}
     """)
     _put(in_tmp, "prompts/capitals/v2.yaml", """
