@@ -455,7 +455,7 @@ def compare(
     sides = Sides(tuple(prompts), tuple(providers))
     named = len(sides.prompts) == 2 or len(sides.providers) == 2
     data: dict[str, Any] | None = None
-    if len(refs) == 1 and named and service._is_suite(project, refs[0]):
+    if len(refs) == 1 and named and service.is_suite(project, refs[0]):
         data = service.compare_suite(project, db, refs[0], sides, repeat=repeat,
                                      run_missing=run_missing, evaluate=evaluate,
                                      progress=progress)

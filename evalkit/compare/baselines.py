@@ -3,8 +3,8 @@
 ``evalkit baseline set main RUN`` names RUN's suite's baseline ``main``; each suite has its
 own ``main`` (a run is one suite, and ``evalkit run --baseline main`` runs several suites),
 so CI sets ``main`` from every run of a merge to the main branch. Setting a name again moves
-it. ``--baseline REF`` accepts a baseline name, ``last``/``latest`` (the newest earlier run of
-the same suite), or a run id (or unique prefix).
+it. ``--baseline REF`` accepts a baseline name, ``last``/``latest`` (the newest earlier
+completed run of the same suite), or a run id (or unique prefix).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ __all__ = [
     "check_reference",
     "delete_baseline",
     "list_baselines",
+    "previous_run",
     "resolve_for_suite",
     "set_baseline",
 ]
@@ -102,6 +103,15 @@ def check_reference(store: Store, ref: str) -> None:
                 "list`, `evalkit runs list`)") from None
 
 
+def previous_run(store: Store, suite: str, current: str) -> str | None:
+    """The newest completed run of ``suite`` that started before ``current``."""
+    row = store.fetchone(
+        "SELECT id FROM runs WHERE suite = ? AND id <> ? AND status = 'completed' AND "
+        "started_at <= (SELECT started_at FROM runs WHERE id = ?) "
+        "ORDER BY started_at DESC, id DESC LIMIT 1", [suite, current, current])
+    return None if row is None else str(row[0])
+
+
 def resolve_for_suite(store: Store, ref: str, suite: str,
                       current: str) -> tuple[str | None, str | None, str | None]:
     """(baseline run id, baseline name, warning) for one suite's run ``current``.
@@ -111,13 +121,10 @@ def resolve_for_suite(store: Store, ref: str, suite: str,
     baseline yet).
     """
     if ref in LATEST:
-        row = store.fetchone(
-            "SELECT id FROM runs WHERE suite = ? AND id <> ? AND started_at <= "
-            "(SELECT started_at FROM runs WHERE id = ?) ORDER BY started_at DESC, id DESC "
-            "LIMIT 1", [suite, current, current])
-        if row is None:
-            return None, None, f"no earlier run of suite '{suite}' to compare with"
-        return str(row[0]), None, None
+        earlier = previous_run(store, suite, current)
+        if earlier is None:
+            return None, None, f"no earlier completed run of suite '{suite}' to compare with"
+        return earlier, None, None
     named = store.fetchone("SELECT run_id FROM baselines WHERE name = ? AND suite = ?",
                            [ref, suite])
     if named:

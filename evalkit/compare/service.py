@@ -16,7 +16,7 @@ from evalkit.compare.policy import compact, decide
 from evalkit.errors import InputError, NotFoundError, RunIncomplete
 from evalkit.store.db import Store
 
-__all__ = ["compare_refs", "compare_suite", "find_run_for", "judge_runs"]
+__all__ = ["compare_refs", "compare_suite", "find_run_for", "is_suite", "judge_runs"]
 
 
 def judge_runs(store: Store, outcomes: Sequence[Any], ref: str | None, policy: str) -> None:
@@ -52,7 +52,8 @@ def judge_runs(store: Store, outcomes: Sequence[Any], ref: str | None, policy: s
                  compact(comparison) if comparison else None, code, outcome.run_id])
 
 
-def _is_suite(project: Any, name: str) -> bool:
+def is_suite(project: Any, name: str) -> bool:
+    """Whether ``name`` is a suite file or a suite in suites/ (rather than a run)."""
     path = Path(name)
     if path.is_file():
         return True
@@ -61,13 +62,25 @@ def _is_suite(project: Any, name: str) -> bool:
 
 
 def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> dict[str, Any]:
-    """``evalkit compare RUN_A RUN_B`` (or one RUN with two named sides)."""
-    from evalkit.store.runs import resolve_run
+    """``evalkit compare RUN_A RUN_B`` (or one RUN with two named sides). RUN_A is resolved
+    within RUN_B's suite, so ``compare main last`` and ``compare last RUN`` (the run before
+    RUN) mean what they say."""
+    from evalkit.compare.baselines import previous_run
+    from evalkit.store.runs import LATEST, get_run, resolve_run
 
     if len(refs) == 1:
         run_id = resolve_run(store, refs[0])
         return compare_runs(store, run_id, run_id, sides=sides)
-    a, b = (resolve_run(store, ref) for ref in refs)
+    b = resolve_run(store, refs[1])
+    suite = get_run(store, b)["suite"]
+    if refs[0] in LATEST:
+        found = previous_run(store, suite, b)
+        if found is None:
+            raise NotFoundError(f"no completed run of suite '{suite}' before run {b}",
+                                fix="name both runs (see `evalkit runs list`)")
+        a = found
+    else:
+        a = resolve_run(store, refs[0], suite)
     comparison = compare_runs(store, a, b, sides=sides)
     comparison["baseline"]["ref"] = refs[0]
     return comparison

@@ -14,6 +14,8 @@ __all__ = ["render_markdown"]
 
 #: Flips listed inline; longer lists are collapsed.
 INLINE_FLIPS = 10
+#: Flips shown with their outputs (every flip is listed by id; a PR comment holds 65k chars).
+OUTPUT_ROWS = 50
 _ICON = {"regressed": "❌", "improved": "✅", "unchanged": "✅", "not comparable": "⚠️"}
 
 
@@ -37,7 +39,7 @@ def _flips(pairing: dict[str, Any]) -> list[str]:
         title = f"{len(flips)} case{'s' if len(flips) != 1 else ''} went {words}"
         rows = ["| case | baseline output | this run's output | failed |",
                 "| --- | --- | --- | --- |"]
-        for f in flips:
+        for f in flips[:OUTPUT_ROWS]:
             a, b = f["baseline"], f["candidate"]
             loser = b if kind == "pass_to_fail" else a
             why = f"call failed ({loser['error_class']})" if loser.get("error_class") else \
@@ -47,6 +49,8 @@ def _flips(pairing: dict[str, Any]) -> list[str]:
                 if a["repeats"] > 1 else ""
             rows.append(f"| `{_cell(f['case_id'], 80)}`{reps} | {_cell(a['output'])} | "
                         f"{_cell(b['output'])} | {_cell(why, 100)} |")
+        if len(flips) > OUTPUT_ROWS:
+            rows.append(f"| … {len(flips) - OUTPUT_ROWS} more (see the HTML report) | | | |")
         if len(flips) <= INLINE_FLIPS:
             lines += [f"**{title}:** {_ids(flips)}", "",
                       f"<details><summary>Outputs of the {title.split(' went')[0]}</summary>",
