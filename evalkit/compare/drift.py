@@ -13,11 +13,8 @@ For each pairing of groups (see ``compare.align``) the metrics are:
   metric with the reason, and pass/fail metrics also refuse differing thresholds. What is
   being compared — prompt version, provider, model, params — never makes a metric
   "not comparable".
-- **budgets**: latency p95 (answers served from the cache left out) and cost per result, as
-  ratios with an interval. *slower* / *costlier* means the whole interval lies above a
-  tolerance (×1.2 for latency, which also moves with the machine's load; ×1.05 for cost);
-  *over budget* means the suite's gate failed. They fail a build only through the gates, or
-  under ``--fail-on any``.
+- **budgets** (``compare.budgets``): latency p95 and cost per result, as ratios with an
+  interval; they fail a build only through the suite's gates, or under ``--fail-on any``.
 
 Every tested metric of every pairing is one family for Holm's correction, so a red verdict
 means the comparison as a whole found a real change at level α. A metric is *regressed* or
@@ -46,6 +43,8 @@ from evalkit.compare.align import (
     pair_groups,
     value_matrix,
 )
+from evalkit.compare.budgets import budgets
+from evalkit.compare.flips import flips as find_flips
 from evalkit.errors import InputError
 from evalkit.store.db import Store
 
@@ -53,9 +52,6 @@ __all__ = ["compare_pairings", "compare_runs", "run_meta"]
 
 SCHEMA = "evalkit.compare/1"
 _BOOLEAN = {"equals", "contains", "regex", "json_schema"}
-#: Ratios within these are "unchanged" even when the interval excludes 1.
-LATENCY_TOLERANCE = 1.2
-COST_TOLERANCE = 1.05
 
 
 @dataclass
@@ -252,97 +248,6 @@ def _metric_json(metric: _Metric, alpha: float) -> dict[str, Any]:
     return out
 
 
-# -- flips ------------------------------------------------------------------------------------
-def _side(group: Group, row: dict[str, Any], passes: int, k: int) -> dict[str, Any]:
-    failed = [
-        {"scorer": name, "value": s["value"], "detail": s["detail"]}
-        for name, s in sorted(group.scores.get(row["id"], {}).items()) if s["passed"] is False
-    ]
-    return {
-        "result_id": row["id"], "repeat": row["repeat"], "output": row["output"],
-        "passes": passes, "repeats": k, "error_class": row["error_class"],
-        "error": row["error"], "failed": failed,
-    }
-
-
-def _flips(pairing: Pairing, alignment: Alignment, metric: _Metric) -> dict[str, list[Any]]:
-    """Cases that passed (in most repeats) on one side and failed (in most) on the other."""
-    out: dict[str, list[Any]] = {"pass_to_fail": [], "fail_to_pass": []}
-    if metric.a is None or metric.reason is not None:
-        return out
-    nan = math.isnan
-    for i, case in enumerate(alignment.cases):
-        reps = [r for r in range(alignment.repeats)
-                if not nan(metric.a[i][r]) and not nan(metric.b[i][r])]
-        if not reps:
-            continue
-        pa = sum(int(metric.a[i][r]) for r in reps)
-        pb = sum(int(metric.b[i][r]) for r in reps)
-        k = len(reps)
-        if 2 * pa > k > 2 * pb:
-            kind = "pass_to_fail"
-        elif 2 * pa < k < 2 * pb:
-            kind = "fail_to_pass"
-        else:
-            continue
-        want_a = 1.0 if kind == "pass_to_fail" else 0.0
-        ra = next(r for r in reps if metric.a[i][r] == want_a)
-        rb = next(r for r in reps if metric.b[i][r] == 1.0 - want_a)
-        out[kind].append({
-            "case_id": case,
-            "baseline": _side(pairing.baseline, pairing.baseline.results[(case, ra)], pa, k),
-            "candidate": _side(pairing.candidate, pairing.candidate.results[(case, rb)], pb, k),
-        })
-    return out
-
-
-# -- budgets ----------------------------------------------------------------------------------
-def _gate(run: dict[str, Any], gate: str, scope: str) -> dict[str, Any] | None:
-    for g in ((run.get("summary") or {}).get("gates") or []):
-        if g.get("gate") == gate and g.get("scope") in (scope, "run"):
-            return {"limit": g.get("limit"), "actual": g.get("actual"), "passed": g.get("passed")}
-    return None
-
-
-def _budgets(pairing: Pairing, alignment: Alignment, key: str,
-             candidate_run: dict[str, Any]) -> list[dict[str, Any]]:
-    a, b = pairing.baseline, pairing.candidate
-    out = []
-
-    def latency(row: dict[str, Any]) -> Any:
-        return None if row["error_class"] or row["cache_hit"] else row["latency_ms"]
-
-    def cost(row: dict[str, Any]) -> Any:
-        return row["cost_usd"]
-
-    for name, getter, stat, gate, words, tol in (
-        ("latency p95", latency, "p95", "latency_p95_ms", ("slower", "faster"),
-         LATENCY_TOLERANCE),
-        ("cost per result", cost, "mean", "cost_usd", ("costlier", "cheaper"), COST_TOLERANCE),
-    ):
-        ma = value_matrix(a, alignment, b, getter)
-        mb = value_matrix(b, alignment, a, getter)
-        found = stats.ratio(ma, mb, stat, rng=stats.rng_for(key, name))
-        if found is None or (stat == "mean" and found.baseline == 0 and found.candidate == 0):
-            continue
-        verdict = "unchanged"
-        if found.ci is not None and found.ci[0] > tol:
-            verdict = words[0]
-        elif found.ci is not None and found.ci[1] < 1 / tol:
-            verdict = words[1]
-        budget = _gate(candidate_run, gate, b.label)
-        if budget and budget["passed"] is False:
-            verdict = "over budget"
-        out.append({
-            "metric": name, "statistic": stat, "baseline": found.baseline,
-            "candidate": found.candidate, "ratio": found.ratio,
-            "ci": None if found.ci is None else list(found.ci), "verdict": verdict,
-            "budget": budget, "tolerance": tol,
-            "worse": verdict in (words[0], "over budget"),
-        })
-    return out
-
-
 # -- the comparison ---------------------------------------------------------------------------
 def _provenance_notes(pairing: Pairing) -> list[str]:
     a, b = pairing.baseline, pairing.candidate
@@ -413,9 +318,10 @@ def compare_pairings(pairings: Sequence[Pairing], *, suite: str,
                       "added": alignment.added, "removed": alignment.removed,
                       "changed": alignment.changed},
             "metrics": [_metric_json(m, alpha) for m in metrics],
-            "budgets": _budgets(pairing, alignment, key,
-                                runs.get(pairing.candidate.run_id, {})),
-            "flips": _flips(pairing, alignment, metrics[0]),
+            "budgets": budgets(pairing, alignment, key,
+                               runs.get(pairing.candidate.run_id, {})),
+            "flips": find_flips(pairing, alignment, metrics[0].a, metrics[0].b)
+            if metrics[0].reason is None else {"pass_to_fail": [], "fail_to_pass": []},
             "mde": {"pass_rate": pr.mde if pr else None, "alpha": mde_alpha,
                     "power": stats.POWER, "cases": pr.cases if pr else 0},
             "notes": _provenance_notes(pairing) + notes + case_notes,

@@ -56,7 +56,6 @@ __all__ = [
     "N_RESAMPLES",
     "POWER",
     "Paired",
-    "Ratio",
     "cluster_bootstrap_ci",
     "holm",
     "mcnemar_exact",
@@ -65,7 +64,6 @@ __all__ = [
     "newcombe_paired_ci",
     "paired_binary",
     "paired_continuous",
-    "ratio",
     "rng_for",
     "sign_flip_exact",
     "sign_flip_test",
@@ -391,57 +389,3 @@ def paired_continuous(a: Any, b: Any, *, rng: np.random.Generator | None = None,
         ci=ci, p=p, mde=mde_continuous(d / k, mde_alpha if mde_alpha is not None else alpha),
         extra={"p_test": "sign-flip"},
     )
-
-
-# -- budgets ------------------------------------------------------------------------------------
-@dataclass
-class Ratio:
-    """b/a of a statistic (p95 or mean) over all values, with a cluster bootstrap interval."""
-
-    statistic: str
-    baseline: float
-    candidate: float
-    ratio: float | None
-    ci: tuple[float, float] | None
-
-
-def _stat(x: np.ndarray, statistic: str) -> Any:
-    import numpy as np
-
-    nan = bool(np.isnan(x).any())
-    if statistic == "p95":
-        return (np.nanquantile if nan else np.quantile)(x, 0.95, axis=-1)
-    return (np.nanmean if nan else np.mean)(x, axis=-1)
-
-
-def ratio(a: Any, b: Any, statistic: str = "p95", *, rng: np.random.Generator | None = None,
-          n_resamples: int = N_RESAMPLES, alpha: float = ALPHA) -> Ratio | None:
-    """``statistic`` ("p95" or "mean") of b over a; a and b are (cases, repeats) with NaN
-    where missing, resampled together by case."""
-    import numpy as np
-
-    a = np.atleast_2d(np.asarray(a, dtype=float))
-    b = np.atleast_2d(np.asarray(b, dtype=float))
-    keep = ~np.isnan(a).all(axis=1) & ~np.isnan(b).all(axis=1)
-    a, b = a[keep], b[keep]
-    n = a.shape[0]
-    if n == 0:
-        return None
-    base, cand = float(_stat(a.ravel(), statistic)), float(_stat(b.ravel(), statistic))
-    if not base > 0:
-        return Ratio(statistic, base, cand, None, None)
-    rng = rng if rng is not None else rng_for("ratio", statistic, n)
-    ratios = np.empty(n_resamples)
-    chunk = max(1, _CHUNK // max(a.size, 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for start in range(0, n_resamples, chunk):
-            size = min(chunk, n_resamples - start)
-            idx = rng.integers(0, n, size=(size, n))
-            ratios[start:start + size] = (_stat(b[idx].reshape(size, -1), statistic)
-                                          / _stat(a[idx].reshape(size, -1), statistic))
-    ratios = ratios[np.isfinite(ratios)]
-    ci = None
-    if ratios.size:
-        low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
-        ci = (float(low), float(high))
-    return Ratio(statistic, base, cand, cand / base, ci)

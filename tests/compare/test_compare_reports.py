@@ -7,11 +7,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from storeutil import simple_run
 
 from evalkit import api
 from evalkit.config import Project
 from evalkit.store.db import Store
-from storeutil import simple_run
 
 HOSTILE = '<script>alert(1)</script> | `x` \x00\x07 & </details>'
 
