@@ -93,7 +93,7 @@ def test_baseline_set_list_and_rm(project):
     assert result.exit_code == 0, result.output
     assert f"baseline main of suite words → run {first}" in result.stdout
     second = _run_id(invoke("run", "--json"))
-    result = invoke("baseline", "set", "main", second[:17])
+    result = invoke("baseline", "set", "main", second[:-1])
     assert f"→ run {second} (was {first})" in result.stdout
     listed = json.loads(invoke("baseline", "list", "--json").stdout)
     assert [(b["name"], b["suite"], b["run_id"]) for b in listed["baselines"]] == [
