@@ -1,5 +1,8 @@
 """Baselines, `run --baseline`, `compare`, `report` and the CI outputs, through Typer's
-CliRunner against the loopback fake server (answers scripted per word and prompt version)."""
+CliRunner against the loopback fake server (answers scripted per word and prompt version).
+
+A regression is planted the way it happens: a new prompt version (v2, v3) answers some cases
+wrongly. (Re-running an unchanged prompt may be answered from the response cache.)"""
 
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ def project(in_tmp: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch) -
           claude: {{type: anthropic, base_url: "{server.base_url}", model: fake-claude}}
         defaults: {{provider: fake, concurrency: 8}}
     """)
-    for v in ("v1", "v2"):
+    for v in ("v1", "v2", "v3"):
         _put(in_tmp, f"prompts/words/{v}.yaml", f"""
             messages: [{{role: user, content: "{v} say {{{{ word }}}}"}}]
             params: {{max_tokens: 8}}
@@ -109,10 +112,11 @@ def test_baseline_set_list_and_rm(project):
 
 
 def _regressed_run(*extra: str):
+    """main = words@v1 (all pass); then words@v2, which gets 12 cases wrong, against it."""
     assert invoke("run").exit_code == 0
     assert invoke("baseline", "set", "main", "last").exit_code == 0
-    BROKEN.update(("v1", w) for w in WORDS[:12])
-    return invoke("run", "--baseline", "main", *extra)
+    BROKEN.update(("v2", w) for w in WORDS[:12])
+    return invoke("run", "--prompt", "words@v2", "--baseline", "main", *extra)
 
 
 def test_run_baseline_with_a_planted_regression_exits_1(project):
@@ -122,6 +126,7 @@ def test_run_baseline_with_a_planted_regression_exits_1(project):
     assert re.search(r"pass rate\s+1\.00\s+0\.70\s+−0\.30 \[", out)
     assert "regressed (p<0.001)" in out
     assert "smallest change this suite can detect (80% power" in out
+    assert "words@v1 → words@v2 · fake · 40 cases compared" in out
     assert "12 cases went pass → fail (first 10):" in out
     assert "w00: 'w00!' → 'nope'" in out
     assert "exit 1 (regression)" in out
@@ -132,16 +137,17 @@ def test_run_baseline_with_a_planted_regression_exits_1(project):
 
 
 def test_fail_on_policies(project):
+    v2 = ("--prompt", "words@v2", "--baseline", "main")
     assert _regressed_run("--fail-on", "never").exit_code == 0
-    assert invoke("run", "--baseline", "main", "--fail-on", "threshold").exit_code == 0
-    assert invoke("run", "--baseline", "main", "--fail-on", "regression").exit_code == 1
+    assert invoke("run", *v2, "--fail-on", "threshold").exit_code == 0
+    assert invoke("run", *v2, "--fail-on", "regression").exit_code == 1
     bad = invoke("run", "--fail-on", "sometimes")
     assert bad.exit_code == 2 and "not a policy" in bad.stderr
     # one flip is not a significant regression, but `any` fails on it
-    BROKEN.clear()
-    BROKEN.add(("v1", "w05"))
-    assert invoke("run", "--baseline", "main").exit_code == 0
-    result = invoke("run", "--baseline", "main", "--fail-on", "any", "--json")
+    BROKEN.add(("v3", "w05"))
+    v3 = ("--prompt", "words@v3", "--baseline", "main")
+    assert invoke("run", *v3).exit_code == 0
+    result = invoke("run", *v3, "--fail-on", "any", "--json")
     assert result.exit_code == 1
     assert "pass→fail" in json.loads(result.stdout)["runs"][0]["exit_reasons"]
 
@@ -187,7 +193,7 @@ def test_json_junit_markdown_and_html(project, monkeypatch):
     # JUnit: one testcase per case × metric; the 12 regressions fail with their reason
     tree = ET.parse("out/junit.xml").getroot()
     assert tree.tag == "testsuites"
-    (group,) = [s for s in tree if s.get("name") == "words · words@v1 · fake"]
+    (group,) = [s for s in tree if s.get("name") == "words · words@v2 · fake"]
     cases = group.findall("testcase")
     assert len(cases) == 40 and group.get("failures") == "12"
     failure = group.find("testcase[@name='w00 · contains']/failure")
@@ -196,7 +202,8 @@ def test_json_junit_markdown_and_html(project, monkeypatch):
         failure.get("message")
     assert "'nope'" in failure.text
     (verdict,) = [s for s in tree if s.get("name") == "words · verdict"]
-    regressed = verdict.find("testcase[@name='words@v1 · fake · pass rate']/failure")
+    regressed = verdict.find(
+        "testcase[@name='words@v1 → words@v2 · fake · pass rate']/failure")
     assert regressed is not None and "w00" in regressed.text
     assert tree.get("failures") == str(12 + 1)
 
@@ -241,8 +248,9 @@ def _assert_self_contained(html: str) -> None:
 def test_markdown_lists_a_short_flip_list_inline(project):
     assert invoke("run").exit_code == 0
     assert invoke("baseline", "set", "main", "last").exit_code == 0
-    BROKEN.update({("v1", "w03"), ("v1", "w07")})
-    assert invoke("run", "--baseline", "main", "--summary", "pr.md").exit_code == 0
+    BROKEN.update({("v2", "w03"), ("v2", "w07")})
+    assert invoke("run", "--prompt", "words@v2", "--baseline", "main", "--summary",
+                  "pr.md").exit_code == 0
     md = Path("pr.md").read_text()
     assert "**2 cases went pass → fail:** `w03`, `w07`" in md
     assert "<details><summary>Outputs of the 2 cases</summary>" in md
@@ -250,8 +258,8 @@ def test_markdown_lists_a_short_flip_list_inline(project):
 
 def test_compare_two_runs_and_the_report_command(project):
     first = _run_id(invoke("run", "--json"))
-    BROKEN.update(("v1", w) for w in WORDS[:12])
-    second = _run_id(invoke("run", "--json"))
+    BROKEN.update(("v2", w) for w in WORDS[:12])
+    second = _run_id(invoke("run", "--prompt", "words@v2", "--json"))
     result = invoke("compare", first, second, "--json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)
