@@ -296,6 +296,11 @@ def test_compare_prompt_versions_runs_what_it_lacks_then_reuses(project, server)
     assert data["matrix"] == {"by": "prompt", "sides": ["words@v1", "words@v2"],
                               "rows": ["fake"]}
     assert data["ran"] == [] and len(data["reused"]) == 1
+    # the same two sides, named within the stored run
+    within = invoke("compare", data["reused"][0], "--prompt", "words@v1", "--prompt",
+                    "words@v2", "--json")
+    assert within.exit_code == 1
+    assert json.loads(within.stdout)["pairings"][0]["flips"] == data["pairings"][0]["flips"]
     # --no-run refuses to call a provider for what is missing
     missing = invoke("compare", "--prompt", "words@v1", "--prompt", "words@v2", "words",
                      "-p", "claude", "--no-run")
