@@ -117,7 +117,10 @@ def _refusal(name: str, a: Group, b: Group) -> str | None:
     (sa, ja), (sb, jb) = next(iter(ia.signatures.items())), next(iter(ib.signatures.items()))
     if sa != sb:
         return signature_change(ja, jb)
-    if ia.decides != ib.decides or ia.thresholds != ib.thresholds:
+    if ia.thresholds == ib.thresholds and ia.decides != ib.decides:
+        side = "the baseline" if not ia.decides else "this run"
+        return f"no pass/fail outcome in {side} (every score undecided)"
+    if ia.thresholds != ib.thresholds:
         ta, tb = (", ".join("none" if t is None else f"{t:g}" for t in sorted(
             x.thresholds, key=lambda t: -math.inf if t is None else t)) for x in (ia, ib))
         return f"threshold differs ({ta} → {tb})"
