@@ -16,13 +16,18 @@ __all__ = [
     "InputError",
     "RunOutcome",
     "__version__",
+    "compare",
     "evaluate",
     "get_run",
+    "list_baselines",
     "list_runs",
     "query",
+    "render_report",
+    "set_baseline",
 ]
 
-_API = {"Evaluation", "RunOutcome", "evaluate", "get_run", "list_runs", "query"}
+_API = {"Evaluation", "RunOutcome", "evaluate", "get_run", "list_runs", "query",
+        "compare", "set_baseline", "list_baselines", "render_report"}
 _ERRORS = {"EvalkitError", "InputError"}
 
 

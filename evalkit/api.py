@@ -24,13 +24,19 @@ __all__ = [
     "Evaluation",
     "Progress",
     "RunOutcome",
+    "compare",
+    "delete_baseline",
     "evaluate",
     "get_run",
+    "list_baselines",
     "list_prompts",
     "list_runs",
     "open_store",
     "query",
+    "render_report",
+    "set_baseline",
     "show_prompt",
+    "write_reports",
 ]
 
 
@@ -58,6 +64,10 @@ class RunOutcome:
     error: str | None = None
     elapsed_s: float = 0.0
     header: dict[str, Any] = field(default_factory=dict)
+    #: The verdict against the baseline (``--baseline``), as ``evalkit.compare/1`` data.
+    comparison: dict[str, Any] | None = None
+    #: Why the exit code is 1 under ``--fail-on`` ("gate", "regression", ...).
+    exit_reasons: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +75,7 @@ class RunOutcome:
             "exit_code": self.exit_code, "planned": self.planned, "elapsed_s": self.elapsed_s,
             "header": self.header, "summary": self.summary, "gates": self.gates,
             "warnings": self.warnings, "error": self.error,
+            "exit_reasons": self.exit_reasons, "comparison": self.comparison,
         }
 
 
@@ -330,16 +341,21 @@ def evaluate(
     replay: str | None = None,
     max_cost: float | None = None,
     dry_run: bool = False,
+    baseline: str | None = None,
+    fail_on: str = "regression",
 ) -> Evaluation:
     """Run suites (all of ``suites/`` when none is named) and store everything.
 
     ``no_cache`` skips reading the response cache (fresh answers are still stored);
     ``replay`` answers every call from a stored run; ``max_cost`` stops before a call that
-    could pass that many USD; ``dry_run`` plans and prices the calls without making them.
+    could pass that many USD; ``dry_run`` plans and prices the calls without making them;
+    ``baseline`` compares each run with it; ``fail_on`` turns verdicts into exit codes.
     """
+    from evalkit.compare.policy import check_policy
     from evalkit.load.suites import load_suite
     from evalkit.providers.pool import ProviderPool
 
+    check_policy(fail_on)
     project = project or Project.discover()
     library = _library(project)
     with open_store(project, db) as store:
@@ -371,6 +387,10 @@ def evaluate(
                 )
         opts = _Options(providers, prompts, repeat, concurrency, limit, shard, tags or {},
                         no_cache=no_cache, replay=replay, max_cost=max_cost, dry_run=dry_run)
+        if baseline:
+            from evalkit.compare.baselines import check_reference
+
+            check_reference(store, baseline)  # before any call is made
 
         async def main() -> list[RunOutcome]:
             outcomes = []
@@ -388,6 +408,9 @@ def evaluate(
             return outcomes
 
         runs = asyncio.run(main())
+        from evalkit.compare.service import judge_runs
+
+        judge_runs(store, runs, baseline, fail_on)
         return Evaluation(runs=runs, db=project.db_path(db), dry_run=dry_run)
 
 
@@ -534,3 +557,88 @@ def check_provider(provider_id: str, *, project: Project | None = None) -> dict[
             return out
 
     return asyncio.run(go())
+
+
+# -- baselines, comparisons and reports -------------------------------------------------------
+def set_baseline(name: str, runs: Sequence[str], *, suite: str | None = None,
+                 project: Project | None = None,
+                 db: str | Path | None = None) -> list[dict[str, Any]]:
+    """Name each run (one per suite) the suite's baseline ``name``; returns what changed."""
+    from evalkit.compare.baselines import set_baseline as _set
+
+    with open_store(project or Project.discover(), db) as store:
+        return _set(store, name, runs, suite)
+
+
+def list_baselines(*, suite: str | None = None, project: Project | None = None,
+                   db: str | Path | None = None) -> list[dict[str, Any]]:
+    from evalkit.compare.baselines import list_baselines as _list
+
+    with _reader(project, db) as store:
+        return _list(store, suite)
+
+
+def delete_baseline(name: str, *, suite: str | None = None, project: Project | None = None,
+                    db: str | Path | None = None) -> int:
+    from evalkit.compare.baselines import delete_baseline as _delete
+
+    with open_store(project or Project.discover(), db) as store:
+        return _delete(store, name, suite)
+
+
+def compare(
+    refs: Sequence[str] = (), *, prompts: Sequence[str] = (), providers: Sequence[str] = (),
+    repeat: int | None = None, run_missing: bool = True, fail_on: str = "regression",
+    project: Project | None = None, db: str | Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """``evalkit.compare/1`` data for: two runs (``[RUN_A, RUN_B]``); one run with two named
+    sides; or a suite (``[SUITE]``) with two ``prompts`` (or ``providers``), running first
+    whatever the store lacks. ``exit_code`` in it applies ``fail_on`` to the verdict."""
+    from evalkit.compare import service
+    from evalkit.compare.align import Sides
+    from evalkit.compare.policy import check_policy, decide
+
+    check_policy(fail_on)
+    project = project or Project.discover()
+    sides = Sides(tuple(prompts), tuple(providers))
+    named = len(sides.prompts) == 2 or len(sides.providers) == 2
+    data: dict[str, Any] | None = None
+    if len(refs) == 1 and named and service.is_suite(project, refs[0]):
+        data = service.compare_suite(project, db, refs[0], sides, repeat=repeat,
+                                     run_missing=run_missing, evaluate=evaluate,
+                                     progress=progress)
+    elif len(refs) == 2 or (len(refs) == 1 and named):
+        with _reader(project, db) as store:
+            data = service.compare_refs(store, refs, sides)
+    if data is not None:
+        data["exit_code"], data["exit_reasons"] = decide(0, [], data, fail_on)
+        return data
+    raise InputError(
+        "compare needs two runs, or a suite (or run) and two --prompt (or --provider)",
+        fix="e.g. `evalkit compare main last` or "
+            "`evalkit compare --prompt summarize@v1 --prompt summarize@v2 SUITE`")
+
+
+def write_reports(data: dict[str, Any], *, junit: str | Path | None = None,
+                  summary: str | Path | None = None, report: str | Path | None = None,
+                  project: Project | None = None,
+                  db: str | Path | None = None) -> dict[str, str]:
+    """Write the JUnit XML, the Markdown summary (also appended to ``$GITHUB_STEP_SUMMARY``)
+    and the HTML report of ``evalkit.run/1`` or ``evalkit.compare/1`` data; returns paths."""
+    from evalkit.report.files import write_reports as _write
+
+    return _write(data, junit=junit, summary=summary, report=report,
+                  project=project or Project.discover(), db=db)
+
+
+def render_report(run: str = "last", *, baseline: str | None = None,
+                  output: str | Path | None = None, project: Project | None = None,
+                  db: str | Path | None = None) -> Path:
+    """Write a run's self-contained HTML report, compared with ``baseline`` (or with the
+    baseline it was compared with when it ran); returns its path (default
+    ``reports/<suite>-<run>.html``)."""
+    from evalkit.report.files import render_report as _render
+
+    return _render(run, baseline=baseline, output=output,
+                   project=project or Project.discover(), db=db)

@@ -68,9 +68,21 @@ def _root(
 
 
 def _register() -> None:
-    from evalkit.cli import cache, init, prompts, providers, query, run, runs
+    from evalkit.cli import (
+        baseline,
+        cache,
+        compare,
+        init,
+        prompts,
+        providers,
+        query,
+        report,
+        run,
+        runs,
+    )
 
-    for module in (run, runs, prompts, providers, cache, query, init):
+    for module in (run, runs, baseline, compare, report, prompts, providers, cache, query,
+                   init):
         module.register(app)
 
 

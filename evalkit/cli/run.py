@@ -5,6 +5,13 @@ from __future__ import annotations
 import typer
 
 from evalkit.cli.common import DB_OPTION, err_console, out_console, parse_tags, print_json
+from evalkit.cli.compare import (
+    FAIL_ON_OPTION,
+    JUNIT_OPTION,
+    REPORT_OPTION,
+    SUMMARY_OPTION,
+    print_written,
+)
 
 
 def run(
@@ -29,13 +36,21 @@ def run(
     ),
     max_cost: float = typer.Option(None, "--max-cost", min=0,
                                    help="Stop before a call that could pass this many USD."),
+    baseline: str = typer.Option(
+        None, "--baseline", help="Compare each run with this baseline (a name set with "
+                                 "`evalkit baseline set`, a run id, or last)."),
+    fail_on: str = FAIL_ON_OPTION,
+    report: str = REPORT_OPTION,
+    junit: str = JUNIT_OPTION,
+    summary: str = SUMMARY_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print evalkit.run/1 JSON on stdout."),
     db: str = DB_OPTION,
 ) -> None:
-    """Run suites: call the providers, score, store, and check the gates.
+    """Run suites: call the providers, score, store, check the gates, compare with a baseline.
 
     Exit 0: completed, no gate failed (failing cases alone do not fail the run). 1: a gate
-    failed. 2: bad input. 3: the run could not complete (errors beyond the error budget).
+    failed or, with --baseline, a significant regression (see --fail-on). 2: bad input.
+    3: the run could not complete (errors beyond the error budget).
     """
     from evalkit import api
     from evalkit.report.terminal import RichProgress, render_evaluation
@@ -46,13 +61,16 @@ def run(
         suites or [], db=db, providers=provider or [], prompts=prompt or [], repeat=repeat,
         concurrency=concurrency, limit=limit, shard=shard, tags=parse_tags(tag),
         resume=resume, progress=progress, no_cache=no_cache, replay=replay,
-        max_cost=max_cost, dry_run=dry_run,
+        max_cost=max_cost, dry_run=dry_run, baseline=baseline,
+        fail_on=fail_on,
     )
     data = evaluation.as_json()
+    written = api.write_reports(data, junit=junit, summary=summary, report=report, db=db)
     if as_json:
         print_json(data)
     else:
-        render_evaluation(data, out_console())
+        console = out_console()
+        render_evaluation(data, console, footer=lambda: print_written(written, console))
     raise typer.Exit(evaluation.exit_code)
 
 

@@ -5,7 +5,7 @@ Rendering takes a rich ``Console`` so tests can render to a string.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -158,6 +158,12 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
         console.print(table)
     if outcome.get("error"):
         console.print(f" [red]run incomplete:[/] {escape(outcome['error'])}")
+    if header.get("baseline_note"):
+        console.print(f" [yellow]baseline:[/] {escape(header['baseline_note'])}")
+    if outcome.get("comparison"):
+        from evalkit.report.verdict import render_comparison
+
+        render_comparison(outcome["comparison"], console)
     footer = f" run {outcome['run_id']}" if outcome.get("run_id") else ""
     if db:
         footer += f" · store {escape(db)}"
@@ -181,7 +187,8 @@ def render_dry_run(outcome: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
-def render_evaluation(data: dict[str, Any], console: Console) -> None:
+def render_evaluation(data: dict[str, Any], console: Console,
+                      footer: Callable[[], None] | None = None) -> None:
     for i, run in enumerate(data["runs"]):
         if i:
             console.print()
@@ -192,9 +199,13 @@ def render_evaluation(data: dict[str, Any], console: Console) -> None:
     if data.get("dry_run"):
         console.print("\ndry run: nothing was called or stored")
         return
+    if footer:
+        footer()
+    from evalkit.report.format import exit_meaning
+
     code = data["exit_code"]
-    meaning = {0: "ok", 1: "a gate failed", 2: "input error", 3: "run incomplete"}[code]
-    console.print(f"\nexit {code} ({meaning})")
+    reasons = [r for run in data["runs"] for r in run.get("exit_reasons") or []]
+    console.print(f"\nexit {code} ({exit_meaning(code, list(dict.fromkeys(reasons)))})")
 
 
 def render_runs_list(rows: Sequence[dict[str, Any]], console: Console) -> None:

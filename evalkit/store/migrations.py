@@ -141,8 +141,30 @@ ALTER TABLE results ADD COLUMN cache_key VARCHAR;
 ALTER TABLE results ADD COLUMN cached_input_tokens INTEGER;
 """
 
+# Baselines are named per suite (`main` of suite A and `main` of suite B are different runs),
+# and a run records the baseline it was compared with. (Number 2 is the response cache.)
+_BASELINES = """
+CREATE TABLE baselines_by_suite (
+    name    VARCHAR NOT NULL,
+    run_id  VARCHAR NOT NULL,
+    suite   VARCHAR NOT NULL,
+    set_at  TIMESTAMP,
+    PRIMARY KEY (name, suite)
+);
+INSERT INTO baselines_by_suite
+    SELECT b.name, b.run_id, coalesce(b.suite, r.suite, ''), b.set_at
+    FROM baselines b LEFT JOIN runs r ON r.id = b.run_id;
+DROP TABLE baselines;
+ALTER TABLE baselines_by_suite RENAME TO baselines;
+
+ALTER TABLE runs ADD COLUMN baseline VARCHAR;          -- the --baseline reference as given
+ALTER TABLE runs ADD COLUMN baseline_run_id VARCHAR;   -- the run it resolved to
+ALTER TABLE runs ADD COLUMN comparison JSON;           -- verdict, per-metric verdicts, flips
+"""
+
 #: (number, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", _INITIAL),
     (2, "response cache", _CACHE),
+    (3, "baselines per suite; a run's baseline", _BASELINES),
 ]

@@ -156,9 +156,17 @@ def resolve_run(store: Store, ref: str, suite: str | None = None) -> str:
     if len(rows) > 1:
         raise NotFoundError(f"run '{ref}' is ambiguous ({len(rows)} runs start with it)",
                             fix="give more characters of the run id")
-    baseline = store.fetchone("SELECT run_id FROM baselines WHERE name = ?", [ref])
-    if baseline:
-        return str(baseline[0])
+    # Baselines are named per suite: `main` is a run of each suite that has one.
+    named = store.fetchall("SELECT suite, run_id FROM baselines WHERE name = ?"
+                           + (" AND suite = ?" if suite else "") + " ORDER BY suite",
+                           [ref, suite] if suite else [ref])
+    if len(named) == 1:
+        return str(named[0][1])
+    if len(named) > 1:
+        raise NotFoundError(
+            f"baseline '{ref}' is set for {len(named)} suites "
+            f"({', '.join(str(r[0]) for r in named)})",
+            fix="name the suite (e.g. --suite), or give a run id")
     raise NotFoundError(f"no run or baseline '{ref}' in {store.path}",
                         fix="see `evalkit runs list` (or use `last`)")
 

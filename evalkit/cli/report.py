@@ -1,0 +1,32 @@
+"""``evalkit report RUN [--baseline REF] -o FILE [--open]``."""
+
+from __future__ import annotations
+
+import typer
+
+from evalkit.cli.common import DB_OPTION, out_console
+
+
+def report(
+    run: str = typer.Argument("last", help="Run id, unique prefix, baseline name, or last."),
+    baseline: str = typer.Option(
+        None, "--baseline", help="Compare with this baseline name or run (default: the "
+                                 "baseline the run was compared with, if any)."),
+    output: str = typer.Option(None, "-o", "--output",
+                               help="HTML file (default: reports/<suite>-<run>.html)."),
+    open_: bool = typer.Option(False, "--open", help="Open it in the browser."),
+    db: str = DB_OPTION,
+) -> None:
+    """Write a self-contained HTML report of a run (no network assets)."""
+    from evalkit import api
+
+    path = api.render_report(run, baseline=baseline, output=output, db=db)
+    out_console().print(f"report: {path}", markup=False)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

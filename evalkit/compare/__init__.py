@@ -1,0 +1,1 @@
+"""compare: two runs → a verdict (``drift``), on paired statistics (``stats``)."""

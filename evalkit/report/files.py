@@ -1,0 +1,109 @@
+"""report (files): write the JUnit, Markdown and HTML reports of a run or a comparison."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from evalkit.config import Project
+from evalkit.errors import NotFoundError
+
+__all__ = ["render_report", "write_reports"]
+
+
+def _reader(project: Project, db: str | Path | None) -> Any:
+    from evalkit.api import open_store
+
+    return open_store(project, db, read_only=True)
+
+
+def _report_inputs(store: Any, data: dict[str, Any]) -> list[Any]:
+    from evalkit.report.collect import collect
+
+    if data.get("schema") == "evalkit.compare/1":
+        runs = data["candidate"]["runs"]
+        return [collect(store, {"run_id": r["id"], "suite": data["suite"], "comparison": data,
+                                "gates": [], "exit_code": r.get("exit_code")})
+                for r in runs]
+    return [collect(store, run) for run in data["runs"] if run.get("run_id")]
+
+
+def write_reports(data: dict[str, Any], *, junit: str | Path | None = None,
+                  summary: str | Path | None = None, report: str | Path | None = None,
+                  project: Project, db: str | Path | None = None) -> dict[str, str]:
+    """Write the JUnit XML, Markdown summary (also appended to ``$GITHUB_STEP_SUMMARY``) and
+    HTML report of ``evalkit.run/1`` or ``evalkit.compare/1`` data; returns the paths."""
+    written: dict[str, str] = {}
+    if summary or os.environ.get("GITHUB_STEP_SUMMARY"):
+        from evalkit.report.markdown import render_markdown
+
+        text = render_markdown(data)
+        if summary:
+            Path(summary).parent.mkdir(parents=True, exist_ok=True)
+            Path(summary).write_text(text, encoding="utf-8")
+            written["summary"] = str(summary)
+        step = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step:
+            with open(step, "a", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+            written["github_step_summary"] = step
+    if junit or report:
+        with _reader(project, db) as store:
+            inputs = _report_inputs(store, data)
+        for path, render in ((junit, "junit"), (report, "html")):
+            if not path:
+                continue
+            if render == "junit":
+                from evalkit.report.junit import render_junit
+
+                text = render_junit(inputs)
+            else:
+                from evalkit.report.html import render_html
+
+                text = render_html(inputs)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text, encoding="utf-8")
+            written[render] = str(path)
+    return written
+
+
+def render_report(run: str = "last", *, baseline: str | None = None,
+                  output: str | Path | None = None, project: Project,
+                  db: str | Path | None = None) -> Path:
+    """Write a run's self-contained HTML report (compared with ``baseline``, or with the
+    baseline it was compared with when it ran); returns its path
+    (default ``reports/<suite>-<run>.html``)."""
+    from evalkit.compare.baselines import resolve_for_suite
+    from evalkit.compare.drift import compare_runs
+    from evalkit.report.collect import collect
+    from evalkit.report.html import render_html
+    from evalkit.score.metrics import summarize_run
+    from evalkit.store.runs import get_run as _get
+    from evalkit.store.runs import resolve_run
+
+    with _reader(project, db) as store:
+        run_id = resolve_run(store, run)
+        row = _get(store, run_id)
+        ref, base_id, name, comparison = baseline, None, None, None
+        if baseline:
+            base_id, name, warning = resolve_for_suite(store, baseline, row["suite"], run_id)
+            if base_id is None:
+                raise NotFoundError(warning or f"no baseline '{baseline}'",
+                                    fix="see `evalkit baseline list`")
+        elif row.get("baseline_run_id"):  # the baseline it was compared with when it ran
+            ref, base_id = row.get("baseline"), row["baseline_run_id"]
+            if store.fetchone("SELECT 1 FROM baselines WHERE name = ? AND suite = ?",
+                              [ref, row["suite"]]):
+                name = ref
+        if base_id:
+            comparison = compare_runs(store, base_id, run_id)
+            comparison["baseline"].update(ref=ref, name=name)
+        outcome = {"run_id": run_id, "suite": row["suite"], "exit_code": row["exit_code"],
+                   "summary": summarize_run(store, run_id), "comparison": comparison,
+                   "gates": (row.get("summary") or {}).get("gates", []), "warnings": []}
+        html = render_html([collect(store, outcome)])
+    path = Path(output) if output else project.reports_dir / f"{row['suite']}-{run_id}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
