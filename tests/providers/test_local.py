@@ -42,18 +42,34 @@ def test_start_generate_reuse_and_stop(local_model):
     async def scenario():
         a = LocalProvider("a", LocalOptions(type="local"))
         b = LocalProvider("b", LocalOptions(type="local"))
-        await a.start(2)
-        await b.start(2)
+        await a.start(4)
+        await b.start(4)
         assert a.server is b.server, "one server is shared by providers with the same model"
         server = a.server
         pid = server.process.pid
-        assert server.users == 2 and server.slots == 2 and server.alive()
+        # one slot whatever the concurrency: concurrent calls queue, answers reproduce
+        assert server.users == 2 and server.slots == 1 and server.alive()
         assert "--no-cache-prompt" in server.command()
         request = Request([Message("user", "Q: What is the capital of France?\nA: Paris\n"
                                           "Q: What is the capital of Italy?\nA:")],
                           a.effective_params({"max_tokens": 4, "stop": ["\n"]}))
         answers = await asyncio.gather(*(a.generate(request) for _ in range(4)))
         assert len({g.text for g in answers}) == 1, "temperature 0 answers are reproducible"
+        # ...and so are their log-probabilities, token for token, under concurrency
+        import httpx
+
+        few_shot = [f"Q: What is the capital of {c}?\nA:" for c in
+                    ("Chile", "Peru", "Japan", "Kenya", "Egypt", "Spain")]
+
+        async def logprobs(client: httpx.AsyncClient, prompt: str) -> list[float]:
+            response = await client.post(server.base_url + "/v1/completions", json={
+                "prompt": prompt, "max_tokens": 6, "temperature": 0, "logprobs": 1})
+            return [t["logprob"] for t in response.json()["choices"][0]["logprobs"]["content"]]
+
+        async with httpx.AsyncClient(timeout=120) as client:
+            alone = [await logprobs(client, p) for p in few_shot]
+            together = await asyncio.gather(*(logprobs(client, p) for p in few_shot[::-1]))
+        assert together[::-1] == alone
         assert answers[0].text.strip() == "Rome"
         await a.aclose()
         assert server.alive(), "still used by b"
