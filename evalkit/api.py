@@ -175,6 +175,11 @@ async def _run_suite(
     for pid in provider_ids:
         await pool.start(pid, concurrency[pid])
     identities = {pid: p.identity() for pid, p in providers.items()}
+    context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={},
+                           root=project.root, pool=pool, under_test=tuple(provider_ids))
+    scorers = [SCORERS.get(spec.type)(spec, context) for spec in suite.scorers]
+    for scorer in scorers:  # a judge starts its provider (and refuses to judge itself) here
+        await scorer.start()
     warnings = store_runs.record_prompts(store, plan.prompts)
     store_runs.record_cases(store, suite.name, plan.cases)
     skip: set[str] = set()
@@ -198,9 +203,6 @@ async def _run_suite(
             "options": options, "tags": opts.tags, "planned": plan.size,
         })
         store_runs.record_providers(store, run_id, identities)
-    context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={},
-                           root=project.root, pool=pool, under_test=tuple(provider_ids))
-    scorers = [SCORERS.get(spec.type)(spec, context) for spec in suite.scorers]
     header = {
         "suite": suite.name, "cases": len(plan.cases), "repeat": plan.repeat,
         "prompts": [p.ref for p in plan.prompts],
