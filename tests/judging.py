@@ -40,14 +40,19 @@ def judge_project(root: Path, base_url: str, scorers: str, *, cases: str | None 
         params: {max_tokens: 16, stop: ["\\n"]}
     """)
     put("prompts/qa/v2.yaml", """
-        messages: [{role: user, content: "Q: What is the capital of France?\\nA: Paris\\nQ: {{ question }}\\nA:"}]
+        messages:
+          - {role: user, content: "Q: What is the capital of France?\\nA: Paris"}
+          - {role: user, content: "Q: {{ question }}\\nA:"}
         params: {max_tokens: 16, stop: ["\\n"]}
     """)
     for name, text in (extra_prompts or {}).items():
         put(f"prompts/{name}", text)
+    scorers = textwrap.dedent(scorers).strip("\n")
+    if not scorers.lstrip().startswith("-"):
+        scorers = "- " + scorers
     put("suites/qa.yaml", "name: qa\nprompt: qa@v1\nproviders: [sut]\ncases:\n" + (cases or (
         '  - {id: italy, vars: {question: "What is the capital of Italy?"}, reference: Rome}\n'
-    )) + "scorers:\n" + textwrap.indent(textwrap.dedent(scorers).strip("\n"), "  ") + "\n")
+    )) + "scorers:\n" + textwrap.indent(scorers, "  ") + "\n")
     return root
 
 
