@@ -149,6 +149,7 @@ def _phone_ok(text: str) -> bool:
 
 
 PiiKind = Literal["email", "phone", "card", "iban"]
+_ALL_KINDS: tuple[PiiKind, ...] = ("email", "phone", "card", "iban")
 
 
 def find_pii(text: str, kinds: tuple[str, ...] = ("email", "phone", "card", "iban")) \
@@ -190,8 +191,7 @@ def _mask(kind: str, value: str) -> str:
 
 class PiiOptions(ScorerOptions):
     #: What to look for (default: all of them).
-    kinds: list[PiiKind] = Field(default_factory=lambda: ["email", "phone", "card", "iban"],
-                                 min_length=1)
+    kinds: list[PiiKind] = Field(default_factory=lambda: list(_ALL_KINDS), min_length=1)
     #: Values that are allowed to appear (e.g. the support address the answer should give).
     allow: list[str] = Field(default_factory=list)
 

@@ -55,7 +55,7 @@ PACKAGE_PROMPTS = Path(__file__).parent / "prompts"
 _DEFAULT_PROMPTS = {"rubric": "judge-rubric@v1", "reference": "judge-reference@v1",
                     "pairwise": "judge-pairwise@v1"}
 #: Variables a judge prompt must show, per mode (each entry: one of these names).
-_NEEDS = {"rubric": [("output", "output_raw")],
+_NEEDS: dict[str, list[tuple[str, ...]]] = {"rubric": [("output", "output_raw")],
           "reference": [("output", "output_raw"), ("reference",)],
           "pairwise": [("a",), ("b",)]}
 
@@ -115,7 +115,9 @@ def load_prompts(options: JudgeOptions, where: LineMap, root: Path | None) -> No
         if exc.path and exc.path != where.path:
             raise  # an error inside the prompt file names its own file and line
         raise where.error(("prompt",), exc.message, exc.fix) from None
-    used = set().union(*(template_variables(m.content) for m in prompt.messages))
+    used: set[str] = set()
+    for message in prompt.messages:
+        used |= template_variables(message.content)
     for names in _NEEDS[options.mode]:
         if not used.intersection(names):
             raise where.error(("prompt",), f"judge prompt {prompt.ref} never shows "

@@ -111,7 +111,8 @@ def _load_schema_file(path: Path) -> dict[str, Any]:
         except InputError:
             lines = LineMap(shown)
     _check_schema(data, lines, (), shown)
-    return data  # type: ignore[no-any-return]
+    schema: dict[str, Any] = data
+    return schema
 
 
 def load_schema(options: JsonSchemaOptions, where: LineMap, suite_path: Path | None,
