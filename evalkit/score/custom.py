@@ -80,7 +80,7 @@ def load_function(spec: str, root: Path) -> Callable[..., Any]:
     if not callable(func):
         raise InputError(f"module '{module_name}' has no function '{name}'",
                          fix=f"define `def {name}(output, case): ...` in {module.__file__}")
-    return func  # type: ignore[no-any-return]
+    return func
 
 
 def to_outcome(value: Any) -> Outcome:
