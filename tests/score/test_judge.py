@@ -143,3 +143,37 @@ def test_judge_call_failure_is_undecided(tmp_path):
         ((outcome, detail),) = judge_outputs(tmp_path, [("Rome", the_case)])
     assert outcome.value is None and detail["verdict"] == "invalid"
     assert detail["error"].startswith("judge call failed (bad_request)")
+
+
+def test_a_run_whose_verdicts_are_all_invalid_completes_with_exit_0(in_tmp):
+    from typer.testing import CliRunner
+
+    from evalkit.cli.main import app
+    from projects import RULES, write_project
+
+    with FakeServer(rules=[("Verdict", "I refuse to grade."), *RULES]) as server:
+        write_project(in_tmp, server.base_url)
+        suite = in_tmp / "suites/capitals.yaml"
+        suite.write_text(suite.read_text().replace(
+            "  - {type: chrf}",
+            "  - {type: judge, provider: fake, allow_self_judge: true, mode: reference, "
+            "threshold: 0.5}").replace("  - {type: equals}\n", "").replace(
+            "  - {type: contains, value: \"{{ capital }}\", name: has-capital}\n", ""))
+        result = CliRunner().invoke(app, ["run", "--prompt", "capitals@v2", "--json"])
+        shown = CliRunner().invoke(app, ["runs", "show", "last"])
+    assert result.exit_code == 0, result.output
+    (group,) = json.loads(result.stdout)["runs"][0]["summary"]["groups"]
+    assert (group["passed"], group["failed"], group["undecided"]) == (0, 0, 8)
+    assert group["pass_rate"] is None
+    judge = group["scores"]["judge"]
+    assert judge["unscored"] == 8 and judge["undecided"] == 8 and judge["n"] == 0
+    assert "judge (capitals@v2 · fake): all 8 verdicts invalid: no judge decision in this run " \
+           "(undecided, never counted as pass or fail)" in shown.stdout
+    import duckdb
+
+    with duckdb.connect(".evalkit/evalkit.duckdb", read_only=True) as con:
+        rows = con.execute("SELECT value, passed, detail FROM scores").fetchall()
+    assert len(rows) == 8 and all(v is None and p is None for v, p, _ in rows)
+    detail = json.loads(rows[0][2])
+    assert detail["verdict"] == "invalid" and detail["raw"] == "I refuse to grade."
+    assert detail["self_judge"] is True
