@@ -70,6 +70,12 @@ def load_model(path: str) -> Any:
                     fix="pip install torch==2.13.0 (CPU build, see constraints.txt), then "
                         "pip install 'evalkit[embeddings]'",
                 ) from exc
+            try:  # no progress bars on a CLI's stderr
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:  # pragma: no cover - transformers comes with s-t
+                pass
             try:
                 model = SentenceTransformer(path, device="cpu", local_files_only=True)
             except Exception as exc:  # OSError, ValueError, hub errors: all mean "not here"
