@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evalkit.load.source import LineMap, validate  # noqa: E402
-from evalkit.records import Case, Result, ScorerSpec  # noqa: E402
-from evalkit.score.base import ScoreContext, ScoreInput  # noqa: E402
-from evalkit.score.similarity import Similarity, default_model_path, load_model  # noqa: E402
+from evalkit.load.source import LineMap, validate
+from evalkit.records import Case, Result, ScorerSpec
+from evalkit.score.base import ScoreContext, ScoreInput
+from evalkit.score.similarity import Similarity, default_model_path, load_model
 
 TARGET = 0.8
 RUNNER_BATCH = 256  # evalkit.run.runner.Runner's default batch_size
