@@ -108,6 +108,17 @@ def _repeats(rows: list[tuple[str, Any]], k: int) -> dict[str, Any]:
     }
 
 
+def _boolean(scorer_type: str) -> bool | None:
+    """Whether a scorer type's values are pass (1) / fail (0): a proportion. None when the
+    type cannot be loaded (a plugin since uninstalled): then judged from the values."""
+    from evalkit.registry import SCORERS
+
+    try:
+        return bool(SCORERS.get(scorer_type).boolean)
+    except Exception:
+        return None
+
+
 def add_uncertainty(store: Any, run_id: str, groups: list[dict[str, Any]]) -> None:
     """Add intervals (``scores[name]["ci"]``, ``pass_rate_ci`` clustered by case) and a
     ``repeats`` block to each group of a run summary, in place."""
@@ -140,6 +151,7 @@ def add_uncertainty(store: Any, run_id: str, groups: list[dict[str, Any]]) -> No
             group["pass_rate_ci_method"] = "wilson"
         for name, score in group["scores"].items():
             cases, vals = values.get((*key, name), ([], []))
-            interval = mean_interval(vals, cases) if vals else None
+            interval = mean_interval(vals, cases, binary=_boolean(score["type"])) \
+                if vals else None
             score["ci"] = [interval[0], interval[1]] if interval else None
             score["ci_method"] = interval[2] if interval else None

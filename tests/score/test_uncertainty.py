@@ -104,3 +104,9 @@ def test_run_with_repeats_reports_pass_hat_k_and_intervals(in_tmp: Path):
     assert group["scores"]["has-capital"]["ci_method"] == "wilson-clustered"
     assert "repeats ×3 · capitals@v2 · fake: pass@1" in text.stdout
     assert " flaky: " in text.stdout
+
+
+def test_continuous_scores_that_happen_to_be_0_or_1_are_not_proportions():
+    cases = list(range(10))
+    assert mean_interval([1.0] * 10, cases, binary=False) == (1.0, 1.0, "bootstrap")
+    assert mean_interval([1.0] * 10, cases)[2] == "wilson"  # unknown type: judged by values
