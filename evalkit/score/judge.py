@@ -192,6 +192,14 @@ class Judge(Scorer):
         pool = self.context.pool
         return pool.get(provider_id).identity() if pool is not None else None
 
+    def _params(self) -> dict[str, Any] | None:
+        """The judge's effective generation params (without the verdict schema)."""
+        pool = self.context.pool
+        if pool is None:
+            return None
+        params = {**self.prompt.params, **self.options.params}
+        return dict(pool.get(self.judge_id).effective_params(params))
+
     @property
     def schema(self) -> dict[str, Any]:
         if self.options.mode == "pairwise":
@@ -200,7 +208,8 @@ class Judge(Scorer):
 
     def signature(self) -> dict[str, Any]:
         sig = super().signature()
-        sig["judge"] = {"provider": self.judge_id, "identity": self._identity(self.judge_id)}
+        sig["judge"] = {"provider": self.judge_id, "identity": self._identity(self.judge_id),
+                        "params": self._params()}
         sig["judge_prompt"] = _prompt_info(self.prompt)
         if self.options._against is not None:
             sig["against_prompt"] = _prompt_info(self.options._against)

@@ -37,6 +37,7 @@ def test_default_prompt_ships_in_the_package_and_signs_the_score(tmp_path):
     assert sig["judge_prompt"]["from"] == "package" and len(sig["judge_prompt"]["hash"]) == 16
     assert sig["judge"]["provider"] == "judge"
     assert sig["judge"]["identity"]["model"] == "gemma-judge"
+    assert sig["judge"]["params"]["temperature"] == 0 and sig["judge"]["params"]["seed"] == 0
     assert sig["options"]["rubric"] == "Names {{ capital }}."
     json.dumps(sig)
 
