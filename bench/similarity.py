@@ -6,8 +6,9 @@ the batches the runner hands it (256 results), and as one batch — and with
 call) with the same batch size, followed by the same cosine. Same process, same loaded model
 (loading is not what is measured), rounds interleaved so that load from other processes
 hits both alike; each scorer round uses a fresh scorer (no embeddings cached from a previous
-round). Prints pairs/s and the ratio to the direct call; exits 1 if the runner-batch ratio is
-under the 0.8 target.
+round). The direct call is timed on the main thread and on a worker thread (where the scorer
+runs it); the ratio is taken against the faster of the two. Prints pairs/s and the ratio;
+exits 1 if the runner-batch ratio is under the 0.8 target.
 
     python bench/similarity.py [--pairs 2000] [--batch-size 64] [--rounds 3]
 """
@@ -108,6 +109,17 @@ def run_direct(model: object, pairs: list[tuple[str, str]], batch_size: int) \
     return time.perf_counter() - began, [float(s) for s in sims]
 
 
+def run_direct_in_thread(model: object, pairs: list[tuple[str, str]], batch_size: int) \
+        -> tuple[float, list[float]]:
+    """The direct call on a worker thread, as the scorer runs it (``asyncio.to_thread``):
+    on a loaded machine torch's thread pool behaves differently there than on the main
+    thread, so the fair baseline is the faster of the two."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(run_direct, model, pairs, batch_size).result()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=2000)
@@ -119,12 +131,14 @@ def main() -> int:
     model = load_model(str(default_model_path()))
     run_direct(model, pairs[:128], args.batch_size)  # warm up both paths
     run_scorer(items[:128], args.batch_size, RUNNER_BATCH)
-    times: dict[str, list[float]] = {"direct": [], "runner": [], "one": []}
+    times: dict[str, list[float]] = {"direct": [], "thread": [], "runner": [], "one": []}
     values: dict[str, list[float]] = {}
     for _ in range(args.rounds):
-        for name in ("direct", "runner", "one"):
+        for name in ("direct", "thread", "runner", "one"):
             if name == "direct":
                 took, got = run_direct(model, pairs, args.batch_size)
+            elif name == "thread":
+                took, got = run_direct_in_thread(model, pairs, args.batch_size)
             else:
                 chunk = RUNNER_BATCH if name == "runner" else len(items)
                 took, got = run_scorer(items, args.batch_size, chunk)
@@ -132,14 +146,17 @@ def main() -> int:
             values[name] = got
     worst = max(abs(a - b) for a, b in zip(values["direct"], values["runner"], strict=True))
     rate = {name: args.pairs / statistics.median(t) for name, t in times.items()}
+    base = max(rate["direct"], rate["thread"])
     print(f"{args.pairs} pairs, batch size {args.batch_size}, median of {args.rounds} rounds")
-    print(f"SentenceTransformer.encode (direct)  {rate['direct']:8.1f} pairs/s")
-    print(f"evalkit similarity, runner batches   {rate['runner']:8.1f} pairs/s   "
-          f"({rate['runner'] / rate['direct']:.2f}x direct; {RUNNER_BATCH} results per batch)")
-    print(f"evalkit similarity, one batch        {rate['one']:8.1f} pairs/s   "
-          f"({rate['one'] / rate['direct']:.2f}x direct)")
+    print(f"SentenceTransformer.encode, main thread    {rate['direct']:8.1f} pairs/s")
+    print(f"SentenceTransformer.encode, worker thread  {rate['thread']:8.1f} pairs/s")
+    print(f"evalkit similarity, runner batches         {rate['runner']:8.1f} pairs/s   "
+          f"({rate['runner'] / base:.2f}x the faster direct call; {RUNNER_BATCH} results "
+          "per batch)")
+    print(f"evalkit similarity, one batch              {rate['one']:8.1f} pairs/s   "
+          f"({rate['one'] / base:.2f}x)")
     print(f"largest difference from the direct cosine: {worst:.2e}")
-    ratio = rate["runner"] / rate["direct"]
+    ratio = rate["runner"] / base
     print(f"target ≥ {TARGET:.1f}x -> {'ok' if ratio >= TARGET else 'UNDER'}")
     return 0 if ratio >= TARGET and worst < 1e-4 else 1
 
