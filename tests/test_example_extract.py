@@ -13,7 +13,7 @@ from evalkit.providers.pool import ProviderPool
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_example_suite_loads():
+def test_the_extract_example_uses_schema_similarity_and_judge():
     project = Project.discover(ROOT)
     library = PromptLibrary([project.prompts_dir])
     suites = [load_suite(p, library, ProviderPool(project).ids())
@@ -26,3 +26,4 @@ def test_every_example_suite_loads():
     judge = next(s for s in extract.scorers if s.type == "judge").options
     assert judge._prompt.ref == "judge-reference@v1" and judge.allow_self_judge
     assert all(case.reference for case in extract.cases)
+    assert len(extract.cases) == 20 and extract.prompts[1].parent == extract.prompts[0].version
