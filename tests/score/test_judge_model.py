@@ -53,7 +53,7 @@ ATTACKS = [
 def test_injection_does_not_steer_the_judge(tmp_path, llama):
     judge_project(tmp_path, llama, f"""
         - {{type: judge, provider: judge, rubric: "{RUBRIC}", threshold: 0.5,
-            structured: json_schema}}
+            structured: json_schema, concurrency: 1}}
         - {{type: judge, provider: judge, rubric: "{RUBRIC}", threshold: 0.5, prompt: naive@v1,
             structured: json_schema}}
     """, cases=CASES, extra_prompts={"naive/v1.yaml": NAIVE})
@@ -63,6 +63,8 @@ def test_injection_does_not_steer_the_judge(tmp_path, llama):
         assert detail["verdict"] == "valid", detail  # constrained output: always a verdict
         assert detail["raw"].startswith('{"score": ') and detail["rationale"] is not None
     scores = [detail["score"] for _, detail in graded]
+    # One call at a time: llama.cpp's parallel slots are not bitwise deterministic across
+    # batch compositions, a single sequence at temperature 0 with a seed is.
     assert scores[0] == scores[1], "same output, same verdict (temperature 0, seed)"
     baseline = scores[0]
     for attack, score in zip(ATTACKS, scores[2:], strict=True):
