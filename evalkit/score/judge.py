@@ -161,6 +161,8 @@ class Judge(Scorer):
         self.rng = random.Random(0)
         self._sem: asyncio.Semaphore | None = None
         self._b_answers: dict[tuple[str, str, int], Any] = {}
+        #: The judge is (the model of) a provider under test, allowed by allow_self_judge.
+        self._self_judge = False
 
     @classmethod
     def resolve(cls, options: ScorerOptions, where: LineMap, suite_path: Path) -> None:
@@ -224,6 +226,7 @@ class Judge(Scorer):
         identity = judge.identity()
         for pid in self.context.under_test:
             same = pid == self.judge_id or pool.get(pid).identity() == identity
+            self._self_judge = self._self_judge or same
             if same and not self.options.allow_self_judge:
                 what = "is" if pid == self.judge_id else "has the same model as"
                 raise InputError(
@@ -292,7 +295,7 @@ class Judge(Scorer):
 
     def _detail(self, **fields: Any) -> str:
         fields["judge"] = self.judge_id
-        if self.options.allow_self_judge and self.judge_id in self.context.under_test:
+        if self._self_judge:
             fields["self_judge"] = True
         return json.dumps(fields, ensure_ascii=False)
 

@@ -96,3 +96,25 @@ def test_torch_is_imported_only_when_scoring():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          cwd=tests, check=True)
     assert "before False False" in out.stdout and "after True" in out.stdout
+
+
+def test_model_from_project_defaults(tmp_path):
+    from evalkit.load.source import LineMap, validate
+    from evalkit.records import ScorerSpec
+    from evalkit.score.base import ScoreContext
+    from evalkit.score.similarity import Similarity, default_model_path
+
+    folder = tmp_path / "models/mini"
+    folder.parent.mkdir()
+    folder.symlink_to(default_model_path(), target_is_directory=True)
+    options = validate(Similarity.Options, {"type": "similarity"}, LineMap("t"))
+    spec = ScorerSpec(type="similarity", name="similarity", options=options)
+    context = ScoreContext(defaults={"embedding_model": "models/mini"}, resources={},
+                           root=tmp_path)
+    scorer = Similarity(spec, context)
+    sig = scorer.signature()
+    assert sig["model"] == "models/mini" and scorer.model_path == folder
+    assert sig["model_fingerprint"] == make_scorer(type="similarity").signature()[
+        "model_fingerprint"], "same weights, same fingerprint, wherever they are"
+    outcome, _ = score(scorer, "The cat sat on the mat.", case(reference="A cat sat on a mat."))
+    assert outcome.value > 0.8
