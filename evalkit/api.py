@@ -170,16 +170,16 @@ async def _run_suite(
         pid: opts.concurrency or p.options.concurrency or project.config.defaults.concurrency
         for pid, p in providers.items()
     }
+    context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={},
+                           root=project.root, pool=pool, under_test=tuple(provider_ids))
+    scorers = [SCORERS.get(spec.type)(spec, context) for spec in suite.scorers]
     # Start providers before the run is recorded: a missing key, binary or server is a
     # setup problem, not a run.
     for pid in provider_ids:
         await pool.start(pid, concurrency[pid])
-    identities = {pid: p.identity() for pid, p in providers.items()}
-    context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={},
-                           root=project.root, pool=pool, under_test=tuple(provider_ids))
-    scorers = [SCORERS.get(spec.type)(spec, context) for spec in suite.scorers]
     for scorer in scorers:  # a judge starts its provider (and refuses to judge itself) here
         await scorer.start()
+    identities = {pid: p.identity() for pid, p in providers.items()}
     warnings = store_runs.record_prompts(store, plan.prompts)
     store_runs.record_cases(store, suite.name, plan.cases)
     skip: set[str] = set()
