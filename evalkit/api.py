@@ -246,6 +246,8 @@ async def _run_suite(
     for pid in provider_ids:
         if pid in needed:
             await pool.start(pid, concurrency[pid])
+    for scorer in scorers:  # a judge starts its provider (and refuses to judge itself) here
+        await scorer.start()
     identities = {pid: p.identity() for pid, p in providers.items()}
     warnings = store_runs.record_prompts(store, plan.prompts)
     store_runs.record_cases(store, suite.name, plan.cases)

@@ -41,7 +41,7 @@ def test_bundled_suites_run_end_to_end_on_the_local_model(tmp_path, monkeypatch)
     result = CliRunner().invoke(app, ["run", "--limit", "3", "--json", "--db", str(db)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert [r["suite"] for r in data["runs"]] == ["capitals", "translate"]
+    assert [r["suite"] for r in data["runs"]] == ["capitals", "extract", "translate"]
     for run in data["runs"]:
         assert run["status"] == "completed"
         groups = run["summary"]["groups"]
@@ -52,7 +52,7 @@ def test_bundled_suites_run_end_to_end_on_the_local_model(tmp_path, monkeypatch)
     with duckdb.connect(str(db), read_only=True) as con:
         (count,) = con.execute("SELECT count(*) FROM results WHERE output IS NOT NULL").fetchone()
         models = con.execute("SELECT DISTINCT model FROM results").fetchall()
-    assert count == 12 and models == [("gemma-3-270m-q4_k_m",)]
+    assert count == 18 and models == [("gemma-3-270m-q4_k_m",)]
 
 
 @pytest.mark.parametrize("suite", ["capitals", "translate"])

@@ -178,7 +178,9 @@ def _check_unique(cases: list[Case]) -> None:
         seen[case.id] = case
 
 
-def _load_scorers(items: list[Any], lines: LineMap, cases: list[Case]) -> list[ScorerSpec]:
+def _load_scorers(
+    items: list[Any], lines: LineMap, cases: list[Case], path: Path
+) -> list[ScorerSpec]:
     specs: list[ScorerSpec] = []
     counts: dict[str, int] = {}
     names: set[str] = set()
@@ -201,6 +203,7 @@ def _load_scorers(items: list[Any], lines: LineMap, cases: list[Case]) -> list[S
             raise where.error(("name",), f"two scorers are named '{name}'",
                               fix="give each a distinct `name:`")
         names.add(name)
+        cls.resolve(options, where, path)
         problem = cls.check(options, cases)
         if problem:
             case, message = problem
@@ -245,7 +248,7 @@ def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] =
     if not cases:
         raise lines.error(("cases",), "the suite has no cases", fix="add at least one case")
     _check_unique(cases)
-    scorers = _load_scorers(model.scorers, lines, cases)
+    scorers = _load_scorers(model.scorers, lines, cases, path)
     case_source = ""
     if isinstance(model.cases, str):
         case_source = (path.parent / model.cases).read_text(encoding="utf-8")

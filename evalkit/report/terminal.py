@@ -78,6 +78,45 @@ def _rate(group: dict[str, Any]) -> str:
     return f"{rate:.2f} [{low:.2f},{high:.2f}]"
 
 
+def _score_cell(score: dict[str, Any]) -> str:
+    """``mean [low,high]`` (95% interval), on the scorer's own scale."""
+    mean = score["mean"]
+    digits = 1 if abs(mean or 0) > 1.5 else 2
+    text = _num(mean, digits)
+    ci = score.get("ci")
+    if ci and mean is not None and ci[0] != ci[1]:
+        text += f" [{ci[0]:.{digits}f},{ci[1]:.{digits}f}]"
+    return text
+
+
+def _render_notes(groups: Sequence[dict[str, Any]], console: Console) -> None:
+    """Repeats (pass@1, pass^k, flaky cases) and scores that could not be given."""
+    for group in groups:
+        scope = f"{group['prompt']} · {group['provider']}"
+        rep = group.get("repeats") or {}
+        if rep.get("k", 1) > 1 and rep.get("pass_at_1") is not None:
+            k = rep["k"]
+            line = (f" repeats ×{k} · {escape(scope)}: pass@1 {rep['pass_at_1']:.2f} · "
+                    f"pass^{k} {rep['pass_hat_k']:.2f} · pass@{k} {rep['pass_at_k']:.2f}")
+            if rep["flaky"]:
+                shown = " ".join(rep["flaky"][:5]) + (" …" if len(rep["flaky"]) > 5 else "")
+                line += f" · {len(rep['flaky'])} flaky: {escape(shown)}"
+            console.print(line)
+        for name, score in group["scores"].items():
+            missing = score.get("unscored") or 0
+            if not missing:
+                continue
+            total = score["n"] + missing
+            what = "verdicts invalid" if score["type"] == "judge" else "not scored"
+            if missing == total:
+                count = f"all {total} {what}" + (": no judge decision in this run" if
+                                                 score["type"] == "judge" else "")
+            else:
+                count = f"{missing} of {total} {what}"
+            console.print(f" [yellow]{escape(name)}[/] ({escape(scope)}): {count} "
+                          "(undecided, never counted as pass or fail)")
+
+
 def render_run(outcome: dict[str, Any], console: Console, db: str | None = None) -> None:
     """One suite run: header, the table of groups, gates, errors, footer."""
     header = outcome.get("header") or {}
@@ -116,10 +155,8 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
             score = group["scores"].get(name)
             if score is None:
                 cells.append("—")
-            elif score["type"] in ("equals", "contains", "regex"):
-                cells.append(_num(score["mean"]))
             else:
-                cells.append(_num(score["mean"], 1 if (score["mean"] or 0) > 1.5 else 2))
+                cells.append(_score_cell(score))
         cells += [
             f"{_ms(group['latency_p50_ms'])} / {_ms(group['latency_p95_ms'])}",
             _ms(group["ttft_p50_ms"]),
@@ -128,6 +165,7 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
         ]
         table.add_row(*cells)
     console.print(table)
+    _render_notes(groups, console)
     for gate in outcome.get("gates", []):
         mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]n/a[/]"}[
             gate["passed"]]

@@ -20,12 +20,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from evalkit.errors import InputError
 from evalkit.records import Case, Result, ScorerSpec, content_hash
+
+if TYPE_CHECKING:
+    from evalkit.load.source import LineMap
 
 __all__ = [
     "Outcome",
@@ -34,6 +37,8 @@ __all__ = [
     "ScoreInput",
     "Scorer",
     "ScorerOptions",
+    "find_file",
+    "project_root",
 ]
 
 
@@ -143,6 +148,14 @@ class Scorer(ABC):
 
     # -- load-time checks -----------------------------------------------------------------
     @classmethod
+    def resolve(cls, options: ScorerOptions, where: LineMap, suite_path: Path) -> None:
+        """Load what the options name (a schema file, a judge prompt, a Python function)
+        when the suite is loaded, so a missing or broken file is a file:line error before any
+        call. Keep what is loaded on the options' private attributes (not in the signature's
+        options: add a content hash to ``signature()`` instead). Raise ``where.error(...)``."""
+        return None
+
+    @classmethod
     def check(cls, options: ScorerOptions, cases: Sequence[Case]) -> tuple[Case, str] | None:
         """Return (case, problem) for the first case this scorer cannot score, if any."""
         if cls.needs_reference:
@@ -185,6 +198,10 @@ class Scorer(ABC):
             return None
         return value >= self.threshold if self.higher_is_better else value <= self.threshold
 
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Called once before the run's first call (start a judge's provider, check that it
+        is not the provider under test). Errors here stop the run before it is recorded."""
+
     @abstractmethod
     async def score_batch(self, items: Sequence[ScoreInput]) -> list[Outcome]:
         """One ``Outcome`` per item, in order."""
@@ -202,3 +219,24 @@ class PerItemScorer(Scorer):
 
 def invalid_options(spec_type: str, message: str, fix: str | None = None) -> InputError:
     return InputError(f"scorer '{spec_type}': {message}", fix=fix)
+
+
+def project_root(suite_path: Path) -> Path:
+    """The project a suite belongs to: the nearest folder above it with an evalkit.yaml
+    (else the working directory), for files a scorer names relative to the project."""
+    for folder in suite_path.resolve().parents:
+        if (folder / "evalkit.yaml").is_file():
+            return folder
+    return Path.cwd().resolve()
+
+
+def find_file(name: str, suite_path: Path) -> Path | None:
+    """A file a scorer option names: relative to the suite file, else to the project root
+    (an absolute path as it is)."""
+    given = Path(name).expanduser()
+    if given.is_absolute():
+        return given if given.is_file() else None
+    for base in (suite_path.resolve().parent, project_root(suite_path)):
+        if (base / given).is_file():
+            return (base / given).resolve()
+    return None

@@ -5,7 +5,8 @@ run read back later summarises exactly as it printed. A *group* is one system un
 within a run: one prompt version on one provider.
 
 Pass rate = passed / (passed + failed): undecided results (no scorer could decide, e.g. an
-invalid judge verdict) are counted apart; failed calls count as failed cases.
+invalid judge verdict) are counted apart; failed calls count as failed cases. Intervals and
+repeat statistics (pass@1, pass^k) come from ``evalkit.score.uncertainty``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ SELECT r.prompt, r.provider, s.scorer, any_value(s.scorer_type) AS type,
        count(*) FILTER (WHERE s.passed) AS passed,
        count(*) FILTER (WHERE NOT s.passed) AS failed,
        count(*) FILTER (WHERE s.passed IS NULL) AS undecided,
+       count(*) - count(s.value) AS unscored,
        any_value(s.threshold) AS threshold
 FROM scores s JOIN results r ON r.id = s.result_id
 WHERE s.run_id = ?
@@ -82,12 +84,16 @@ def summarize_run(store: Store, run_id: str) -> dict[str, Any]:
             s["scorer"]: {
                 "type": s["type"], "mean": s["mean"], "n": s["n"], "passed": s["passed"],
                 "failed": s["failed"], "undecided": s["undecided"], "threshold": s["threshold"],
+                "unscored": s["unscored"],  # no value: e.g. invalid judge verdicts
             }
             for s in scores
             if s["prompt"] == group["prompt"] and s["provider"] == group["provider"]
         }
         for key in ("input_tokens", "output_tokens", "retries"):
             group[key] = int(group[key] or 0)
+    from evalkit.score.uncertainty import add_uncertainty
+
+    add_uncertainty(store, run_id, groups)  # intervals per metric, pass@1 / pass^k per case
     errors = store.records(_ERRORS, [run_id])
     return {
         "groups": groups,

@@ -1,0 +1,337 @@
+"""``judge``: an LLM grades each output. Modes:
+
+* ``rubric`` — a score on an integer ``scale`` (default 1–5) against ``rubric`` (criteria
+  text; may use the case's vars), normalised to 0–1 (``threshold: 0.5`` passes the middle).
+* ``reference`` — the same scale for "is the output consistent with the reference answer".
+* ``pairwise`` — A vs B, asked twice with the two swapped; a verdict that flips with the order
+  is position bias and counts as a tie. Value 1 (output wins both orders), 0 (loses both) or
+  0.5. **B** is the case's reference (``against: reference``, the default) or the answer of
+  another prompt version to the same case from the same provider (``against: support@v1``),
+  generated through the run's call path (and cache) at the run's params and stored in the
+  detail.
+
+The judge is ``provider:``, else ``defaults.judge`` in evalkit.yaml, else the embedded local
+model. It never silently grades its own answers: a judge that is (or has the identity of) a
+provider under test is refused unless ``allow_self_judge: true`` says it is meant. Calls run
+at temperature 0 with a seed, through ``evalkit.run.calls.call_with_retries`` (the run's
+retries and response cache). The prompt is a versioned prompt: the package's
+``judge-rubric@v1`` / ``judge-reference@v1`` / ``judge-pairwise@v1`` or ``prompt:`` naming one
+in the project's prompts/; its hash, the judge's identity and params are in the signature.
+
+A reply that is not a valid verdict is *invalid*: value and passed NULL, counted as undecided,
+never as a pass or a fail. ``detail`` is JSON: verdict, score, rationale and the raw reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from evalkit.errors import InputError, SetupError
+from evalkit.load.prompts import PromptLibrary, render_messages, template_variables
+from evalkit.load.source import LineMap
+from evalkit.providers.base import Request
+from evalkit.records import Case, PromptVersion
+from evalkit.run.calls import RetryPolicy, call_with_retries
+from evalkit.score.base import Outcome, ScoreInput, Scorer, ScorerOptions, project_root
+from evalkit.score.verdicts import (
+    pairwise_schema,
+    parse_verdict,
+    quote,
+    scale_schema,
+    structured_params,
+)
+
+__all__ = ["PACKAGE_PROMPTS", "Judge", "JudgeOptions"]
+
+#: The default judge prompts, shipped inside the package as versioned prompts.
+PACKAGE_PROMPTS = Path(__file__).parent / "prompts"
+_DEFAULT_PROMPTS = {"rubric": "judge-rubric@v1", "reference": "judge-reference@v1",
+                    "pairwise": "judge-pairwise@v1"}
+#: Variables a judge prompt must show, per mode (each entry: one of these names).
+_NEEDS: dict[str, list[tuple[str, ...]]] = {"rubric": [("output", "output_raw")],
+          "reference": [("output", "output_raw"), ("reference",)],
+          "pairwise": [("a",), ("b",)]}
+
+
+class JudgeOptions(ScorerOptions):
+    threshold: float | None = Field(default=None, ge=0, le=1)
+    mode: Literal["rubric", "reference", "pairwise"] = "rubric"
+    #: Criteria (rubric mode: required). May use the case's vars: "Names {{ capital }}".
+    rubric: str | None = None
+    #: What was asked, shown to the judge (may use vars: "{{ question }}"); default: none.
+    question: str | None = None
+    #: Judge provider id (default: defaults.judge, else the local model).
+    provider: str | None = None
+    #: Judge prompt NAME@vN from the project's prompts/ (default: the package's, per mode).
+    prompt: str | None = None
+    #: Lowest and highest score (rubric and reference modes).
+    scale: tuple[int, int] = (1, 5)
+    #: Pairwise: B is ``reference`` or another prompt version's answer (``NAME@vN``).
+    against: str = "reference"
+    #: How the verdict is constrained: ``auto`` (by provider), ``json_schema`` (llama.cpp),
+    #: ``response_format`` (OpenAI structured outputs) or ``none`` (strict parsing only).
+    structured: Literal["auto", "json_schema", "response_format", "none"] = "auto"
+    #: Let the provider under test grade its own answers (refused otherwise).
+    allow_self_judge: bool = False
+    #: Judge generation params over the prompt's (temperature 0 and seed 0 by default).
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: Judge calls in flight (default: the judge provider's concurrency).
+    concurrency: int | None = Field(default=None, ge=1, le=256)
+
+    _prompt: PromptVersion | None = PrivateAttr(default=None)
+    _against: PromptVersion | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JudgeOptions:
+        if self.mode == "rubric" and not self.rubric:
+            raise ValueError("rubric mode needs `rubric:` (the criteria to grade against)")
+        if self.scale[0] >= self.scale[1]:
+            raise ValueError("scale must be [lowest, highest], e.g. [1, 5]")
+        if self.mode != "pairwise" and self.against != "reference":
+            raise ValueError("`against:` is for `mode: pairwise`")
+        return self
+
+
+def _library(root: Path | None) -> PromptLibrary:
+    return PromptLibrary([*([root / "prompts"] if root else []), PACKAGE_PROMPTS])
+
+
+def load_prompts(options: JudgeOptions, where: LineMap, root: Path | None) -> None:
+    """Resolve the judge prompt (and pairwise ``against``) once; errors point at the suite."""
+    if options._prompt is not None:
+        return
+    library = _library(root)
+    ref = options.prompt or _DEFAULT_PROMPTS[options.mode]
+    try:
+        prompt = library.get(ref)
+    except InputError as exc:
+        if exc.path and exc.path != where.path:
+            raise  # an error inside the prompt file names its own file and line
+        raise where.error(("prompt",), exc.message, exc.fix) from None
+    used: set[str] = set()
+    for message in prompt.messages:
+        used |= template_variables(message.content)
+    for names in _NEEDS[options.mode]:
+        if not used.intersection(names):
+            raise where.error(("prompt",), f"judge prompt {prompt.ref} never shows "
+                              f"{{{{ {names[0]} }}}} to the judge",
+                              fix=f"use {{{{ {names[0]} }}}} (quoted as data) in its messages")
+    options._prompt = prompt
+    if options.mode == "pairwise" and options.against != "reference":
+        try:
+            options._against = _library(root).get(options.against)
+        except InputError as exc:
+            raise where.error(("against",), exc.message,
+                              "name a prompt version (NAME@vN) or `reference`") from None
+
+
+def _prompt_info(prompt: PromptVersion) -> dict[str, Any]:
+    packaged = PACKAGE_PROMPTS in prompt.path.parents
+    return {"ref": prompt.ref, "hash": prompt.hash, "from": "package" if packaged else "project"}
+
+
+class Judge(Scorer):
+    """An LLM judge: rubric, reference-guided or pairwise; invalid verdicts are undecided."""
+
+    type = "judge"
+    version = "1"
+    Options = JudgeOptions
+    templated = ("rubric", "question")
+    examples: ClassVar[dict[str, str]] = {
+        "rubric": 'rubric: "Does the answer follow the refund policy?"',
+        "mode": "mode: reference", "provider": "provider: gpt", "threshold": "threshold: 0.5",
+        "scale": "scale: [1, 5]", "against": "against: support@v1", "prompt": "prompt: judge@v1",
+    }
+
+    def __init__(self, spec: Any, context: Any) -> None:
+        super().__init__(spec, context)
+        load_prompts(self.options, LineMap(f"scorer '{spec.name}'"), context.root)
+        self.prompt: PromptVersion = self.options._prompt
+        self.judge_id = self._judge_id()
+        self.provider: Any = None
+        self.how = "none"
+        self.retry = RetryPolicy()
+        self.rng = random.Random(0)
+        self._sem: asyncio.Semaphore | None = None
+        self._b_answers: dict[tuple[str, str, int], Any] = {}
+        #: The judge is (the model of) a provider under test, allowed by allow_self_judge.
+        self._self_judge = False
+
+    @classmethod
+    def resolve(cls, options: ScorerOptions, where: LineMap, suite_path: Path) -> None:
+        assert isinstance(options, JudgeOptions)
+        load_prompts(options, where, project_root(suite_path))
+
+    @classmethod
+    def check(cls, options: Any, cases: Sequence[Case]) -> tuple[Case, str] | None:
+        if options.mode == "reference" or (
+            options.mode == "pairwise" and options.against == "reference"
+        ):
+            for case in cases:
+                if not case.references:
+                    return case, (f"judge mode '{options.mode}' compares with the reference, "
+                                  f"and case '{case.id}' has no `reference`")
+        return super().check(options, cases)
+
+    # -- identity -------------------------------------------------------------------------
+    def _judge_id(self) -> str:
+        if self.options.provider:
+            return str(self.options.provider)
+        configured = (self.context.defaults or {}).get("judge")
+        if configured:
+            return str(configured)
+        specs = getattr(self.context.pool, "specs", None) or {}
+        return next((pid for pid, s in specs.items() if s.get("type") == "local"), "local")
+
+    def _identity(self, provider_id: str) -> dict[str, Any] | None:
+        pool = self.context.pool
+        return pool.get(provider_id).identity() if pool is not None else None
+
+    def _params(self) -> dict[str, Any] | None:
+        """The judge's effective generation params (without the verdict schema)."""
+        pool = self.context.pool
+        if pool is None:
+            return None
+        params = {**self.prompt.params, **self.options.params}
+        return dict(pool.get(self.judge_id).effective_params(params))
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        if self.options.mode == "pairwise":
+            return pairwise_schema()
+        return scale_schema(*self.options.scale)
+
+    def signature(self) -> dict[str, Any]:
+        sig = super().signature()
+        sig["judge"] = {"provider": self.judge_id, "identity": self._identity(self.judge_id),
+                        "params": self._params()}
+        sig["judge_prompt"] = _prompt_info(self.prompt)
+        if self.options._against is not None:
+            sig["against_prompt"] = _prompt_info(self.options._against)
+        return sig
+
+    # -- start: the judge must not be the provider under test ----------------------------
+    async def start(self) -> None:
+        pool = self.context.pool
+        if pool is None:
+            raise SetupError(f"scorer '{self.name}' needs the run's providers to call a judge")
+        judge = pool.get(self.judge_id)
+        identity = judge.identity()
+        for pid in self.context.under_test:
+            same = pid == self.judge_id or pool.get(pid).identity() == identity
+            self._self_judge = self._self_judge or same
+            if same and not self.options.allow_self_judge:
+                what = "is" if pid == self.judge_id else "has the same model as"
+                raise InputError(
+                    f"scorer '{self.name}': the judge '{self.judge_id}' {what} the provider "
+                    f"under test '{pid}': a model grading its own answers is not an "
+                    f"independent judge",
+                    fix="name another judge with `provider:` (or defaults.judge in "
+                        "evalkit.yaml), or set `allow_self_judge: true` if this is intended",
+                )
+        defaults = self.context.defaults or {}
+        n = (self.options.concurrency or judge.options.concurrency
+             or int(defaults.get("concurrency") or 4))
+        self.provider = await pool.start(self.judge_id, n)
+        self._sem = asyncio.Semaphore(n)
+        self.how = self.options.structured
+        if self.how == "auto":
+            self.how = {("local", "completion"): "json_schema", ("local", "chat"):
+                        "response_format", ("openai", "chat"): "response_format"}.get(
+                (judge.type, judge.mode), "none")
+
+    # -- calls ----------------------------------------------------------------------------
+    async def _ask(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """One judge call → ``{"verdict": {...}}`` or ``{"invalid": why}``, with ``raw``."""
+        assert self.provider is not None and self._sem is not None
+        messages = render_messages(self.prompt, variables)
+        params = {**self.prompt.params, **self.options.params,
+                  **structured_params(self.how, self.schema)}
+        request = Request(messages, self.provider.effective_params(params))
+        async with self._sem:
+            outcome = await call_with_retries(self.provider, request, self.retry, self.rng)
+        if outcome.error is not None:
+            return {"invalid": f"judge call failed ({outcome.error.error_class}): "
+                               f"{outcome.error.message[:300]}", "raw": None}
+        assert outcome.generation is not None
+        raw = outcome.generation.text
+        verdict, why = parse_verdict(raw, self.schema)
+        return {"verdict": verdict, "raw": raw} if verdict else {"invalid": why, "raw": raw}
+
+    async def _answer_b(self, item: ScoreInput) -> str | None:
+        """Pairwise B: the reference, or the ``against`` prompt's answer to the same case."""
+        if self.options._against is None:
+            return item.case.references[0] if item.case.references else None
+        key = (item.case.id, item.result.provider, item.result.repeat)
+        if key not in self._b_answers:
+            prompt = self.options._against
+            provider = await self.context.pool.start(item.result.provider, 1)
+            request = Request(render_messages(prompt, item.case.vars),
+                              provider.effective_params(prompt.params))
+            outcome = await call_with_retries(provider, request, self.retry, self.rng)
+            text = outcome.generation.text.strip() if outcome.generation else None
+            self._b_answers[key] = text
+        answer: str | None = self._b_answers[key]
+        return answer
+
+    def _variables(self, item: ScoreInput) -> dict[str, Any]:
+        opts = self.options
+        refs = item.case.references
+        return {
+            "rubric": self.render(opts.rubric, item.case) if opts.rubric else "",
+            "question": self.render(opts.question, item.case) if opts.question else "",
+            "output": quote(item.output), "output_raw": item.output,
+            "reference": quote("\n".join(refs)) if refs else "",
+            "scale_min": opts.scale[0], "scale_max": opts.scale[1],
+            "vars": item.case.vars,
+        }
+
+    def _detail(self, **fields: Any) -> str:
+        fields["judge"] = self.judge_id
+        if self._self_judge:
+            fields["self_judge"] = True
+        return json.dumps(fields, ensure_ascii=False)
+
+    async def _grade(self, item: ScoreInput) -> Outcome:
+        reply = await self._ask(self._variables(item))
+        if "invalid" in reply:
+            return Outcome(None, None, self._detail(verdict="invalid", error=reply["invalid"],
+                                                    raw=reply["raw"]))
+        low, high = self.options.scale
+        score = int(reply["verdict"]["score"])
+        return Outcome((score - low) / (high - low), None, self._detail(
+            verdict="valid", score=score, rationale=reply["verdict"]["rationale"],
+            raw=reply["raw"]))
+
+    async def _compare(self, item: ScoreInput) -> Outcome:
+        b = await self._answer_b(item)
+        if b is None:
+            return Outcome(None, None, self._detail(verdict="invalid",
+                                                    error="no answer B to compare with"))
+        base = self._variables(item)
+        first, second = await asyncio.gather(
+            self._ask({**base, "a": quote(item.output), "b": quote(b)}),
+            self._ask({**base, "a": quote(b), "b": quote(item.output)}),
+        )
+        orders = [{"order": "output=A", **first}, {"order": "output=B", **second}]
+        if "invalid" in first or "invalid" in second:
+            return Outcome(None, None, self._detail(verdict="invalid", orders=orders, b=b))
+        # The output's result in each order: win / loss / tie.
+        one = {"A": "win", "B": "loss", "tie": "tie"}[first["verdict"]["winner"]]
+        two = {"B": "win", "A": "loss", "tie": "tie"}[second["verdict"]["winner"]]
+        verdict = one if one == two else "inconsistent"
+        value = {"win": 1.0, "loss": 0.0}.get(verdict, 0.5)
+        return Outcome(value, None, self._detail(verdict=verdict, orders=orders, b=b))
+
+    async def score_batch(self, items: Sequence[ScoreInput]) -> list[Outcome]:
+        if self.provider is None:
+            await self.start()
+        grade = self._compare if self.options.mode == "pairwise" else self._grade
+        return list(await asyncio.gather(*(grade(item) for item in items)))
