@@ -217,8 +217,13 @@ async def _run_suite(
         pid: opts.concurrency or p.options.concurrency or project.config.defaults.concurrency
         for pid, p in providers.items()
     }
+    from evalkit.run.cache import CallCache
+
+    calls = CallCache(store, read=not (opts.no_cache or opts.replay), write=not opts.replay,
+                      pricing=Pricing(project.config.pricing))
     context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={},
-                           root=project.root, pool=pool, under_test=tuple(provider_ids))
+                           root=project.root, pool=pool, under_test=tuple(provider_ids),
+                           calls=calls)
     scorers = [SCORERS.get(spec.type)(spec, context) for spec in suite.scorers]
 
     def on_result(result: Result, stats: Any) -> None:

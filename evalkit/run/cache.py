@@ -24,6 +24,7 @@ from evalkit.store.db import Store, utcnow
 
 __all__ = [
     "CacheEntry",
+    "CallCache",
     "KeyMaker",
     "cache_key",
     "clear",
@@ -209,3 +210,56 @@ def rows_for(
         entry_row(r, components[r.id]) for r in results
         if r.error_class is None and not r.cache_hit and r.cache_key and r.id in components
     ]
+
+
+class CallCache:
+    """The response cache for calls made outside a run's plan — judges, pairwise answers —
+    so they are cached exactly like the run's own calls (same key, same table)."""
+
+    def __init__(self, store: Store, *, read: bool = True, write: bool = True,
+                 pricing: Any = None) -> None:
+        self.store = store
+        self.read = read
+        self.write = write
+        self.pricing = pricing
+        self._identities: dict[str, dict[str, Any]] = {}
+
+    async def call(self, provider: Any, request: Any, policy: Any, rng: Any,
+                   repeat: int = 0) -> Any:
+        """``call_with_retries`` behind the cache: a hit makes no call."""
+        import asyncio
+
+        from evalkit.records import Generation
+        from evalkit.run.calls import CallOutcome, call_with_retries
+
+        if provider.id not in self._identities:
+            self._identities[provider.id] = provider.identity()
+        request_input = provider.request_input(request)
+        components = key_components(self._identities[provider.id], dict(request.params),
+                                    request_input, repeat)
+        key = cache_key(components)
+        if self.read:
+            entry = (await asyncio.to_thread(lookup, self.store, [key])).get(key)
+            if entry is not None:
+                generation = Generation(
+                    text=entry.output, input_tokens=entry.input_tokens,
+                    output_tokens=entry.output_tokens,
+                    cached_input_tokens=entry.cached_input_tokens, latency_ms=entry.latency_ms,
+                    ttft_ms=entry.ttft_ms, finish_reason=entry.finish_reason,
+                    served_by=entry.served_by)
+                return CallOutcome(generation, None, 0, cache_hit=True)
+        outcome = await call_with_retries(provider, request, policy, rng)
+        answered = outcome.generation
+        if answered is not None and self.write:
+            generation = answered
+            cost = (self.pricing.cost(provider.type, provider.model, generation)
+                    if self.pricing is not None else None)
+            row = (key, provider.type, provider.model,
+                   json.dumps(components, sort_keys=True, default=str), generation.text,
+                   generation.input_tokens, generation.output_tokens,
+                   generation.cached_input_tokens, generation.latency_ms, generation.ttft_ms,
+                   generation.finish_reason, generation.served_by or provider.id, cost, utcnow())
+            from evalkit.store.db import CACHE_COLUMNS
+
+            await asyncio.to_thread(self.store.insert_columns, "cache", CACHE_COLUMNS, [row])
+        return outcome

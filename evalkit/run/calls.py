@@ -90,6 +90,8 @@ class CallOutcome:
     generation: Generation | None
     error: ProviderCallError | None
     attempts: int
+    #: Answered by the response cache (no call was made).
+    cache_hit: bool = False
 
 
 async def call_with_retries(

@@ -88,6 +88,9 @@ class ScoreContext:
     pool: Any = None
     #: Provider ids under test in this run.
     under_test: tuple[str, ...] = ()
+    #: The response cache for a scorer's own model calls (``evalkit.run.cache.CallCache``);
+    #: None calls without caching.
+    calls: Any = None
 
 
 _JINJA = re.compile(r"{{|{%")

@@ -248,6 +248,12 @@ class Judge(Scorer):
                 (judge.type, judge.mode), "none")
 
     # -- calls ----------------------------------------------------------------------------
+    async def _call(self, provider: Any, request: Request) -> Any:
+        """One model call, through the run's response cache when there is one."""
+        if self.context.calls is not None:
+            return await self.context.calls.call(provider, request, self.retry, self.rng)
+        return await call_with_retries(provider, request, self.retry, self.rng)
+
     async def _ask(self, variables: dict[str, Any]) -> dict[str, Any]:
         """One judge call → ``{"verdict": {...}}`` or ``{"invalid": why}``, with ``raw``."""
         assert self.provider is not None and self._sem is not None
@@ -256,14 +262,18 @@ class Judge(Scorer):
                   **structured_params(self.how, self.schema)}
         request = Request(messages, self.provider.effective_params(params))
         async with self._sem:
-            outcome = await call_with_retries(self.provider, request, self.retry, self.rng)
+            outcome = await self._call(self.provider, request)
         if outcome.error is not None:
             return {"invalid": f"judge call failed ({outcome.error.error_class}): "
                                f"{outcome.error.message[:300]}", "raw": None}
         assert outcome.generation is not None
         raw = outcome.generation.text
         verdict, why = parse_verdict(raw, self.schema)
-        return {"verdict": verdict, "raw": raw} if verdict else {"invalid": why, "raw": raw}
+        reply: dict[str, Any] = (
+            {"verdict": verdict, "raw": raw} if verdict else {"invalid": why, "raw": raw})
+        if outcome.cache_hit:
+            reply["cached"] = True
+        return reply
 
     async def _answer_b(self, item: ScoreInput) -> str | None:
         """Pairwise B: the reference, or the ``against`` prompt's answer to the same case."""
@@ -275,7 +285,7 @@ class Judge(Scorer):
             provider = await self.context.pool.start(item.result.provider, 1)
             request = Request(render_messages(prompt, item.case.vars),
                               provider.effective_params(prompt.params))
-            outcome = await call_with_retries(provider, request, self.retry, self.rng)
+            outcome = await self._call(provider, request)
             text = outcome.generation.text.strip() if outcome.generation else None
             self._b_answers[key] = text
         answer: str | None = self._b_answers[key]
@@ -301,14 +311,15 @@ class Judge(Scorer):
 
     async def _grade(self, item: ScoreInput) -> Outcome:
         reply = await self._ask(self._variables(item))
+        cached = {"cached": True} if reply.get("cached") else {}
         if "invalid" in reply:
             return Outcome(None, None, self._detail(verdict="invalid", error=reply["invalid"],
-                                                    raw=reply["raw"]))
+                                                    raw=reply["raw"], **cached))
         low, high = self.options.scale
         score = int(reply["verdict"]["score"])
         return Outcome((score - low) / (high - low), None, self._detail(
             verdict="valid", score=score, rationale=reply["verdict"]["rationale"],
-            raw=reply["raw"]))
+            raw=reply["raw"], **cached))
 
     async def _compare(self, item: ScoreInput) -> Outcome:
         b = await self._answer_b(item)

@@ -178,3 +178,43 @@ def test_a_run_whose_verdicts_are_all_invalid_completes_with_exit_0(in_tmp):
     detail = json.loads(rows[0][2])
     assert detail["verdict"] == "invalid" and detail["raw"] == "I refuse to grade."
     assert detail["self_judge"] is True
+
+
+def test_judge_calls_are_cached_like_any_call(in_tmp):
+    from typer.testing import CliRunner
+
+    from evalkit.cli.main import app
+    from projects import RULES, write_project
+
+    verdict = '{"score": 4, "rationale": "names the capital"}'
+    with FakeServer(rules=[("Verdict", verdict), *RULES]) as server:
+        write_project(in_tmp, server.base_url)
+        config = in_tmp / "evalkit.yaml"
+        config.write_text(config.read_text().replace(
+            "defaults:", f'  judge: {{type: openai, base_url: "{server.base_url}/v1", '
+                         'model: judge-model, mode: completion, stream: false}\ndefaults:'))
+        suite = in_tmp / "suites/capitals.yaml"
+        suite.write_text(suite.read_text().replace(
+            "  - {type: chrf}", "  - {type: judge, provider: judge, mode: reference, "
+                                "structured: none, threshold: 0.5}"))
+        runner = CliRunner()
+        first = runner.invoke(app, ["run", "--prompt", "capitals@v2", "--json"])
+        judged = len(server.log.bodies("completions"))
+        server.reset_log()
+        second = runner.invoke(app, ["run", "--prompt", "capitals@v2", "--json"])
+        assert server.requests == [], "the answers and the verdicts all came from the cache"
+        third = runner.invoke(app, ["run", "--prompt", "capitals@v2", "--no-cache"])
+        assert len(server.log.bodies("completions")) == judged == 8
+    assert first.exit_code == second.exit_code == third.exit_code == 0, first.output
+    import duckdb
+
+    with duckdb.connect(".evalkit/evalkit.duckdb", read_only=True) as con:
+        details = [json.loads(d) for (d,) in con.execute(
+            "SELECT detail FROM scores WHERE scorer = 'judge' ORDER BY run_id").fetchall()]
+        runs = [r for (r,) in con.execute("SELECT id FROM runs ORDER BY id").fetchall()]
+        per_run = con.execute("SELECT run_id, count(*), avg(value) FROM scores "
+                              "WHERE scorer = 'judge' GROUP BY 1 ORDER BY 1").fetchall()
+    assert [n for _, n, _ in per_run] == [8, 8, 8] and len({v for _, _, v in per_run}) == 1
+    assert sum(1 for d in details if d.get("cached")) == 8
+    assert all(d["verdict"] == "valid" and d["rationale"] == "names the capital" for d in details)
+    assert len(runs) == 3
