@@ -114,12 +114,13 @@ def compare_suite(
 ) -> dict[str, Any]:
     """``evalkit compare --prompt x@v1 --prompt x@v2 SUITE``: the versions case by case on
     every provider (or ``--provider A --provider B``: the providers on every version)."""
-    from evalkit.api import _library, _suite_paths, open_store
-    from evalkit.load.suites import load_suite
+    from evalkit.load.prompts import project_library
+    from evalkit.load.suites import load_suite, suite_paths
     from evalkit.providers.pool import ProviderPool, default_provider_id
+    from evalkit.store.db import open_store
 
-    library = _library(project)
-    (path,) = _suite_paths(project, [suite_ref])
+    library = project_library(project)
+    (path,) = suite_paths(project, [suite_ref])
     suite = load_suite(path, library, ProviderPool(project).ids())
     by_prompt = len(sides.prompts) == 2
     versions = [library.get(ref) for ref in sides.prompts] if sides.prompts else list(

@@ -26,6 +26,7 @@ __all__ = [
     "PromptLibrary",
     "load_prompt_file",
     "parse_ref",
+    "project_library",
     "render_messages",
     "template_variables",
 ]
@@ -215,3 +216,8 @@ class PromptLibrary:
                     fix=f"use one of {have}, or create prompts/{name}/{version}.yaml",
                 )
         return self._load(files[number], name)
+
+
+def project_library(project: Any) -> PromptLibrary:
+    """The prompt versions of a project's ``prompts/``."""
+    return PromptLibrary([project.prompts_dir])

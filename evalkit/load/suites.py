@@ -10,19 +10,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from evalkit.errors import InputError
+from evalkit.errors import InputError, NotFoundError
 from evalkit.load.prompts import PromptLibrary, parse_ref
 from evalkit.load.source import LineMap, display_path, read_yaml, validate
 from evalkit.records import Case, Gates, PromptVersion, ScorerSpec, Suite, content_hash
 from evalkit.registry import SCORERS
 
-__all__ = ["case_from_mapping", "discover_suites", "load_suite"]
+__all__ = ["case_from_mapping", "discover_suites", "load_suite", "suite_paths"]
 
 
 class _GatesModel(BaseModel):
@@ -272,3 +272,28 @@ def discover_suites(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def suite_paths(project: Any, names: Sequence[str]) -> list[Path]:
+    """The suite files named (paths, or names in suites/), or every suite in suites/."""
+    if not names:
+        found = discover_suites(project.suites_dir)
+        if not found:
+            raise InputError(
+                f"no suites in {project.suites_dir}",
+                fix="name a suite file, or create suites/<name>.yaml (see `evalkit init`)",
+            )
+        return found
+    paths = []
+    for name in names:
+        path = Path(name)
+        if not path.exists():
+            for candidate in (project.suites_dir / name, project.suites_dir / f"{name}.yaml"):
+                if candidate.is_file():
+                    path = candidate
+                    break
+        if not path.is_file():
+            raise NotFoundError(f"suite '{name}' not found",
+                                fix=f"give a path, or a name from {project.suites_dir}")
+        paths.append(path)
+    return paths

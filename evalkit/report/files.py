@@ -13,7 +13,7 @@ __all__ = ["render_report", "write_reports"]
 
 
 def _reader(project: Project, db: str | Path | None) -> Any:
-    from evalkit.api import open_store
+    from evalkit.store.db import open_store
 
     return open_store(project, db, read_only=True)
 

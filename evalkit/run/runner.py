@@ -170,6 +170,11 @@ class Runner:
         self._prepared = True
         return {p.item.provider for p in self._pending}
 
+    def planned_calls(self) -> list[tuple[str, bool, float | None]]:
+        """After ``prepare``: (provider id, answered by the cache, cost estimate) per call."""
+        return [(r.provider, True, None) for r in self._hits] + [
+            (p.item.provider, False, p.estimate) for p in self._pending]
+
     def unpriced(self) -> list[str]:
         """Models with calls to make whose cost cannot be estimated."""
         return sorted({str(p.result.model) for p in self._pending if p.estimate is None})

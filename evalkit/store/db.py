@@ -20,7 +20,7 @@ from evalkit.errors import StoreError
 from evalkit.records import Result, Score
 from evalkit.store.migrations import MIGRATIONS
 
-__all__ = ["CACHE_COLUMNS", "RESULT_COLUMNS", "SCORE_COLUMNS", "Store", "utcnow"]
+__all__ = ["CACHE_COLUMNS", "RESULT_COLUMNS", "SCORE_COLUMNS", "Store", "open_store", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -257,3 +257,8 @@ class Store:
             except Exception as exc:
                 self.con.execute("ROLLBACK")
                 raise StoreError(f"writing results to {self.path} failed: {exc}") from exc
+
+
+def open_store(project: Any, db: str | Path | None = None, *, read_only: bool = False) -> Store:
+    """The project's store (``--db`` > ``EVALKIT_DB`` > evalkit.yaml > the default path)."""
+    return Store(project.db_path(db), read_only=read_only)
