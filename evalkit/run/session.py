@@ -212,7 +212,7 @@ async def run_suite(
         "providers": provider_ids, "prompts": [p.ref for p in plan.prompts],
         "repeat": plan.repeat, "concurrency": concurrency, "limit": opts.limit,
         "shard": opts.shard, "no_cache": opts.no_cache, "replay": opts.replay,
-        "max_cost": opts.max_cost,
+        "max_cost": opts.max_cost, "scorers": [s.name for s in suite.scorers],
     }
     if resume:
         store.execute("UPDATE runs SET status = 'running', ended_at = NULL WHERE id = ?",

@@ -11,6 +11,7 @@ repeat statistics (pass@1, pass^k) come from ``evalkit.score.uncertainty``.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -61,7 +62,7 @@ SELECT r.prompt, r.provider, s.scorer, any_value(s.scorer_type) AS type,
        any_value(s.threshold) AS threshold
 FROM scores s JOIN results r ON r.id = s.result_id
 WHERE s.run_id = ?
-GROUP BY r.prompt, r.provider, s.scorer ORDER BY r.prompt, r.provider, min(s.rowid)
+GROUP BY r.prompt, r.provider, s.scorer
 """
 
 _ERRORS = """
@@ -75,6 +76,11 @@ def summarize_run(store: Store, run_id: str) -> dict[str, Any]:
     """Per-group aggregates of one run, as plain data (JSON-ready)."""
     groups = store.records(_GROUPS, [run_id])
     scores = store.records(_SCORES, [run_id])
+    # Scorers in the suite's order (recorded with the run), then any others by name.
+    row = store.fetchone("SELECT options FROM runs WHERE id = ?", [run_id])
+    order = (json.loads(row[0]) if row and row[0] else {}).get("scorers") or []
+    rank = {name: i for i, name in enumerate(order)}
+    scores.sort(key=lambda s: (rank.get(s["scorer"], len(rank)), s["scorer"]))
     for group in groups:
         decided = group["passed"] + group["failed"]
         group["pass_rate"] = group["passed"] / decided if decided else None

@@ -42,6 +42,9 @@ def test_run_prints_summary_stores_everything_and_exits_0(project):
     out = result.stdout
     assert "capitals · 8 cases · capitals@v1, capitals@v2 · fake (fake-model)" in out
     assert "capitals@v1" in out and "capitals@v2" in out and "exit 0" in out
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("prompt"))
+    assert header.index("has-capital") < header.index("equals") < header.index("chrf"), \
+        "score columns follow the suite's scorer order"
     # one result per case × prompt version × provider × repeat
     assert rows("SELECT count(*), count(DISTINCT (case_id, prompt)) FROM results") == [(16, 16)]
     by_prompt = dict(rows("SELECT prompt, avg(passed::INT) FROM results GROUP BY prompt"))
