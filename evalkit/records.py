@@ -26,12 +26,23 @@ __all__ = [
     "WorkItem",
     "canonical_json",
     "content_hash",
+    "flatten",
 ]
 
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: the input of every content hash."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings → ``{"a.b.c": leaf}`` (to say which part of two records differs)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
 
 
 def content_hash(value: Any, length: int = 16) -> str:

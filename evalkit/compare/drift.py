@@ -46,6 +46,7 @@ from evalkit.compare.align import (
 from evalkit.compare.budgets import budgets
 from evalkit.compare.flips import flips as find_flips
 from evalkit.errors import InputError
+from evalkit.records import flatten
 from evalkit.store.db import Store
 
 __all__ = ["compare_pairings", "compare_runs", "run_meta"]
@@ -83,15 +84,6 @@ def _higher_is_better(scorer_type: str) -> bool:
         return True
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): value}
-
-
 def _short(value: Any) -> str:
     text = "—" if value is None else str(value)
     return text if len(text) <= 40 else text[:37] + "…"
@@ -99,7 +91,7 @@ def _short(value: Any) -> str:
 
 def signature_change(a: dict[str, Any], b: dict[str, Any]) -> str:
     """What differs between two score signatures, e.g. ``version: 1 → 2``."""
-    fa, fb = _flatten(a or {}), _flatten(b or {})
+    fa, fb = flatten(a or {}), flatten(b or {})
     diffs = [f"{k}: {_short(fa.get(k))} → {_short(fb.get(k))}"
              for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
     shown = "; ".join(diffs[:4]) + ("; …" if len(diffs) > 4 else "")

@@ -19,7 +19,13 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from evalkit.errors import ProviderCallError, SetupError
-from evalkit.providers.base import Provider, ProviderOptions, Request, Stopwatch, classify_sdk_error
+from evalkit.providers.base import (
+    ClientProvider,
+    ProviderOptions,
+    Request,
+    Stopwatch,
+    classify_sdk_error,
+)
 from evalkit.records import Generation
 
 __all__ = ["AnthropicOptions", "AnthropicProvider"]
@@ -44,24 +50,12 @@ class AnthropicOptions(ProviderOptions):
     headers: dict[str, str] = Field(default_factory=dict)
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(ClientProvider):
     """Claude models over the Messages API."""
 
     type = "anthropic"
     Options: ClassVar[builtins.type[ProviderOptions]] = AnthropicOptions
     examples: ClassVar[dict[str, str]] = {"model": "model: claude-3-5-haiku-latest"}
-
-    def __init__(self, provider_id: str, options: ProviderOptions) -> None:
-        super().__init__(provider_id, options)
-        self._client: Any = None
-
-    @property
-    def base_url(self) -> str | None:
-        url: str | None = getattr(self.options, "base_url", None)
-        return url
-
-    def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "base_url": self.base_url}
 
     def effective_params(self, prompt_params: Mapping[str, Any]) -> dict[str, Any]:
         params = super().effective_params(prompt_params)
@@ -96,11 +90,6 @@ class AnthropicProvider(Provider):
             max_retries=0,
             default_headers=self.options.headers or None,  # type: ignore[attr-defined]
         )
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
     def _arguments(self, request: Request) -> dict[str, Any]:
         args = dict(request.params)

@@ -27,6 +27,7 @@ from evalkit.records import Generation, Message
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "ClientProvider",
     "Provider",
     "ProviderEnv",
     "ProviderOptions",
@@ -155,6 +156,28 @@ class Provider(ABC):
     @abstractmethod
     async def generate(self, request: Request) -> Generation:
         """One call. Raise ``ProviderCallError`` on failure."""
+
+
+class ClientProvider(Provider):
+    """A provider that talks to an HTTP API through an SDK client made in ``start()``: the
+    endpoint is part of its identity, and closing it closes the client."""
+
+    def __init__(self, provider_id: str, options: ProviderOptions) -> None:
+        super().__init__(provider_id, options)
+        self._client: Any = None
+
+    @property
+    def base_url(self) -> str | None:
+        url: str | None = getattr(self.options, "base_url", None)
+        return url
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "base_url": self.base_url}
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
 
 class Stopwatch:

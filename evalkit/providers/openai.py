@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from evalkit.errors import ProviderCallError, SetupError
 from evalkit.providers.base import (
-    Provider,
+    ClientProvider,
     ProviderOptions,
     Request,
     Stopwatch,
@@ -47,7 +47,7 @@ class OpenAIOptions(ProviderOptions):
     require_key: bool | None = None
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(ClientProvider):
     """Chat or text completions over the OpenAI wire format."""
 
     type = "openai"
@@ -56,18 +56,6 @@ class OpenAIProvider(Provider):
         "model": "model: gpt-4o-mini",
         "base_url": 'base_url: "http://localhost:8000/v1"',
     }
-
-    def __init__(self, provider_id: str, options: ProviderOptions) -> None:
-        super().__init__(provider_id, options)
-        self._client: Any = None
-
-    @property
-    def base_url(self) -> str | None:
-        url: str | None = getattr(self.options, "base_url", None)
-        return url
-
-    def identity(self) -> dict[str, Any]:
-        return {**super().identity(), "base_url": self.base_url}
 
     def api_key(self) -> str:
         env = self.options.api_key_env  # type: ignore[attr-defined]
@@ -104,11 +92,6 @@ class OpenAIProvider(Provider):
             default_headers=self.options.headers or None,  # type: ignore[attr-defined]
         )
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
     def _arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
         args = {k: v for k, v in params.items() if k in _KNOWN}
         extra = {k: v for k, v in params.items() if k not in _KNOWN}
@@ -132,57 +115,37 @@ class OpenAIProvider(Provider):
             raise classify_sdk_error(exc) from exc
 
     async def _chat(self, messages: list[dict[str, str]], args: dict[str, Any]) -> Generation:
-        watch = Stopwatch()
-        if not self.options.stream:
-            response = await self._client.chat.completions.create(
-                model=self.model, messages=messages, **args
-            )
-            if not response.choices:
-                raise ProviderCallError("empty", "response has no choices", retryable=True)
-            choice = response.choices[0]
-            if choice.message is None or choice.message.content is None:
-                raise ProviderCallError("empty", "response has no content", retryable=True)
-            return _generation(choice.message.content, response.usage, watch, None,
-                               choice.finish_reason, response.model)
-        stream = await self._client.chat.completions.create(
-            model=self.model, messages=messages, stream=True,
-            stream_options={"include_usage": True}, **args,
+        return await self._create(
+            self._client.chat.completions, {"messages": messages, **args},
+            whole=lambda c: c.message.content if c.message else None,
+            piece=lambda c: c.delta.content if c.delta else None,
         )
-        parts: list[str] = []
-        usage = finish = served = None
-        got_choice = False
-        async for chunk in stream:
-            served = served or getattr(chunk, "model", None)
-            if chunk.usage is not None:
-                usage = chunk.usage
-            for choice in chunk.choices or ():
-                got_choice = True
-                piece = choice.delta.content if choice.delta else None
-                if piece:
-                    watch.mark_first()
-                    parts.append(piece)
-                finish = choice.finish_reason or finish
-        if not got_choice:
-            raise ProviderCallError("empty", "stream carried no choices", retryable=True)
-        return _generation("".join(parts), usage, watch, watch.ttft_ms, finish, served)
 
     async def _complete(self, prompt: str, args: dict[str, Any]) -> Generation:
+        return await self._create(
+            self._client.completions, {"prompt": prompt, **args},
+            whole=lambda c: c.text, piece=lambda c: c.text,
+        )
+
+    async def _create(
+        self, endpoint: Any, args: dict[str, Any],
+        whole: Callable[[Any], str | None], piece: Callable[[Any], str | None],
+    ) -> Generation:
+        """One chat or text completion; ``whole``/``piece`` read a choice's text from a
+        response / a stream chunk."""
         watch = Stopwatch()
         if not self.options.stream:
-            response = await self._client.completions.create(
-                model=self.model, prompt=prompt, **args
-            )
+            response = await endpoint.create(model=self.model, **args)
             if not response.choices:
                 raise ProviderCallError("empty", "response has no choices", retryable=True)
             choice = response.choices[0]
-            if choice.text is None:
-                raise ProviderCallError("empty", "response has no text", retryable=True)
-            return _generation(choice.text, response.usage, watch, None, choice.finish_reason,
+            text = whole(choice)
+            if text is None:
+                raise ProviderCallError("empty", "response has no content", retryable=True)
+            return _generation(text, response.usage, watch, None, choice.finish_reason,
                                response.model)
-        stream = await self._client.completions.create(
-            model=self.model, prompt=prompt, stream=True,
-            stream_options={"include_usage": True}, **args,
-        )
+        stream = await endpoint.create(
+            model=self.model, stream=True, stream_options={"include_usage": True}, **args)
         parts: list[str] = []
         usage = finish = served = None
         got_choice = False
@@ -192,9 +155,10 @@ class OpenAIProvider(Provider):
                 usage = chunk.usage
             for choice in chunk.choices or ():
                 got_choice = True
-                if choice.text:
+                text = piece(choice)
+                if text:
                     watch.mark_first()
-                    parts.append(choice.text)
+                    parts.append(text)
                 finish = choice.finish_reason or finish
         if not got_choice:
             raise ProviderCallError("empty", "stream carried no choices", retryable=True)

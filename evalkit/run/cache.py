@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from evalkit.errors import NotFoundError
-from evalkit.records import Result, canonical_json, content_hash
+from evalkit.records import Generation, Result, canonical_json, content_hash, flatten
 from evalkit.store.db import Store, utcnow
 
 __all__ = [
@@ -87,6 +87,13 @@ class CacheEntry:
     served_by: str | None
     cost_usd: float | None
 
+    def generation(self) -> Generation:
+        """The stored answer as the call that produced it returned it."""
+        return Generation(
+            text=self.output, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+            cached_input_tokens=self.cached_input_tokens, latency_ms=self.latency_ms,
+            ttft_ms=self.ttft_ms, finish_reason=self.finish_reason, served_by=self.served_by)
+
 
 def entry_row(result: Result, components: dict[str, Any]) -> tuple[Any, ...]:
     """The cache row for a fresh, successful result."""
@@ -114,17 +121,8 @@ def lookup(store: Store, keys: Sequence[str]) -> dict[str, CacheEntry]:
     return found
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): json.dumps(value, sort_keys=True, default=str)}
-
-
 def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    fa, fb = _flatten(a), _flatten(b)
+    fa, fb = flatten(a), flatten(b)
     return sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
 
 
@@ -229,7 +227,6 @@ class CallCache:
         """``call_with_retries`` behind the cache: a hit makes no call."""
         import asyncio
 
-        from evalkit.records import Generation
         from evalkit.run.calls import CallOutcome, call_with_retries
 
         if provider.id not in self._identities:
@@ -241,13 +238,7 @@ class CallCache:
         if self.read:
             entry = (await asyncio.to_thread(lookup, self.store, [key])).get(key)
             if entry is not None:
-                generation = Generation(
-                    text=entry.output, input_tokens=entry.input_tokens,
-                    output_tokens=entry.output_tokens,
-                    cached_input_tokens=entry.cached_input_tokens, latency_ms=entry.latency_ms,
-                    ttft_ms=entry.ttft_ms, finish_reason=entry.finish_reason,
-                    served_by=entry.served_by)
-                return CallOutcome(generation, None, 0, cache_hit=True)
+                return CallOutcome(entry.generation(), None, 0, cache_hit=True)
         outcome = await call_with_retries(provider, request, policy, rng)
         answered = outcome.generation
         if answered is not None and self.write:

@@ -29,7 +29,7 @@ from evalkit.load.prompts import render_messages
 from evalkit.providers.base import Provider, Request
 from evalkit.providers.pool import ProviderPool
 from evalkit.providers.pricing import Pricing
-from evalkit.records import Result, Score, WorkItem
+from evalkit.records import Generation, Result, Score, WorkItem
 from evalkit.run import cache
 from evalkit.run.calls import AdaptiveLimit, RetryPolicy, call_with_retries
 from evalkit.run.plan import Plan
@@ -215,15 +215,8 @@ class Runner:
             return result
         generation = outcome.generation
         assert generation is not None
-        result.output = generation.text
-        result.latency_ms = generation.latency_ms
-        result.ttft_ms = generation.ttft_ms
-        result.input_tokens = generation.input_tokens
-        result.output_tokens = generation.output_tokens
-        result.cached_input_tokens = generation.cached_input_tokens
-        result.finish_reason = generation.finish_reason
-        result.served_by = generation.served_by or pending.item.provider
-        served = self.pool.get(result.served_by)
+        _fill(result, generation)
+        served = self.pool.get(result.served_by or pending.item.provider)
         result.cost_usd = self.pricing.cost(served.type, served.model, generation)
         self.stats.spent_usd += result.cost_usd or 0.0
         return result
@@ -370,16 +363,21 @@ class Runner:
         return self.stats
 
 
+def _fill(result: Result, generation: Generation) -> None:
+    """Copy an answer onto its result."""
+    result.output = generation.text
+    result.latency_ms = generation.latency_ms
+    result.ttft_ms = generation.ttft_ms
+    result.input_tokens = generation.input_tokens
+    result.output_tokens = generation.output_tokens
+    result.cached_input_tokens = generation.cached_input_tokens
+    result.finish_reason = generation.finish_reason
+    result.served_by = generation.served_by or result.provider
+
+
 def _from_cache(result: Result, entry: cache.CacheEntry) -> Result:
     """A result answered by the cache: the stored answer and what it cost to produce."""
-    result.output = entry.output
-    result.input_tokens = entry.input_tokens
-    result.output_tokens = entry.output_tokens
-    result.cached_input_tokens = entry.cached_input_tokens
-    result.latency_ms = entry.latency_ms
-    result.ttft_ms = entry.ttft_ms
-    result.finish_reason = entry.finish_reason
-    result.served_by = entry.served_by or result.provider
+    _fill(result, entry.generation())
     result.cost_usd = entry.cost_usd
     result.cache_hit = True
     result.attempts = 0
