@@ -333,6 +333,9 @@ class Runner:
         self.prepare()
         self.stats.started = time.monotonic()
         drain = asyncio.ensure_future(self._drain())
+        # If results can no longer be stored, make no more (paid) calls.
+        drain.add_done_callback(lambda task: task.cancelled() or task.exception() is None
+                                or self._stop.set())
         workers: list[asyncio.Task[None]] = []
         try:
             for result in self._hits:

@@ -133,3 +133,26 @@ def test_retry_delay_honours_retry_after_and_caps():
     for attempt in range(1, 8):
         ceiling = min(8, 2 ** (attempt - 1))
         assert ceiling / 2 <= policy.delay(attempt, None, rng) <= ceiling
+
+
+def test_a_store_that_fails_stops_the_calls(tmp_path, monkeypatch):
+    """When results can no longer be stored, the run ends (exit 3) without spending more."""
+    from evalkit import api
+    from evalkit.errors import StoreError
+    from evalkit.store.db import Store
+
+    def full(self, *args, **kwargs):
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(Store, "write_batch", full)
+    cases = "\n".join(f'{{"id": "c{i}", "vars": {{"country": "Peru", "capital": "Lima"}}, '
+                      f'"reference": "Lima"}}' for i in range(400))
+    with FakeServer(rules=RULES, latency_ms=5) as server:
+        write_project(tmp_path, server.base_url)
+        (tmp_path / "suites/capitals.jsonl").write_text(cases + "\n")
+        evaluation = api.evaluate(project=Project.discover(tmp_path), db=tmp_path / "e.duckdb",
+                                  prompts=["capitals@v2"], concurrency=2)
+        made = len(server.requests)
+    (run,) = evaluation.runs
+    assert evaluation.exit_code == 3 and run.status == "incomplete" and run.error == "disk full"
+    assert made < 400, "no more calls once the store failed"
