@@ -328,14 +328,17 @@ class Runner:
                     await writing
                 return
 
+    def _drain_ended(self, task: asyncio.Future[None]) -> None:
+        """If results can no longer be stored, make no more (paid) calls."""
+        if not task.cancelled() and task.exception() is not None:
+            self._stop.set()
+
     # -- the run --------------------------------------------------------------------------
     async def run(self) -> RunStats:
         self.prepare()
         self.stats.started = time.monotonic()
         drain = asyncio.ensure_future(self._drain())
-        # If results can no longer be stored, make no more (paid) calls.
-        drain.add_done_callback(lambda task: task.cancelled() or task.exception() is None
-                                or self._stop.set())
+        drain.add_done_callback(self._drain_ended)
         workers: list[asyncio.Task[None]] = []
         try:
             for result in self._hits:
