@@ -45,6 +45,9 @@ class OpenAIOptions(ProviderOptions):
     headers: dict[str, str] = Field(default_factory=dict)
     #: Whether a missing key is an error (default: only without ``base_url``).
     require_key: bool | None = None
+    #: Seconds an idle connection is kept for reuse; 0 opens a new connection per request
+    #: (for servers that drop kept-alive connections, see the ``local`` provider).
+    keepalive_expiry: float = Field(default=5.0, ge=0)
 
 
 class OpenAIProvider(ClientProvider):
@@ -90,7 +93,18 @@ class OpenAIProvider(ClientProvider):
             timeout=self.options.timeout,
             max_retries=0,
             default_headers=self.options.headers or None,  # type: ignore[attr-defined]
+            http_client=self.http_client(),
         )
+
+    def http_client(self) -> Any:
+        """The SDK's own HTTP client defaults, with this provider's keep-alive expiry."""
+        import httpx2
+        import openai
+
+        expiry = self.options.keepalive_expiry  # type: ignore[attr-defined]
+        return openai.DefaultAsyncHttpx2Client(limits=httpx2.Limits(
+            max_connections=1000, max_keepalive_connections=100 if expiry else 0,
+            keepalive_expiry=expiry or None))
 
     def _arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
         args = {k: v for k, v in params.items() if k in _KNOWN}

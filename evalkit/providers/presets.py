@@ -113,4 +113,5 @@ class AzureOpenAIProvider(OpenAIProvider):
             timeout=self.options.timeout,
             max_retries=0,
             default_headers=self.opts.headers or None,
+            http_client=self.http_client(),
         )

@@ -29,8 +29,15 @@ class RetryPolicy:
     #: Longest ``Retry-After`` honoured; a longer one is capped.
     max_retry_after: float = 60.0
 
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random,
+              error_class: str | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1).
+
+        A first connection error is retried at once: it is most often a kept-alive
+        connection the server closed as it was reused, and a fresh one just works.
+        """
+        if error_class == "connection" and attempt == 1:
+            return 0.0
         if retry_after is not None:
             return min(retry_after, self.max_retry_after)
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
@@ -128,6 +135,6 @@ async def call_with_retries(
         if error.retryable and attempt < policy.max_attempts and not stopped():
             if on_retry is not None:
                 on_retry(error)
-            await asyncio.sleep(policy.delay(attempt, error.retry_after, rng))
+            await asyncio.sleep(policy.delay(attempt, error.retry_after, rng, error.error_class))
             continue
         return CallOutcome(None, error, attempt)

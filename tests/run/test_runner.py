@@ -133,6 +133,9 @@ def test_retry_delay_honours_retry_after_and_caps():
     for attempt in range(1, 8):
         ceiling = min(8, 2 ** (attempt - 1))
         assert ceiling / 2 <= policy.delay(attempt, None, rng) <= ceiling
+    # a dropped connection is retried at once, the first time only
+    assert policy.delay(1, None, rng, "connection") == 0.0
+    assert policy.delay(2, None, rng, "connection") >= 1.0
 
 
 def test_a_store_that_fails_stops_the_calls(tmp_path, monkeypatch):
