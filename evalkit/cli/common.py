@@ -26,7 +26,7 @@ def out_console() -> Any:
 
     # Logs (CI, pipes) are not 80 columns wide: do not squeeze tables into a phantom terminal.
     width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else max(
-        shutil.get_terminal_size((160, 24)).columns, 160)
+        shutil.get_terminal_size((200, 24)).columns, 200)
     return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
 
 
