@@ -115,6 +115,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -183,6 +184,15 @@ _LINGER_RST = struct.pack("ii", 1, 0)
 
 def _dumps(obj: Any) -> bytes:
     return _encode_json(obj).encode("utf-8")
+
+
+def _sse_chunk(base: dict[str, Any], include_usage: bool, choices: list[dict[str, Any]],
+               usage_value: Any = None) -> bytes:
+    """One OpenAI streaming event: ``base`` with these choices (and usage, when asked for)."""
+    chunk = dict(base, choices=choices)
+    if include_usage:
+        chunk["usage"] = usage_value
+    return b"data: " + _dumps(chunk) + b"\n\n"
 
 
 def _is_status_kind(kind: str) -> bool:
@@ -1189,11 +1199,7 @@ class FakeLLMApp:
             "system_fingerprint": _SYSTEM_FINGERPRINT,
         }
 
-        def event(choices: list[dict[str, Any]], usage_value: Any = None) -> bytes:
-            chunk = dict(base, choices=choices)
-            if include_usage:
-                chunk["usage"] = usage_value
-            return b"data: " + _dumps(chunk) + b"\n\n"
+        event = functools.partial(_sse_chunk, base, include_usage)
 
         if kind == "malformed":
             bad = b'data: {"id": "' + cid.encode() + b'", "choices": [{"delta": \n\n'
@@ -1295,11 +1301,7 @@ class FakeLLMApp:
             "system_fingerprint": _SYSTEM_FINGERPRINT,
         }
 
-        def event(choices: list[dict[str, Any]], usage_value: Any = None) -> bytes:
-            chunk = dict(base, choices=choices)
-            if include_usage:
-                chunk["usage"] = usage_value
-            return b"data: " + _dumps(chunk) + b"\n\n"
+        event = functools.partial(_sse_chunk, base, include_usage)
 
         if kind == "malformed":
             bad = b'data: {"id": "' + cid.encode() + b'", "choices": [{"text": \n\n'
