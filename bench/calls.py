@@ -42,16 +42,21 @@ def make_project(root: Path, base_url: str, cases: int, stream: bool) -> None:
     (root / "suites").mkdir(exist_ok=True)
     (root / "evalkit.yaml").write_text(
         "providers:\n"
-        f"  fake: {{type: openai, base_url: \"{base_url}/v1\", model: fake-model, "
+        f'  fake: {{type: openai, base_url: "{base_url}/v1", model: fake-model, '
         f"stream: {str(stream).lower()}}}\n"
         "defaults: {provider: fake}\n"
     )
     (root / "prompts/bench/v1.yaml").write_text(
-        'messages: [{role: user, content: "Q: {{ q }}\\nA:"}]\nparams: {max_tokens: 32}\n')
+        'messages: [{role: user, content: "Q: {{ q }}\\nA:"}]\nparams: {max_tokens: 32}\n'
+    )
     with (root / "suites/bench.jsonl").open("w") as out:
         for i in range(cases):
-            out.write(json.dumps({"id": f"c{i}", "vars": {"q": f"question number {i}?"},
-                                  "reference": REFERENCE}) + "\n")
+            out.write(
+                json.dumps(
+                    {"id": f"c{i}", "vars": {"q": f"question number {i}?"}, "reference": REFERENCE}
+                )
+                + "\n"
+            )
     (root / "suites/bench.yaml").write_text(
         "prompt: bench@v1\ncases: bench.jsonl\nscorers:\n"
         "  - {type: contains, value: Paris}\n"
@@ -81,8 +86,13 @@ async def floor(base_url: str, cases: int, concurrency: int, stream: bool) -> fl
             if stream:
                 parts = []
                 response = await client.chat.completions.create(
-                    model="fake-model", messages=messages, max_tokens=32, temperature=0,
-                    stream=True, stream_options={"include_usage": True})
+                    model="fake-model",
+                    messages=messages,
+                    max_tokens=32,
+                    temperature=0,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
                 async for chunk in response:
                     for choice in chunk.choices:
                         if choice.delta.content:
@@ -90,7 +100,8 @@ async def floor(base_url: str, cases: int, concurrency: int, stream: bool) -> fl
                 text = "".join(parts)
             else:
                 response = await client.chat.completions.create(
-                    model="fake-model", messages=messages, max_tokens=32, temperature=0)
+                    model="fake-model", messages=messages, max_tokens=32, temperature=0
+                )
                 text = response.choices[0].message.content or ""
             text = text.strip()
             ok = "Paris" in text and pattern.search(text) is not None
@@ -110,7 +121,12 @@ def evalkit_run(root: Path, db: Path, concurrency: int) -> tuple[dict, float]:
     start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "evalkit", "run", "--json", "-j", str(concurrency)],
-        cwd=root, env=env, capture_output=True, text=True, check=False)
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - start
     if out.returncode != 0:
         raise SystemExit(f"evalkit run failed ({out.returncode}): {out.stderr[-2000:]}")
@@ -125,8 +141,12 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="floor and evalkit alternate this many times; medians are compared")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="floor and evalkit alternate this many times; medians are compared",
+    )
     args = parser.parse_args()
     n, j = args.cases, args.concurrency
     server = FakeServerProcess(default_answer=ANSWER, max_log=100)
@@ -153,17 +173,25 @@ def main() -> int:
                     busy = run["summary"]["run"]["prepare_s"] + run["elapsed_s"]
                     rates.append(n / busy)
                     growths.append((file_size(db) - empty) / n)
-                    print(f"[{label}] round {round_ + 1}: floor {floors[-1]:6.1f} cases/s, "
-                          f"evalkit {rates[-1]:6.1f} cases/s (whole command {wall:.2f} s)")
+                    print(
+                        f"[{label}] round {round_ + 1}: floor {floors[-1]:6.1f} cases/s, "
+                        f"evalkit {rates[-1]:6.1f} cases/s (whole command {wall:.2f} s)"
+                    )
                 floor_rate, rate = statistics.median(floors), statistics.median(rates)
                 ratio = rate / floor_rate
-                print(f"[{label}] median floor (AsyncOpenAI + 3 checks, nothing stored): "
-                      f"{floor_rate:6.1f} cases/s")
-                print(f"[{label}] median evalkit run (everything stored): {rate:6.1f} cases/s "
-                      f"-> {ratio:.2f}x the floor ({'ok' if ratio >= 0.8 else 'BELOW 0.8x'})")
+                print(
+                    f"[{label}] median floor (AsyncOpenAI + 3 checks, nothing stored): "
+                    f"{floor_rate:6.1f} cases/s"
+                )
+                print(
+                    f"[{label}] median evalkit run (everything stored): {rate:6.1f} cases/s "
+                    f"-> {ratio:.2f}x the floor ({'ok' if ratio >= 0.8 else 'BELOW 0.8x'})"
+                )
                 per_result = max(growths)
-                print(f"[{label}] store growth: {per_result / 1024:.2f} KiB per result "
-                      f"({'ok' if per_result <= 2048 else 'OVER 2 KiB'})")
+                print(
+                    f"[{label}] store growth: {per_result / 1024:.2f} KiB per result "
+                    f"({'ok' if per_result <= 2048 else 'OVER 2 KiB'})"
+                )
                 ok &= ratio >= 0.8 and per_result <= 2048
                 if not stream:
                     requests_before = server.stats()["total"]
@@ -171,9 +199,11 @@ def main() -> int:
                     hits = cached["summary"]["run"]["cache_hits"]
                     reached = server.stats()["total"] - requests_before
                     phase = cached["summary"]["run"]["prepare_s"] + cached["elapsed_s"]
-                    print(f"[cached re-run] {hits}/{n} from the cache, {reached} requests reached "
-                          f"the server; run phase {phase:.2f} s (target <= 1 s), "
-                          f"whole command {cached_wall:.2f} s (target <= 2 s)")
+                    print(
+                        f"[cached re-run] {hits}/{n} from the cache, {reached} requests reached "
+                        f"the server; run phase {phase:.2f} s (target <= 1 s), "
+                        f"whole command {cached_wall:.2f} s (target <= 2 s)"
+                    )
                     ok &= hits == n and reached == 0
                     ok &= phase <= 1.0 and cached_wall <= 2.0
     finally:

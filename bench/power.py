@@ -39,17 +39,24 @@ def main() -> int:
     args = parser.parse_args()
     started = time.perf_counter()
     print(f"{args.sims} simulated comparisons per cell, α = 0.05 (two-sided), seeded\n")
-    print(f"{'cases':>5} {'repeats':>7} {'A/A alarms':>10} {'10 pts':>7} {'5 pts':>7} "
-          f"{'3 pts':>7} {'reported MDE':>13}")
+    print(
+        f"{'cases':>5} {'repeats':>7} {'A/A alarms':>10} {'10 pts':>7} {'5 pts':>7} "
+        f"{'3 pts':>7} {'reported MDE':>13}"
+    )
     for n in (int(x) for x in args.sizes.split(",")):
         for repeats in (1, 5):
             rng = np.random.default_rng(n * 10 + repeats)
             _, alarms = sim.flagged(rng, sims=args.sims, n=n, repeats=repeats, drop=0.0)
-            power = [sim.flagged(rng, sims=args.sims, n=n, repeats=repeats, drop=d)[0]
-                     for d in (0.10, 0.05, 0.03)]
+            power = [
+                sim.flagged(rng, sims=args.sims, n=n, repeats=repeats, drop=d)[0]
+                for d in (0.10, 0.05, 0.03)
+            ]
             mde = median_mde(rng, n, repeats)
-            print(f"{n:>5} {repeats:>7} {alarms:>10.1%} "
-                  + " ".join(f"{p:>7.1%}" for p in power) + f" {mde * 100:>9.1f} pts")
+            print(
+                f"{n:>5} {repeats:>7} {alarms:>10.1%} "
+                + " ".join(f"{p:>7.1%}" for p in power)
+                + f" {mde * 100:>9.1f} pts"
+            )
     print(f"\n{time.perf_counter() - started:.1f} s")
     return 0
 

@@ -35,11 +35,26 @@ RUNNER_BATCH = 256  # evalkit.run.runner.Runner's default batch_size
 
 _NAMES = ["Anna", "Omar", "Lena", "Raj", "Sofia", "Tom", "Yuki", "Ines", "Kofi", "Marta"]
 _VERBS = ["bought", "sold", "painted", "repaired", "borrowed", "found", "lost", "cleaned"]
-_THINGS = ["a red bicycle", "an old piano", "the kitchen table", "two blue chairs",
-           "a small boat", "her grandfather's watch", "a broken laptop", "the garden fence"]
+_THINGS = [
+    "a red bicycle",
+    "an old piano",
+    "the kitchen table",
+    "two blue chairs",
+    "a small boat",
+    "her grandfather's watch",
+    "a broken laptop",
+    "the garden fence",
+]
 _WHEN = ["yesterday", "last week", "on Monday", "in the spring", "after lunch", "at dawn"]
-_WHERE = ["in Berlin", "near the river", "at the market", "in a quiet village", "downtown",
-          "by the old harbour", "behind the station"]
+_WHERE = [
+    "in Berlin",
+    "near the river",
+    "at the market",
+    "in a quiet village",
+    "downtown",
+    "by the old harbour",
+    "behind the station",
+]
 
 
 def make_pairs(n: int, seed: int = 7) -> list[tuple[str, str]]:
@@ -54,8 +69,10 @@ def make_pairs(n: int, seed: int = 7) -> list[tuple[str, str]]:
         if rng.random() < 0.5:
             reference = f"{when.capitalize()}, {who} {verb} {thing} {where}."
         else:
-            reference = f"{rng.choice(_NAMES)} {rng.choice(_VERBS)} {rng.choice(_THINGS)} " \
-                        f"{rng.choice(_WHERE)}."
+            reference = (
+                f"{rng.choice(_NAMES)} {rng.choice(_VERBS)} {rng.choice(_THINGS)} "
+                f"{rng.choice(_WHERE)}."
+            )
         if (output, reference) not in seen:
             seen.add((output, reference))
             pairs.append((output, reference))
@@ -66,17 +83,32 @@ def _items(pairs: list[tuple[str, str]]) -> list[ScoreInput]:
     items = []
     for i, (output, reference) in enumerate(pairs):
         case = Case(id=f"c{i}", hash="h", vars={}, reference=reference)
-        result = Result(id=f"r{i}", run_id="bench", suite="bench", case_id=case.id,
-                        case_hash="h", prompt="p@v1", prompt_name="p", prompt_version="v1",
-                        prompt_hash="h", provider="x", provider_type="local", model="m",
-                        params={}, repeat=0, input="", output=output)
+        result = Result(
+            id=f"r{i}",
+            run_id="bench",
+            suite="bench",
+            case_id=case.id,
+            case_hash="h",
+            prompt="p@v1",
+            prompt_name="p",
+            prompt_version="v1",
+            prompt_hash="h",
+            provider="x",
+            provider_type="local",
+            model="m",
+            params={},
+            repeat=0,
+            input="",
+            output=output,
+        )
         items.append(ScoreInput(output, case, result))
     return items
 
 
 def _scorer(batch_size: int) -> Similarity:
-    options = validate(Similarity.Options, {"type": "similarity", "batch_size": batch_size},
-                       LineMap("bench"))
+    options = validate(
+        Similarity.Options, {"type": "similarity", "batch_size": batch_size}, LineMap("bench")
+    )
     spec = ScorerSpec(type="similarity", name="similarity", options=options)
     return Similarity(spec, ScoreContext(defaults={}, resources={}))
 
@@ -87,7 +119,7 @@ def run_scorer(items: list[ScoreInput], batch_size: int, chunk: int) -> tuple[fl
     async def go() -> list[float]:
         values: list[float] = []
         for start in range(0, len(items), chunk):
-            outcomes = await scorer.score_batch(items[start:start + chunk])
+            outcomes = await scorer.score_batch(items[start : start + chunk])
             values += [o.value for o in outcomes if o.value is not None]
         return values
 
@@ -96,21 +128,27 @@ def run_scorer(items: list[ScoreInput], batch_size: int, chunk: int) -> tuple[fl
     return time.perf_counter() - began, values
 
 
-def run_direct(model: object, pairs: list[tuple[str, str]], batch_size: int) \
-        -> tuple[float, list[float]]:
+def run_direct(
+    model: object, pairs: list[tuple[str, str]], batch_size: int
+) -> tuple[float, list[float]]:
     outputs = [o for o, _ in pairs]
     references = [r for _, r in pairs]
     began = time.perf_counter()
-    vectors = model.encode(outputs + references, batch_size=batch_size,  # type: ignore[attr-defined]
-                           convert_to_numpy=True, normalize_embeddings=True,
-                           show_progress_bar=False)
+    vectors = model.encode(
+        outputs + references,
+        batch_size=batch_size,  # type: ignore[attr-defined]
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+    )
     n = len(pairs)
     sims = (vectors[:n] * vectors[n:]).sum(axis=1)
     return time.perf_counter() - began, [float(s) for s in sims]
 
 
-def run_direct_in_thread(model: object, pairs: list[tuple[str, str]], batch_size: int) \
-        -> tuple[float, list[float]]:
+def run_direct_in_thread(
+    model: object, pairs: list[tuple[str, str]], batch_size: int
+) -> tuple[float, list[float]]:
     """The direct call on a worker thread, as the scorer runs it (``asyncio.to_thread``):
     on a loaded machine torch's thread pool behaves differently there than on the main
     thread, so the fair baseline is the faster of the two."""
@@ -150,11 +188,15 @@ def main() -> int:
     print(f"{args.pairs} pairs, batch size {args.batch_size}, median of {args.rounds} rounds")
     print(f"SentenceTransformer.encode, main thread    {rate['direct']:8.1f} pairs/s")
     print(f"SentenceTransformer.encode, worker thread  {rate['thread']:8.1f} pairs/s")
-    print(f"evalkit similarity, runner batches         {rate['runner']:8.1f} pairs/s   "
-          f"({rate['runner'] / base:.2f}x the faster direct call; {RUNNER_BATCH} results "
-          "per batch)")
-    print(f"evalkit similarity, one batch              {rate['one']:8.1f} pairs/s   "
-          f"({rate['one'] / base:.2f}x)")
+    print(
+        f"evalkit similarity, runner batches         {rate['runner']:8.1f} pairs/s   "
+        f"({rate['runner'] / base:.2f}x the faster direct call; {RUNNER_BATCH} results "
+        "per batch)"
+    )
+    print(
+        f"evalkit similarity, one batch              {rate['one']:8.1f} pairs/s   "
+        f"({rate['one'] / base:.2f}x)"
+    )
     print(f"largest difference from the direct cosine: {worst:.2e}")
     ratio = rate["runner"] / base
     print(f"target ≥ {TARGET:.1f}x -> {'ok' if ratio >= TARGET else 'UNDER'}")

@@ -17,8 +17,22 @@ import subprocess
 import sys
 import time
 
-HEAVY = ["torch", "sentence_transformers", "openai", "anthropic", "duckdb", "pandas", "numpy",
-         "scipy", "sacrebleu", "jinja2", "pydantic", "yaml", "httpx", "httpx2"]
+HEAVY = [
+    "torch",
+    "sentence_transformers",
+    "openai",
+    "anthropic",
+    "duckdb",
+    "pandas",
+    "numpy",
+    "scipy",
+    "sacrebleu",
+    "jinja2",
+    "pydantic",
+    "yaml",
+    "httpx",
+    "httpx2",
+]
 BUDGET_MS = 250.0
 
 

@@ -26,8 +26,18 @@ __all__ = [
     "set_baseline",
 ]
 
-_API = {"Evaluation", "RunOutcome", "evaluate", "get_run", "list_runs", "query",
-        "compare", "set_baseline", "list_baselines", "render_report"}
+_API = {
+    "Evaluation",
+    "RunOutcome",
+    "evaluate",
+    "get_run",
+    "list_runs",
+    "query",
+    "compare",
+    "set_baseline",
+    "list_baselines",
+    "render_report",
+}
 _ERRORS = {"EvalkitError", "InputError"}
 
 

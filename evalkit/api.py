@@ -105,9 +105,19 @@ def evaluate(
                     path=loaded[0].shown_path,
                     fix="start a new run (a resumed run must be the same suite)",
                 )
-        opts = RunOptions(providers, prompts, repeat, concurrency, limit, shard, tags or {},
-                          no_cache=no_cache, replay=replay, max_cost=max_cost,
-                          dry_run=dry_run)
+        opts = RunOptions(
+            providers,
+            prompts,
+            repeat,
+            concurrency,
+            limit,
+            shard,
+            tags or {},
+            no_cache=no_cache,
+            replay=replay,
+            max_cost=max_cost,
+            dry_run=dry_run,
+        )
         if baseline:
             from evalkit.compare.baselines import check_reference
 
@@ -128,16 +138,22 @@ def _reader(project: Project | None, db: str | Path | None) -> Iterator[Any]:
         yield store
 
 
-def list_runs(*, suite: str | None = None, limit: int = 20, project: Project | None = None,
-              db: str | Path | None = None) -> list[dict[str, Any]]:
+def list_runs(
+    *,
+    suite: str | None = None,
+    limit: int = 20,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> list[dict[str, Any]]:
     from evalkit.store.runs import list_runs as _list
 
     with _reader(project, db) as store:
         return _list(store, suite, limit)
 
 
-def get_run(ref: str, *, project: Project | None = None,
-            db: str | Path | None = None) -> dict[str, Any]:
+def get_run(
+    ref: str, *, project: Project | None = None, db: str | Path | None = None
+) -> dict[str, Any]:
     """A run with its summary (recomputed from the store) and its providers."""
     from evalkit.score.metrics import summarize_run
     from evalkit.store.runs import get_run as _get
@@ -147,15 +163,17 @@ def get_run(ref: str, *, project: Project | None = None,
         run_id = resolve_run(store, ref)
         run = _get(store, run_id)
         run["providers"] = store.records(
-            "SELECT provider, type, model, identity FROM run_providers WHERE run_id = ?", [run_id])
+            "SELECT provider, type, model, identity FROM run_providers WHERE run_id = ?", [run_id]
+        )
         stored = run.get("summary") or {}
         run["summary"] = summarize_run(store, run_id)
         run["gates"] = stored.get("gates", [])
         return run
 
 
-def query(sql: str, *, project: Project | None = None,
-          db: str | Path | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+def query(
+    sql: str, *, project: Project | None = None, db: str | Path | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Read-only SQL over the store: (column names, rows)."""
     import duckdb
 
@@ -164,9 +182,11 @@ def query(sql: str, *, project: Project | None = None,
             cursor = store.con.execute(sql)
         except duckdb.Error as exc:
             text = str(exc).splitlines()[0]
-            raise InputError(f"query failed: {text}",
-                             fix="tables: runs, results, scores, cases, prompt_versions, "
-                                 "run_providers, baselines") from None
+            raise InputError(
+                f"query failed: {text}",
+                fix="tables: runs, results, scores, cases, prompt_versions, "
+                "run_providers, baselines",
+            ) from None
         if cursor.description is None:
             return [], []
         return [d[0] for d in cursor.description], cursor.fetchall()
@@ -192,8 +212,9 @@ def cache_stats(*, project: Project | None = None, db: str | Path | None = None)
         return cache.stats(store)
 
 
-def cache_clear(*, older_than: Any = None, project: Project | None = None,
-                db: str | Path | None = None) -> int:
+def cache_clear(
+    *, older_than: Any = None, project: Project | None = None, db: str | Path | None = None
+) -> int:
     from evalkit.run import cache
 
     project = project or Project.discover()
@@ -201,8 +222,9 @@ def cache_clear(*, older_than: Any = None, project: Project | None = None,
         return cache.clear(store, older_than)
 
 
-def cache_explain(result_id: str, *, project: Project | None = None,
-                  db: str | Path | None = None) -> dict[str, Any]:
+def cache_explain(
+    result_id: str, *, project: Project | None = None, db: str | Path | None = None
+) -> dict[str, Any]:
     from evalkit.run import cache
 
     with _reader(project, db) as store:
@@ -222,12 +244,18 @@ def list_providers(*, project: Project | None = None) -> list[dict[str, Any]]:
     for pid in pool.ids():
         provider = pool.get(pid)
         key_env = getattr(provider.options, "api_key_env", None)
-        rows.append({
-            "id": pid, "type": provider.type, "model": provider.model, "mode": provider.mode,
-            "base_url": getattr(provider, "base_url", None), "key_env": key_env,
-            "key_set": bool(os.environ.get(key_env)) if key_env else None,
-            "default": pid == default,
-        })
+        rows.append(
+            {
+                "id": pid,
+                "type": provider.type,
+                "model": provider.model,
+                "mode": provider.mode,
+                "base_url": getattr(provider, "base_url", None),
+                "key_env": key_env,
+                "key_set": bool(os.environ.get(key_env)) if key_env else None,
+                "default": pid == default,
+            }
+        )
     return rows
 
 
@@ -243,32 +271,49 @@ def check_provider(provider_id: str, *, project: Project | None = None) -> dict[
     async def go() -> dict[str, Any]:
         async with ProviderPool(project) as pool:
             provider = await pool.start(provider_id, 1)
-            request = Request([Message("user", "Q: What is the capital of France?\nA:")],
-                              provider.effective_params({"max_tokens": 8, "stop": ["\n"]}))
+            request = Request(
+                [Message("user", "Q: What is the capital of France?\nA:")],
+                provider.effective_params({"max_tokens": 8, "stop": ["\n"]}),
+            )
             import random
 
-            outcome = await call_with_retries(provider, request, RetryPolicy(max_attempts=2),
-                                              random.Random(0))
-            out: dict[str, Any] = {"id": provider_id, "identity": provider.identity(),
-                                   "attempts": outcome.attempts}
+            outcome = await call_with_retries(
+                provider, request, RetryPolicy(max_attempts=2), random.Random(0)
+            )
+            out: dict[str, Any] = {
+                "id": provider_id,
+                "identity": provider.identity(),
+                "attempts": outcome.attempts,
+            }
             if outcome.error is not None:
-                out.update(ok=False, error_class=outcome.error.error_class,
-                           error=outcome.error.message)
+                out.update(
+                    ok=False, error_class=outcome.error.error_class, error=outcome.error.message
+                )
             else:
                 gen = outcome.generation
                 assert gen is not None
-                out.update(ok=True, output=gen.text, latency_ms=gen.latency_ms,
-                           ttft_ms=gen.ttft_ms, input_tokens=gen.input_tokens,
-                           output_tokens=gen.output_tokens)
+                out.update(
+                    ok=True,
+                    output=gen.text,
+                    latency_ms=gen.latency_ms,
+                    ttft_ms=gen.ttft_ms,
+                    input_tokens=gen.input_tokens,
+                    output_tokens=gen.output_tokens,
+                )
             return out
 
     return asyncio.run(go())
 
 
 # -- baselines, comparisons and reports -------------------------------------------------------
-def set_baseline(name: str, runs: Sequence[str], *, suite: str | None = None,
-                 project: Project | None = None,
-                 db: str | Path | None = None) -> list[dict[str, Any]]:
+def set_baseline(
+    name: str,
+    runs: Sequence[str],
+    *,
+    suite: str | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> list[dict[str, Any]]:
     """Name each run (one per suite) the suite's baseline ``name``; returns what changed."""
     from evalkit.compare.baselines import set_baseline as _set
 
@@ -276,16 +321,22 @@ def set_baseline(name: str, runs: Sequence[str], *, suite: str | None = None,
         return _set(store, name, runs, suite)
 
 
-def list_baselines(*, suite: str | None = None, project: Project | None = None,
-                   db: str | Path | None = None) -> list[dict[str, Any]]:
+def list_baselines(
+    *, suite: str | None = None, project: Project | None = None, db: str | Path | None = None
+) -> list[dict[str, Any]]:
     from evalkit.compare.baselines import list_baselines as _list
 
     with _reader(project, db) as store:
         return _list(store, suite)
 
 
-def delete_baseline(name: str, *, suite: str | None = None, project: Project | None = None,
-                    db: str | Path | None = None) -> int:
+def delete_baseline(
+    name: str,
+    *,
+    suite: str | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> int:
     from evalkit.compare.baselines import delete_baseline as _delete
 
     with open_store(project or Project.discover(), db) as store:
@@ -293,9 +344,15 @@ def delete_baseline(name: str, *, suite: str | None = None, project: Project | N
 
 
 def compare(
-    refs: Sequence[str] = (), *, prompts: Sequence[str] = (), providers: Sequence[str] = (),
-    repeat: int | None = None, run_missing: bool = True, fail_on: str = "regression",
-    project: Project | None = None, db: str | Path | None = None,
+    refs: Sequence[str] = (),
+    *,
+    prompts: Sequence[str] = (),
+    providers: Sequence[str] = (),
+    repeat: int | None = None,
+    run_missing: bool = True,
+    fail_on: str = "regression",
+    project: Project | None = None,
+    db: str | Path | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """``evalkit.compare/1`` data for: two runs (``[RUN_A, RUN_B]``); one run with two named
@@ -311,9 +368,16 @@ def compare(
     named = len(sides.prompts) == 2 or len(sides.providers) == 2
     data: dict[str, Any] | None = None
     if len(refs) == 1 and named and service.is_suite(project, refs[0]):
-        data = service.compare_suite(project, db, refs[0], sides, repeat=repeat,
-                                     run_missing=run_missing, evaluate=evaluate,
-                                     progress=progress)
+        data = service.compare_suite(
+            project,
+            db,
+            refs[0],
+            sides,
+            repeat=repeat,
+            run_missing=run_missing,
+            evaluate=evaluate,
+            progress=progress,
+        )
     elif len(refs) == 2 or (len(refs) == 1 and named):
         with _reader(project, db) as store:
             data = service.compare_refs(store, refs, sides)
@@ -323,28 +387,46 @@ def compare(
     raise InputError(
         "compare needs two runs, or a suite (or run) and two --prompt (or --provider)",
         fix="e.g. `evalkit compare main last` or "
-            "`evalkit compare --prompt summarize@v1 --prompt summarize@v2 SUITE`")
+        "`evalkit compare --prompt summarize@v1 --prompt summarize@v2 SUITE`",
+    )
 
 
-def write_reports(data: dict[str, Any], *, junit: str | Path | None = None,
-                  summary: str | Path | None = None, report: str | Path | None = None,
-                  project: Project | None = None,
-                  db: str | Path | None = None) -> dict[str, str]:
+def write_reports(
+    data: dict[str, Any],
+    *,
+    junit: str | Path | None = None,
+    summary: str | Path | None = None,
+    report: str | Path | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> dict[str, str]:
     """Write the JUnit XML, the Markdown summary (also appended to ``$GITHUB_STEP_SUMMARY``)
     and the HTML report of ``evalkit.run/1`` or ``evalkit.compare/1`` data; returns paths."""
     from evalkit.report.files import write_reports as _write
 
-    return _write(data, junit=junit, summary=summary, report=report,
-                  project=project or Project.discover(), db=db)
+    return _write(
+        data,
+        junit=junit,
+        summary=summary,
+        report=report,
+        project=project or Project.discover(),
+        db=db,
+    )
 
 
-def render_report(run: str = "last", *, baseline: str | None = None,
-                  output: str | Path | None = None, project: Project | None = None,
-                  db: str | Path | None = None) -> Path:
+def render_report(
+    run: str = "last",
+    *,
+    baseline: str | None = None,
+    output: str | Path | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> Path:
     """Write a run's self-contained HTML report, compared with ``baseline`` (or with the
     baseline it was compared with when it ran); returns its path (default
     ``reports/<suite>-<run>.html``)."""
     from evalkit.report.files import render_report as _render
 
-    return _render(run, baseline=baseline, output=output,
-                   project=project or Project.discover(), db=db)
+    return _render(
+        run, baseline=baseline, output=output, project=project or Project.discover(), db=db
+    )

@@ -89,11 +89,15 @@ class Project:
             data = {}
         if not isinstance(data, dict):
             raise InputError(
-                "evalkit.yaml must be a mapping", path=lines.path, line=1,
+                "evalkit.yaml must be a mapping",
+                path=lines.path,
+                line=1,
                 fix="start with keys such as `providers:` and `defaults:`",
             )
         config = validate(
-            ProjectConfig, data, lines,
+            ProjectConfig,
+            data,
+            lines,
             examples={"db": "db: .evalkit/evalkit.duckdb", "concurrency": "concurrency: 4"},
         )
         return cls(

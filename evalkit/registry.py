@@ -94,9 +94,20 @@ PROVIDERS: Registry[Any] = Registry(
         "fallback": "evalkit.providers.fallback:FallbackProvider",
         "replay": "evalkit.providers.replay:ReplayProvider",
         "azure": "evalkit.providers.presets:AzureOpenAIProvider",
-        **{name: f"evalkit.providers.presets:{name}" for name in (
-            "vllm", "tgi", "ollama", "llamacpp", "together", "mistral", "gemini", "baseten",
-            "replicate")},
+        **{
+            name: f"evalkit.providers.presets:{name}"
+            for name in (
+                "vllm",
+                "tgi",
+                "ollama",
+                "llamacpp",
+                "together",
+                "mistral",
+                "gemini",
+                "baseten",
+                "replicate",
+            )
+        },
     },
 )
 

@@ -186,8 +186,12 @@ def _dumps(obj: Any) -> bytes:
     return _encode_json(obj).encode("utf-8")
 
 
-def _sse_chunk(base: dict[str, Any], include_usage: bool, choices: list[dict[str, Any]],
-               usage_value: Any = None) -> bytes:
+def _sse_chunk(
+    base: dict[str, Any],
+    include_usage: bool,
+    choices: list[dict[str, Any]],
+    usage_value: Any = None,
+) -> bytes:
     """One OpenAI streaming event: ``base`` with these choices (and usage, when asked for)."""
     chunk = dict(base, choices=choices)
     if include_usage:

@@ -23,9 +23,24 @@ def case(vars: dict[str, Any] | None = None, reference: Any = None, id: str = "c
 
 
 def result(output: str, **extra: Any) -> Result:
-    base = dict(id="r1", run_id="run", suite="s", case_id="c1", case_hash="h", prompt="p@v1",
-                prompt_name="p", prompt_version="v1", prompt_hash="ph", provider="x",
-                provider_type="openai", model="m", params={}, repeat=0, input="", output=output)
+    base = dict(
+        id="r1",
+        run_id="run",
+        suite="s",
+        case_id="c1",
+        case_hash="h",
+        prompt="p@v1",
+        prompt_name="p",
+        prompt_version="v1",
+        prompt_hash="ph",
+        provider="x",
+        provider_type="openai",
+        model="m",
+        params={},
+        repeat=0,
+        input="",
+        output=output,
+    )
     base.update(extra)
     return Result(**base)
 

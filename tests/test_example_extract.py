@@ -16,8 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_extract_example_uses_schema_similarity_and_judge():
     project = Project.discover(ROOT)
     library = PromptLibrary([project.prompts_dir])
-    suites = [load_suite(p, library, ProviderPool(project).ids())
-              for p in discover_suites(project.suites_dir)]
+    suites = [
+        load_suite(p, library, ProviderPool(project).ids())
+        for p in discover_suites(project.suites_dir)
+    ]
     by_name = {s.name: s for s in suites}
     extract = by_name["extract"]
     assert {s.type for s in extract.scorers} >= {"json_schema", "similarity", "judge"}

@@ -22,8 +22,9 @@ def test_every_bundled_suite_loads_and_plans():
     project = Project.discover(ROOT)
     assert project.root == ROOT
     library = PromptLibrary([project.prompts_dir])
-    suites = [load_suite(p, library, provider_specs(project)) for p in
-              discover_suites(project.suites_dir)]
+    suites = [
+        load_suite(p, library, provider_specs(project)) for p in discover_suites(project.suites_dir)
+    ]
     assert {s.name for s in suites} >= {"capitals", "translate"}
     for suite in suites:
         assert len(suite.prompts) >= 2, "each example compares two prompt versions"
@@ -60,8 +61,7 @@ def test_example_cases_do_not_repeat_few_shot_examples(suite):
     project = Project.discover(ROOT)
     library = PromptLibrary([project.prompts_dir])
     loaded = load_suite(project.suites_dir / f"{suite}.yaml", library)
-    shots = " ".join(m.content for p in loaded.prompts for m in p.messages
-                     if "{{" not in m.content)
+    shots = " ".join(m.content for p in loaded.prompts for m in p.messages if "{{" not in m.content)
     for case in loaded.cases:
         for value in case.vars.values():
             assert str(value) not in shots, f"case {case.id} repeats a few-shot example"

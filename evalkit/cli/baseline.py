@@ -7,15 +7,18 @@ import typer
 from evalkit.cli.common import DB_OPTION, out_console, print_json
 
 baseline_app = typer.Typer(
-    help="Named baselines (per suite) that runs are compared with.", no_args_is_help=True,
-    rich_markup_mode=None)
+    help="Named baselines (per suite) that runs are compared with.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @baseline_app.command("set")
 def set_(
     name: str = typer.Argument(..., help="Baseline name, e.g. main."),
     runs: list[str] = typer.Argument(
-        None, help="Run ids (one per suite), unique prefixes, or last (default: last)."),
+        None, help="Run ids (one per suite), unique prefixes, or last (default: last)."
+    ),
     suite: str = typer.Option(None, "--suite", help="Resolve `last` within this suite."),
     as_json: bool = typer.Option(False, "--json"),
     db: str = DB_OPTION,
@@ -30,8 +33,10 @@ def set_(
     console = out_console()
     for row in changed:
         was = f" (was {row['previous']})" if row["previous"] else ""
-        console.print(f"baseline {row['name']} of suite {row['suite']} → run {row['run_id']}"
-                      f"{was}", markup=False)
+        console.print(
+            f"baseline {row['name']} of suite {row['suite']} → run {row['run_id']}{was}",
+            markup=False,
+        )
         if row["status"] != "completed":
             console.print(f"  warning: run {row['run_id']} is {row['status']}", markup=False)
 
@@ -56,8 +61,15 @@ def list_(
         table.add_column(col)
     for row in rows:
         rate = "—" if row["pass_rate"] is None else f"{row['pass_rate']:.2f}"
-        table.add_row(row["name"], row["suite"], row["run_id"], str(row["set_at"])[:19],
-                      row["status"] or "missing", rate, (row["git_commit"] or "")[:8])
+        table.add_row(
+            row["name"],
+            row["suite"],
+            row["run_id"],
+            str(row["set_at"])[:19],
+            row["status"] or "missing",
+            rate,
+            (row["git_commit"] or "")[:8],
+        )
     console = out_console()
     if rows:
         console.print(table)
@@ -75,8 +87,9 @@ def rm(
     from evalkit import api
 
     count = api.delete_baseline(name, suite=suite, db=db)
-    out_console().print(f"removed baseline {name} ({count} suite{'s' if count != 1 else ''})",
-                        markup=False)
+    out_console().print(
+        f"removed baseline {name} ({count} suite{'s' if count != 1 else ''})", markup=False
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -19,8 +19,9 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 def parse_age(text: str) -> timedelta:
     match = _AGE.match(text.strip())
     if not match:
-        raise InputError(f"--older-than {text!r} is not an age",
-                         fix="e.g. --older-than 7d (s, m, h, d, w)")
+        raise InputError(
+            f"--older-than {text!r} is not an age", fix="e.g. --older-than 7d (s, m, h, d, w)"
+        )
     return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
 
 
@@ -35,14 +36,20 @@ def stats(as_json: bool = typer.Option(False, "--json"), db: str = DB_OPTION) ->
         return
     console = out_console()
     hits = data["hits"]
-    console.print(f"{data['entries']} entries · {data['output_chars']} output characters · "
-                  f"oldest {str(data['oldest'])[:19]} · newest {str(data['newest'])[:19]}",
-                  markup=False)
-    console.print(f"results answered from the cache: {hits['hits']} of {hits['results']} · "
-                  f"saved ${hits['saved_usd']:.4f}", markup=False)
+    console.print(
+        f"{data['entries']} entries · {data['output_chars']} output characters · "
+        f"oldest {str(data['oldest'])[:19]} · newest {str(data['newest'])[:19]}",
+        markup=False,
+    )
+    console.print(
+        f"results answered from the cache: {hits['hits']} of {hits['results']} · "
+        f"saved ${hits['saved_usd']:.4f}",
+        markup=False,
+    )
     for row in data["by_model"]:
-        console.print(f"  {row['provider_type']:<10} {row['model']:<40} {row['entries']:>7}",
-                      markup=False)
+        console.print(
+            f"  {row['provider_type']:<10} {row['model']:<40} {row['entries']:>7}", markup=False
+        )
 
 
 @cache_app.command("clear")
@@ -72,17 +79,24 @@ def explain(
         print_json({"schema": "evalkit.cache.explain/1", **data})
         return
     console = out_console()
-    console.print(f"result {data['result']} · {data['case_id']} · {data['prompt']} · "
-                  f"{data['provider']} · key {data['key']}", markup=False)
+    console.print(
+        f"result {data['result']} · {data['case_id']} · {data['prompt']} · "
+        f"{data['provider']} · key {data['key']}",
+        markup=False,
+    )
     if data["status"] == "hit":
-        console.print(f"hit: answered by the entry stored {str(data['entry_created_at'])[:19]}",
-                      markup=False)
+        console.print(
+            f"hit: answered by the entry stored {str(data['entry_created_at'])[:19]}", markup=False
+        )
         return
     if "nearest" in data:
         near = data["nearest"]
-        console.print(f"miss: the nearest entry then ({near['key']}, stored "
-                      f"{str(near['created_at'])[:19]}) differs in: "
-                      f"{', '.join(near['differs_in'])}", markup=False)
+        console.print(
+            f"miss: the nearest entry then ({near['key']}, stored "
+            f"{str(near['created_at'])[:19]}) differs in: "
+            f"{', '.join(near['differs_in'])}",
+            markup=False,
+        )
     else:
         console.print("miss: no entry for this provider or model was cached", markup=False)
     if data["now_cached"]:

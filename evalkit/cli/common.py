@@ -25,8 +25,11 @@ def out_console() -> Any:
     from rich.console import Console
 
     # Logs (CI, pipes) are not 80 columns wide: do not squeeze tables into a phantom terminal.
-    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else max(
-        shutil.get_terminal_size((200, 24)).columns, 200)
+    width = (
+        None
+        if sys.stdout.isatty() or "COLUMNS" in os.environ
+        else max(shutil.get_terminal_size((200, 24)).columns, 200)
+    )
     return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
 
 

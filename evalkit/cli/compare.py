@@ -12,39 +12,58 @@ import typer
 from evalkit.cli.common import DB_OPTION, err_console, out_console, print_json
 
 FAIL_ON_OPTION = typer.Option(
-    "regression", "--fail-on",
+    "regression",
+    "--fail-on",
     help="Exit 1 on: regression (a significant regression or a failed gate; default), "
-         "threshold (a failed gate only), any (also any pass→fail flip or worse "
-         "latency/cost), never.")
-JUNIT_OPTION = typer.Option(None, "--junit", help="Write JUnit XML (one testcase per case × "
-                                                  "metric).")
+    "threshold (a failed gate only), any (also any pass→fail flip or worse "
+    "latency/cost), never.",
+)
+JUNIT_OPTION = typer.Option(
+    None, "--junit", help="Write JUnit XML (one testcase per case × metric)."
+)
 SUMMARY_OPTION = typer.Option(
-    None, "--summary", help="Write a Markdown summary for a PR comment (also appended to "
-                            "$GITHUB_STEP_SUMMARY when set).")
+    None,
+    "--summary",
+    help="Write a Markdown summary for a PR comment (also appended to "
+    "$GITHUB_STEP_SUMMARY when set).",
+)
 REPORT_OPTION = typer.Option(None, "--report", help="Write a self-contained HTML report.")
 
 
 def print_written(written: dict[str, str], console: Any) -> None:
-    labels = {"junit": "junit", "summary": "summary", "html": "report",
-              "github_step_summary": "step summary"}
+    labels = {
+        "junit": "junit",
+        "summary": "summary",
+        "html": "report",
+        "github_step_summary": "step summary",
+    }
     if written:
-        console.print(" " + "   ".join(f"{labels[k]}: {v}" for k, v in written.items()),
-                      markup=False)
+        console.print(
+            " " + "   ".join(f"{labels[k]}: {v}" for k, v in written.items()), markup=False
+        )
 
 
 def compare(
     refs: list[str] = typer.Argument(
-        None, help="RUN_A RUN_B (baseline first), or SUITE (or one RUN) with two --prompt "
-                   "or two --provider."),
+        None,
+        help="RUN_A RUN_B (baseline first), or SUITE (or one RUN) with two --prompt "
+        "or two --provider.",
+    ),
     prompt: list[str] = typer.Option(
-        None, "--prompt", help="NAME@V: twice to compare two versions, once to filter."),
+        None, "--prompt", help="NAME@V: twice to compare two versions, once to filter."
+    ),
     provider: list[str] = typer.Option(
-        None, "-p", "--provider", help="Provider id: twice to compare two providers, once to "
-                                       "filter."),
-    repeat: int = typer.Option(None, "-n", "--repeat", min=1,
-                               help="Repeats per case when running what is missing."),
-    no_run: bool = typer.Option(False, "--no-run",
-                                help="Only use stored runs; never call a provider."),
+        None,
+        "-p",
+        "--provider",
+        help="Provider id: twice to compare two providers, once to filter.",
+    ),
+    repeat: int = typer.Option(
+        None, "-n", "--repeat", min=1, help="Repeats per case when running what is missing."
+    ),
+    no_run: bool = typer.Option(
+        False, "--no-run", help="Only use stored runs; never call a provider."
+    ),
     fail_on: str = FAIL_ON_OPTION,
     junit: str = JUNIT_OPTION,
     summary: str = SUMMARY_OPTION,
@@ -61,9 +80,16 @@ def compare(
     from evalkit.report.terminal import RichProgress
 
     progress = RichProgress(err_console()) if not as_json else None
-    data = api.compare(refs or [], prompts=prompt or [], providers=provider or [],
-                       repeat=repeat, run_missing=not no_run, fail_on=fail_on, db=db,
-                       progress=progress)
+    data = api.compare(
+        refs or [],
+        prompts=prompt or [],
+        providers=provider or [],
+        repeat=repeat,
+        run_missing=not no_run,
+        fail_on=fail_on,
+        db=db,
+        progress=progress,
+    )
     written = api.write_reports(data, junit=junit, summary=summary, report=report, db=db)
     if as_json:
         print_json(data)
@@ -76,8 +102,9 @@ def compare(
             render_matrix(data, console)
         render_comparison(data, console)
         print_written(written, console)
-        console.print(f"\nexit {data['exit_code']} "
-                      f"({exit_meaning(data['exit_code'], data['exit_reasons'])})")
+        console.print(
+            f"\nexit {data['exit_code']} ({exit_meaning(data['exit_code'], data['exit_reasons'])})"
+        )
     raise typer.Exit(data["exit_code"])
 
 

@@ -51,8 +51,11 @@ def init(
     for name in _FILES:
         path = directory / name
         if path.exists():
-            raise InputError("already exists; not overwritten", path=path,
-                             fix="run `evalkit init` in an empty folder")
+            raise InputError(
+                "already exists; not overwritten",
+                path=path,
+                fix="run `evalkit init` in an empty folder",
+            )
     for name, text in _FILES.items():
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,8 +35,10 @@ class _Group(TyperGroup):
             _stderr(exc.render())
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            _stderr("interrupted: results finished so far are stored "
-                    "(continue with `evalkit run --resume last`)")
+            _stderr(
+                "interrupted: results finished so far are stored "
+                "(continue with `evalkit run --resume last`)"
+            )
             raise typer.Exit(130) from None
 
 
@@ -61,8 +63,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Evaluate LLM prompts and providers; fail CI on a significant regression."""
 
@@ -81,8 +84,7 @@ def _register() -> None:
         runs,
     )
 
-    for module in (run, runs, baseline, compare, report, prompts, providers, cache, query,
-                   init):
+    for module in (run, runs, baseline, compare, report, prompts, providers, cache, query, init):
         module.register(app)
 
 

@@ -6,8 +6,9 @@ import typer
 
 from evalkit.cli.common import out_console, print_json
 
-prompts_app = typer.Typer(help="Versioned prompts in prompts/.", no_args_is_help=True,
-                          rich_markup_mode=None)
+prompts_app = typer.Typer(
+    help="Versioned prompts in prompts/.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @prompts_app.command("list")
@@ -17,10 +18,23 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
 
     versions = api.list_prompts()
     if as_json:
-        print_json({"schema": "evalkit.prompts/1", "prompts": [
-            {"ref": v.ref, "name": v.name, "version": v.version, "hash": v.hash,
-             "description": v.description, "parent": v.parent, "path": str(v.path)}
-            for v in versions]})
+        print_json(
+            {
+                "schema": "evalkit.prompts/1",
+                "prompts": [
+                    {
+                        "ref": v.ref,
+                        "name": v.name,
+                        "version": v.version,
+                        "hash": v.hash,
+                        "description": v.description,
+                        "parent": v.parent,
+                        "path": str(v.path),
+                    }
+                    for v in versions
+                ],
+            }
+        )
         return
     from rich.table import Table
 
@@ -54,10 +68,15 @@ def diff(
     from evalkit import api
 
     left, right = api.show_prompt(a), api.show_prompt(b)
-    lines = list(difflib.unified_diff(
-        left.source.splitlines(), right.source.splitlines(),
-        fromfile=f"{left.ref} ({left.hash})", tofile=f"{right.ref} ({right.hash})", lineterm="",
-    ))
+    lines = list(
+        difflib.unified_diff(
+            left.source.splitlines(),
+            right.source.splitlines(),
+            fromfile=f"{left.ref} ({left.hash})",
+            tofile=f"{right.ref} ({right.hash})",
+            lineterm="",
+        )
+    )
     console = out_console()
     if not lines:
         console.print(f"{left.ref} and {right.ref} are identical", markup=False)

@@ -18,8 +18,13 @@ def query(
 
     columns, rows = api.query(sql, db=db)
     if as_json:
-        print_json({"schema": "evalkit.query/1", "columns": columns,
-                    "rows": [dict(zip(columns, r, strict=True)) for r in rows]})
+        print_json(
+            {
+                "schema": "evalkit.query/1",
+                "columns": columns,
+                "rows": [dict(zip(columns, r, strict=True)) for r in rows],
+            }
+        )
         return
     if csv_out:
         import csv

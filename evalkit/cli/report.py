@@ -10,10 +10,14 @@ from evalkit.cli.common import DB_OPTION, out_console
 def report(
     run: str = typer.Argument("last", help="Run id, unique prefix, baseline name, or last."),
     baseline: str = typer.Option(
-        None, "--baseline", help="Compare with this baseline name or run (default: the "
-                                 "baseline the run was compared with, if any)."),
-    output: str = typer.Option(None, "-o", "--output",
-                               help="HTML file (default: reports/<suite>-<run>.html)."),
+        None,
+        "--baseline",
+        help="Compare with this baseline name or run (default: the "
+        "baseline the run was compared with, if any).",
+    ),
+    output: str = typer.Option(
+        None, "-o", "--output", help="HTML file (default: reports/<suite>-<run>.html)."
+    ),
     open_: bool = typer.Option(False, "--open", help="Open it in the browser."),
     db: str = DB_OPTION,
 ) -> None:

@@ -21,24 +21,31 @@ def run(
     provider: list[str] = typer.Option(None, "-p", "--provider", help="Provider id (repeatable)."),
     prompt: list[str] = typer.Option(None, "--prompt", help="Prompt NAME@V (repeatable)."),
     repeat: int = typer.Option(None, "-n", "--repeat", min=1, help="Run each case N times."),
-    concurrency: int = typer.Option(None, "-j", "--concurrency", min=1,
-                                    help="Calls in flight per provider."),
+    concurrency: int = typer.Option(
+        None, "-j", "--concurrency", min=1, help="Calls in flight per provider."
+    ),
     limit: int = typer.Option(None, "--limit", min=1, help="Only the first N cases."),
     shard: str = typer.Option(None, "--shard", help="Run shard I of N (I/N)."),
     resume: str = typer.Option(None, "--resume", help="Finish an interrupted run (id or last)."),
     tag: list[str] = typer.Option(None, "--tag", help="Label the run: K=V (repeatable)."),
-    no_cache: bool = typer.Option(False, "--no-cache",
-                                  help="Do not answer from the response cache."),
-    replay: str = typer.Option(None, "--replay",
-                               help="Answer every call from a stored run (no network)."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Do not answer from the response cache."
+    ),
+    replay: str = typer.Option(
+        None, "--replay", help="Answer every call from a stored run (no network)."
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the planned calls, cache hits and cost; call nothing."
     ),
-    max_cost: float = typer.Option(None, "--max-cost", min=0,
-                                   help="Stop before a call that could pass this many USD."),
+    max_cost: float = typer.Option(
+        None, "--max-cost", min=0, help="Stop before a call that could pass this many USD."
+    ),
     baseline: str = typer.Option(
-        None, "--baseline", help="Compare each run with this baseline (a name set with "
-                                 "`evalkit baseline set`, a run id, or last)."),
+        None,
+        "--baseline",
+        help="Compare each run with this baseline (a name set with "
+        "`evalkit baseline set`, a run id, or last).",
+    ),
     fail_on: str = FAIL_ON_OPTION,
     report: str = REPORT_OPTION,
     junit: str = JUNIT_OPTION,
@@ -58,10 +65,22 @@ def run(
     errors = err_console()
     progress = RichProgress(errors) if not (as_json or dry_run) else None
     evaluation = api.evaluate(
-        suites or [], db=db, providers=provider or [], prompts=prompt or [], repeat=repeat,
-        concurrency=concurrency, limit=limit, shard=shard, tags=parse_tags(tag),
-        resume=resume, progress=progress, no_cache=no_cache, replay=replay,
-        max_cost=max_cost, dry_run=dry_run, baseline=baseline,
+        suites or [],
+        db=db,
+        providers=provider or [],
+        prompts=prompt or [],
+        repeat=repeat,
+        concurrency=concurrency,
+        limit=limit,
+        shard=shard,
+        tags=parse_tags(tag),
+        resume=resume,
+        progress=progress,
+        no_cache=no_cache,
+        replay=replay,
+        max_cost=max_cost,
+        dry_run=dry_run,
+        baseline=baseline,
         fail_on=fail_on,
     )
     data = evaluation.as_json()

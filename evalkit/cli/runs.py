@@ -44,14 +44,21 @@ def show(
     from evalkit.report.terminal import render_run
 
     console = out_console()
-    console.print(f"run {data['id']} · started {str(data['started_at'])[:19]} UTC · "
-                  f"{data['status']} · exit {data['exit_code']} · evalkit "
-                  f"{data['evalkit_version']} · commit {(data['git_commit'] or '—')[:10]}"
-                  f"{' (dirty)' if data.get('git_dirty') else ''}")
+    console.print(
+        f"run {data['id']} · started {str(data['started_at'])[:19]} UTC · "
+        f"{data['status']} · exit {data['exit_code']} · evalkit "
+        f"{data['evalkit_version']} · commit {(data['git_commit'] or '—')[:10]}"
+        f"{' (dirty)' if data.get('git_dirty') else ''}"
+    )
     for p in data["providers"]:
         console.print(f" provider {p['provider']}: {p['identity']}", markup=False)
-    outcome = {"suite": data["suite"], "run_id": data["id"], "status": data["status"],
-               "summary": data["summary"], "gates": data["gates"]}
+    outcome = {
+        "suite": data["suite"],
+        "run_id": data["id"],
+        "status": data["status"],
+        "summary": data["summary"],
+        "gates": data["gates"],
+    }
     render_run(outcome, console)
 
 

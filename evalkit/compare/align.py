@@ -74,9 +74,13 @@ class Group:
         return ", ".join(sorted(self.models)) or None
 
     def describe(self) -> dict[str, Any]:
-        return {"prompt": self.prompt, "provider": self.provider, "model": self.model,
-                "prompt_hash": ", ".join(sorted(self.prompt_hashes)) or None,
-                "params": self.params[0] if len(self.params) == 1 else self.params}
+        return {
+            "prompt": self.prompt,
+            "provider": self.provider,
+            "model": self.model,
+            "prompt_hash": ", ".join(sorted(self.prompt_hashes)) or None,
+            "params": self.params[0] if len(self.params) == 1 else self.params,
+        }
 
 
 @dataclass
@@ -125,8 +129,9 @@ def load_run(store: Store, run_id: str) -> RunData:
         key = (row["prompt"], row["provider"])
         group = groups.get(key)
         if group is None:
-            group = groups[key] = Group(run_id, run["suite"], row["prompt"], row["prompt_name"],
-                                        row["provider"])
+            group = groups[key] = Group(
+                run_id, run["suite"], row["prompt"], row["prompt_name"], row["provider"]
+            )
         group.prompt_hashes.add(row["prompt_hash"])
         if row["model"]:
             group.models.add(row["model"])
@@ -165,8 +170,10 @@ class Sides:
     def __post_init__(self) -> None:
         for what, values in (("--prompt", self.prompts), ("--provider", self.providers)):
             if len(values) > 2:
-                raise InputError(f"{what} was given {len(values)} times",
-                                 fix=f"give {what} once (to filter) or twice (the two sides)")
+                raise InputError(
+                    f"{what} was given {len(values)} times",
+                    fix=f"give {what} once (to filter) or twice (the two sides)",
+                )
 
 
 @dataclass
@@ -188,8 +195,9 @@ def _matches(group: Group, prompt: str | None, provider: str | None) -> bool:
     return provider is None or group.provider == provider
 
 
-def _pair_within(a: list[Group], b: list[Group], key: Any, exact: Any) -> tuple[
-        list[Pairing], list[Group], list[Group]]:
+def _pair_within(
+    a: list[Group], b: list[Group], key: Any, exact: Any
+) -> tuple[list[Pairing], list[Group], list[Group]]:
     """Pair groups with equal ``exact`` keys first (e.g. the same prompt version), then the
     one group left on each side with equal ``key``."""
     pairs: list[Pairing] = []
@@ -211,8 +219,9 @@ def _pair_within(a: list[Group], b: list[Group], key: Any, exact: Any) -> tuple[
     return pairs, left_a, left_b
 
 
-def pair_groups(a: RunData, b: RunData, sides: Sides | None = None) -> tuple[
-        list[Pairing], list[Group], list[Group]]:
+def pair_groups(
+    a: RunData, b: RunData, sides: Sides | None = None
+) -> tuple[list[Pairing], list[Group], list[Group]]:
     """(pairings, baseline groups left unpaired, candidate groups left unpaired)."""
     sides = sides or Sides()
     prompts, providers = sides.prompts, sides.providers
@@ -280,8 +289,9 @@ def align_cases(a: Group, b: Group) -> Alignment:
     return Alignment(common, repeats, added, removed, changed, unmatched)
 
 
-def value_matrix(group: Group, alignment: Alignment, other: Group,
-                 value: Any) -> Sequence[Sequence[float]]:
+def value_matrix(
+    group: Group, alignment: Alignment, other: Group, value: Any
+) -> Sequence[Sequence[float]]:
     """A (cases, repeats) list of lists of ``value(row)`` (NaN where this side or the other
     lacks the repeat)."""
     nan = float("nan")

@@ -34,11 +34,13 @@ def _check_name(name: str) -> None:
         raise InputError(
             f"'{name}' cannot name a baseline",
             fix="start with a letter; letters, digits and . _ / @ + - (e.g. main, release/1.2);"
-                " not 'last' or 'latest'")
+            " not 'last' or 'latest'",
+        )
 
 
-def set_baseline(store: Store, name: str, refs: Sequence[str],
-                 suite: str | None = None) -> list[dict[str, Any]]:
+def set_baseline(
+    store: Store, name: str, refs: Sequence[str], suite: str | None = None
+) -> list[dict[str, Any]]:
     """Point ``name`` at each run in ``refs`` (one per suite); returns what changed."""
     _check_name(name)
     if not refs:
@@ -47,21 +49,34 @@ def set_baseline(store: Store, name: str, refs: Sequence[str],
     for ref in refs:
         run = get_run(store, resolve_run(store, ref, suite))
         if suite and run["suite"] != suite:
-            raise InputError(f"run {run['id']} is of suite '{run['suite']}', not '{suite}'",
-                             fix="drop --suite, or give a run of that suite")
+            raise InputError(
+                f"run {run['id']} is of suite '{run['suite']}', not '{suite}'",
+                fix="drop --suite, or give a run of that suite",
+            )
         if any(r["suite"] == run["suite"] for r in runs):
-            raise InputError(f"two of the runs are of suite '{run['suite']}'",
-                             fix="give one run per suite (a baseline is named per suite)")
+            raise InputError(
+                f"two of the runs are of suite '{run['suite']}'",
+                fix="give one run per suite (a baseline is named per suite)",
+            )
         runs.append(run)
     changed = []
     for run in runs:
-        previous = store.fetchone("SELECT run_id FROM baselines WHERE name = ? AND suite = ?",
-                                  [name, run["suite"]])
-        store.execute("INSERT OR REPLACE INTO baselines (name, suite, run_id, set_at) "
-                      "VALUES (?, ?, ?, ?)", [name, run["suite"], run["id"], utcnow()])
-        changed.append({"name": name, "suite": run["suite"], "run_id": run["id"],
-                        "previous": previous[0] if previous else None,
-                        "status": run["status"]})
+        previous = store.fetchone(
+            "SELECT run_id FROM baselines WHERE name = ? AND suite = ?", [name, run["suite"]]
+        )
+        store.execute(
+            "INSERT OR REPLACE INTO baselines (name, suite, run_id, set_at) VALUES (?, ?, ?, ?)",
+            [name, run["suite"], run["id"], utcnow()],
+        )
+        changed.append(
+            {
+                "name": name,
+                "suite": run["suite"],
+                "run_id": run["id"],
+                "previous": previous[0] if previous else None,
+                "status": run["status"],
+            }
+        )
     return changed
 
 
@@ -71,19 +86,24 @@ def list_baselines(store: Store, suite: str | None = None) -> list[dict[str, Any
         "(SELECT avg(CASE WHEN passed THEN 1.0 WHEN NOT passed THEN 0.0 END) FROM results "
         " WHERE run_id = b.run_id) AS pass_rate "
         "FROM baselines b LEFT JOIN runs r ON r.id = b.run_id "
-        + ("WHERE b.suite = ? " if suite else "") + "ORDER BY b.name, b.suite"
+        + ("WHERE b.suite = ? " if suite else "")
+        + "ORDER BY b.name, b.suite"
     )
     return store.records(sql, [suite] if suite else [])
 
 
 def delete_baseline(store: Store, name: str, suite: str | None = None) -> int:
-    where, params = "name = ?" + (" AND suite = ?" if suite else ""), [name] + (
-        [suite] if suite else [])
+    where, params = (
+        "name = ?" + (" AND suite = ?" if suite else ""),
+        [name] + ([suite] if suite else []),
+    )
     row = store.fetchone(f"SELECT count(*) FROM baselines WHERE {where}", params)
     count = int(row[0]) if row else 0
     if not count:
-        raise NotFoundError(f"no baseline '{name}'" + (f" for suite '{suite}'" if suite else ""),
-                            fix="see `evalkit baseline list`")
+        raise NotFoundError(
+            f"no baseline '{name}'" + (f" for suite '{suite}'" if suite else ""),
+            fix="see `evalkit baseline list`",
+        )
     store.execute(f"DELETE FROM baselines WHERE {where}", params)
     return count
 
@@ -100,7 +120,8 @@ def check_reference(store: Store, ref: str) -> None:
         raise NotFoundError(
             f"no baseline or run '{ref}' in {store.path}",
             fix=f"set one first: `evalkit baseline set {ref} RUN` (or see `evalkit baseline "
-                "list`, `evalkit runs list`)") from None
+            "list`, `evalkit runs list`)",
+        ) from None
 
 
 def previous_run(store: Store, suite: str, current: str) -> str | None:
@@ -108,12 +129,15 @@ def previous_run(store: Store, suite: str, current: str) -> str | None:
     row = store.fetchone(
         "SELECT id FROM runs WHERE suite = ? AND id <> ? AND status = 'completed' AND "
         "started_at <= (SELECT started_at FROM runs WHERE id = ?) "
-        "ORDER BY started_at DESC, id DESC LIMIT 1", [suite, current, current])
+        "ORDER BY started_at DESC, id DESC LIMIT 1",
+        [suite, current, current],
+    )
     return None if row is None else str(row[0])
 
 
-def resolve_for_suite(store: Store, ref: str, suite: str,
-                      current: str) -> tuple[str | None, str | None, str | None]:
+def resolve_for_suite(
+    store: Store, ref: str, suite: str, current: str
+) -> tuple[str | None, str | None, str | None]:
     """(baseline run id, baseline name, warning) for one suite's run ``current``.
 
     A name set for other suites but not this one, or a run of another suite, gives no run and
@@ -125,13 +149,20 @@ def resolve_for_suite(store: Store, ref: str, suite: str,
         if earlier is None:
             return None, None, f"no earlier completed run of suite '{suite}' to compare with"
         return earlier, None, None
-    named = store.fetchone("SELECT run_id FROM baselines WHERE name = ? AND suite = ?",
-                           [ref, suite])
+    named = store.fetchone(
+        "SELECT run_id FROM baselines WHERE name = ? AND suite = ?", [ref, suite]
+    )
     if named:
         return str(named[0]), ref, None
     if store.fetchone("SELECT 1 FROM baselines WHERE name = ?", [ref]):
-        return None, None, (f"suite '{suite}' has no baseline '{ref}' yet: not compared "
-                            f"(set it with `evalkit baseline set {ref} RUN`)")
+        return (
+            None,
+            None,
+            (
+                f"suite '{suite}' has no baseline '{ref}' yet: not compared "
+                f"(set it with `evalkit baseline set {ref} RUN`)"
+            ),
+        )
     run_id = resolve_run(store, ref)
     run = get_run(store, run_id)
     if run["suite"] != suite:

@@ -46,8 +46,15 @@ def _stat(x: np.ndarray, statistic: str) -> Any:
     return (np.nanmean if nan else np.mean)(x, axis=-1)
 
 
-def ratio(a: Any, b: Any, statistic: str = "p95", *, rng: np.random.Generator | None = None,
-          n_resamples: int = stats.N_RESAMPLES, alpha: float = stats.ALPHA) -> Ratio | None:
+def ratio(
+    a: Any,
+    b: Any,
+    statistic: str = "p95",
+    *,
+    rng: np.random.Generator | None = None,
+    n_resamples: int = stats.N_RESAMPLES,
+    alpha: float = stats.ALPHA,
+) -> Ratio | None:
     """``statistic`` ("p95" or "mean") of b over a; a and b are (cases, repeats) with NaN
     where missing, resampled together by case."""
     import numpy as np
@@ -69,8 +76,9 @@ def ratio(a: Any, b: Any, statistic: str = "p95", *, rng: np.random.Generator | 
         for start in range(0, n_resamples, chunk):
             size = min(chunk, n_resamples - start)
             idx = rng.integers(0, n, size=(size, n))
-            ratios[start:start + size] = (_stat(b[idx].reshape(size, -1), statistic)
-                                          / _stat(a[idx].reshape(size, -1), statistic))
+            ratios[start : start + size] = _stat(b[idx].reshape(size, -1), statistic) / _stat(
+                a[idx].reshape(size, -1), statistic
+            )
     ratios = ratios[np.isfinite(ratios)]
     ci = None
     if ratios.size:
@@ -80,14 +88,15 @@ def ratio(a: Any, b: Any, statistic: str = "p95", *, rng: np.random.Generator | 
 
 
 def _gate(run: dict[str, Any], gate: str, scope: str) -> dict[str, Any] | None:
-    for g in ((run.get("summary") or {}).get("gates") or []):
+    for g in (run.get("summary") or {}).get("gates") or []:
         if g.get("gate") == gate and g.get("scope") in (scope, "run"):
             return {"limit": g.get("limit"), "actual": g.get("actual"), "passed": g.get("passed")}
     return None
 
 
-def budgets(pairing: Pairing, alignment: Alignment, key: str,
-            candidate_run: dict[str, Any]) -> list[dict[str, Any]]:
+def budgets(
+    pairing: Pairing, alignment: Alignment, key: str, candidate_run: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Latency and cost of one pairing (each left out when neither side has any)."""
     a, b = pairing.baseline, pairing.candidate
     out = []
@@ -99,8 +108,7 @@ def budgets(pairing: Pairing, alignment: Alignment, key: str,
         return row["cost_usd"]
 
     for name, getter, stat, gate, words, tol in (
-        ("latency p95", latency, "p95", "latency_p95_ms", ("slower", "faster"),
-         LATENCY_TOLERANCE),
+        ("latency p95", latency, "p95", "latency_p95_ms", ("slower", "faster"), LATENCY_TOLERANCE),
         ("cost per result", cost, "mean", "cost_usd", ("costlier", "cheaper"), COST_TOLERANCE),
     ):
         ma = value_matrix(a, alignment, b, getter)
@@ -116,11 +124,18 @@ def budgets(pairing: Pairing, alignment: Alignment, key: str,
         budget = _gate(candidate_run, gate, b.label)
         if budget and budget["passed"] is False:
             verdict = "over budget"
-        out.append({
-            "metric": name, "statistic": stat, "baseline": found.baseline,
-            "candidate": found.candidate, "ratio": found.ratio,
-            "ci": None if found.ci is None else list(found.ci), "verdict": verdict,
-            "budget": budget, "tolerance": tol,
-            "worse": verdict in (words[0], "over budget"),
-        })
+        out.append(
+            {
+                "metric": name,
+                "statistic": stat,
+                "baseline": found.baseline,
+                "candidate": found.candidate,
+                "ratio": found.ratio,
+                "ci": None if found.ci is None else list(found.ci),
+                "verdict": verdict,
+                "budget": budget,
+                "tolerance": tol,
+                "worse": verdict in (words[0], "over budget"),
+            }
+        )
     return out

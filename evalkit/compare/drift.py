@@ -92,8 +92,11 @@ def _short(value: Any) -> str:
 def signature_change(a: dict[str, Any], b: dict[str, Any]) -> str:
     """What differs between two score signatures, e.g. ``version: 1 → 2``."""
     fa, fb = flatten(a or {}), flatten(b or {})
-    diffs = [f"{k}: {_short(fa.get(k))} → {_short(fb.get(k))}"
-             for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+    diffs = [
+        f"{k}: {_short(fa.get(k))} → {_short(fb.get(k))}"
+        for k in sorted(set(fa) | set(fb))
+        if fa.get(k) != fb.get(k)
+    ]
     shown = "; ".join(diffs[:4]) + ("; …" if len(diffs) > 4 else "")
     return f"scorer signature differs ({shown or 'hash only'})"
 
@@ -113,8 +116,13 @@ def _refusal(name: str, a: Group, b: Group) -> str | None:
         side = "the baseline" if not ia.decides else "this run"
         return f"no pass/fail outcome in {side} (every score undecided)"
     if ia.thresholds != ib.thresholds:
-        ta, tb = (", ".join("none" if t is None else f"{t:g}" for t in sorted(
-            x.thresholds, key=lambda t: -math.inf if t is None else t)) for x in (ia, ib))
+        ta, tb = (
+            ", ".join(
+                "none" if t is None else f"{t:g}"
+                for t in sorted(x.thresholds, key=lambda t: -math.inf if t is None else t)
+            )
+            for x in (ia, ib)
+        )
         return f"threshold differs ({ta} → {tb})"
     return None
 
@@ -140,14 +148,19 @@ def _metrics(pairing: Pairing, alignment: Alignment) -> tuple[list[_Metric], lis
     notes: list[str] = []
     pass_rate = _Metric("pass rate", "pass_rate", None)
     if not deciding:
-        pass_rate.reason = ("no pass/fail scorer is comparable" if all_deciding
-                            else "the suite has no pass/fail scorer")
+        pass_rate.reason = (
+            "no pass/fail scorer is comparable"
+            if all_deciding
+            else "the suite has no pass/fail scorer"
+        )
     else:
         if set(deciding) != all_deciding:
             pass_rate.note = f"over {', '.join(deciding)} (the scorers both runs share)"
-            notes.append(f"pass rate compared over {len(deciding)} of {len(all_deciding)} "
-                         f"pass/fail scorers: {', '.join(sorted(all_deciding - set(deciding)))} "
-                         "not comparable")
+            notes.append(
+                f"pass rate compared over {len(deciding)} of {len(all_deciding)} "
+                f"pass/fail scorers: {', '.join(sorted(all_deciding - set(deciding)))} "
+                "not comparable"
+            )
 
         def rate(group: Group) -> Any:
             return lambda row: _passed(row, group.scores.get(row["id"], {}), deciding)
@@ -161,11 +174,19 @@ def _metrics(pairing: Pairing, alignment: Alignment) -> tuple[list[_Metric], lis
         threshold = next(iter(info.thresholds), None) if len(info.thresholds) == 1 else None
         label = name if decides else f"{name} (mean)"
         if decides and threshold is not None and info.type not in _BOOLEAN:
-            label = f"{name} ≥ {threshold:g}" if _higher_is_better(info.type) else \
-                f"{name} ≤ {threshold:g}"
-        metric = _Metric(label, "pass_fail" if decides else "mean", name,
-                         higher_is_better=True if decides else _higher_is_better(info.type),
-                         threshold=threshold, reason=refusals[name])
+            label = (
+                f"{name} ≥ {threshold:g}"
+                if _higher_is_better(info.type)
+                else f"{name} ≤ {threshold:g}"
+            )
+        metric = _Metric(
+            label,
+            "pass_fail" if decides else "mean",
+            name,
+            higher_is_better=True if decides else _higher_is_better(info.type),
+            threshold=threshold,
+            reason=refusals[name],
+        )
         if metric.reason is None:
 
             def value(group: Group, decides: bool = decides, name: str = name) -> Any:
@@ -177,6 +198,7 @@ def _metrics(pairing: Pairing, alignment: Alignment) -> tuple[list[_Metric], lis
                         passed = None if score is None else score["passed"]
                         return None if passed is None else float(passed)
                     return None if score is None else score["value"]
+
                 return get
 
             metric.a = value_matrix(a, alignment, b, value(a))
@@ -195,10 +217,15 @@ def _merge_identical(metrics: list[_Metric]) -> None:
     binary = [m for m in metrics if m.kind != "mean" and m.reason is None and m.a is not None]
     for i, metric in enumerate(binary):
         for earlier in binary[:i]:
-            if earlier.same_as is None and np.array_equal(
-                    np.asarray(metric.a, float), np.asarray(earlier.a, float), equal_nan=True) \
-                    and np.array_equal(np.asarray(metric.b, float),
-                                       np.asarray(earlier.b, float), equal_nan=True):
+            if (
+                earlier.same_as is None
+                and np.array_equal(
+                    np.asarray(metric.a, float), np.asarray(earlier.a, float), equal_nan=True
+                )
+                and np.array_equal(
+                    np.asarray(metric.b, float), np.asarray(earlier.b, float), equal_nan=True
+                )
+            ):
                 metric.same_as = earlier.name
                 break
 
@@ -226,20 +253,35 @@ def _verdict(metric: _Metric, alpha: float) -> str:
 
 def _metric_json(metric: _Metric, alpha: float) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "metric": metric.name, "kind": metric.kind, "scorer": metric.scorer,
-        "threshold": metric.threshold, "higher_is_better": metric.higher_is_better,
-        "verdict": _verdict(metric, alpha), "reason": metric.reason, "note": metric.note,
+        "metric": metric.name,
+        "kind": metric.kind,
+        "scorer": metric.scorer,
+        "threshold": metric.threshold,
+        "higher_is_better": metric.higher_is_better,
+        "verdict": _verdict(metric, alpha),
+        "reason": metric.reason,
+        "note": metric.note,
         "same_as": metric.same_as,
     }
     r = metric.result
     if r is not None and metric.reason is None:
-        out.update({
-            "baseline": r.baseline, "candidate": r.candidate, "estimate": r.estimate,
-            "ci": list(r.ci), "p": r.p, "p_adjusted": metric.p_adjusted, "test": r.test,
-            "cases": r.cases, "pairs": r.pairs, "mde": r.mde,
-            "discordant": None if r.discordant is None else {
-                "pass_to_fail": r.discordant[0], "fail_to_pass": r.discordant[1]},
-        })
+        out.update(
+            {
+                "baseline": r.baseline,
+                "candidate": r.candidate,
+                "estimate": r.estimate,
+                "ci": list(r.ci),
+                "p": r.p,
+                "p_adjusted": metric.p_adjusted,
+                "test": r.test,
+                "cases": r.cases,
+                "pairs": r.pairs,
+                "mde": r.mde,
+                "discordant": None
+                if r.discordant is None
+                else {"pass_to_fail": r.discordant[0], "fail_to_pass": r.discordant[1]},
+            }
+        )
     return out
 
 
@@ -258,15 +300,21 @@ def _provenance_notes(pairing: Pairing) -> list[str]:
 
 
 def run_meta(run: dict[str, Any]) -> dict[str, Any]:
-    return {key: (str(run[key]) if key in ("started_at",) and run.get(key) else run.get(key))
-            for key in ("id", "suite", "started_at", "status", "git_commit", "git_dirty")}
+    return {
+        key: (str(run[key]) if key in ("started_at",) and run.get(key) else run.get(key))
+        for key in ("id", "suite", "started_at", "status", "git_commit", "git_dirty")
+    }
 
 
-def compare_pairings(pairings: Sequence[Pairing], *, suite: str,
-                     baseline_runs: Sequence[dict[str, Any]],
-                     candidate_runs: Sequence[dict[str, Any]],
-                     unpaired: tuple[Sequence[Group], Sequence[Group]] = ((), ()),
-                     alpha: float = stats.ALPHA) -> dict[str, Any]:
+def compare_pairings(
+    pairings: Sequence[Pairing],
+    *,
+    suite: str,
+    baseline_runs: Sequence[dict[str, Any]],
+    candidate_runs: Sequence[dict[str, Any]],
+    unpaired: tuple[Sequence[Group], Sequence[Group]] = ((), ()),
+    alpha: float = stats.ALPHA,
+) -> dict[str, Any]:
     """The verdict over several pairings of groups (one Holm family)."""
     runs = {r["id"]: r for r in candidate_runs}
     prepared = []
@@ -274,8 +322,12 @@ def compare_pairings(pairings: Sequence[Pairing], *, suite: str,
         alignment = align_cases(pairing.baseline, pairing.candidate)
         metrics, notes = _metrics(pairing, alignment)
         prepared.append((pairing, alignment, metrics, notes))
-    family = [m for _, _, metrics, _ in prepared for m in metrics
-              if m.reason is None and m.same_as is None and m.a is not None]
+    family = [
+        m
+        for _, _, metrics, _ in prepared
+        for m in metrics
+        if m.reason is None and m.same_as is None and m.a is not None
+    ]
     mde_alpha = alpha / max(len(family), 1)
     for pairing, _, metrics, _ in prepared:
         key = f"{pairing.baseline.run_id}:{pairing.label}→{pairing.candidate.run_id}"
@@ -296,33 +348,48 @@ def compare_pairings(pairings: Sequence[Pairing], *, suite: str,
         key = f"{pairing.baseline.run_id}:{pairing.label}→{pairing.candidate.run_id}"
         pr = metrics[0].result
         case_notes = []
-        for what, ids in (("added", alignment.added), ("removed", alignment.removed),
-                          ("changed since the baseline", alignment.changed)):
+        for what, ids in (
+            ("added", alignment.added),
+            ("removed", alignment.removed),
+            ("changed since the baseline", alignment.changed),
+        ):
             if ids:
-                case_notes.append(f"{len(ids)} case{'s' if len(ids) != 1 else ''} {what} "
-                                  f"(not compared): {', '.join(ids[:10])}"
-                                  f"{' …' if len(ids) > 10 else ''}")
+                case_notes.append(
+                    f"{len(ids)} case{'s' if len(ids) != 1 else ''} {what} "
+                    f"(not compared): {', '.join(ids[:10])}"
+                    f"{' …' if len(ids) > 10 else ''}"
+                )
         if alignment.unmatched_repeats:
-            case_notes.append(f"{alignment.unmatched_repeats} repeats ran on one side only "
-                              "(not compared)")
-        out_pairings.append({
-            "label": pairing.label,
-            "baseline": {"run_id": pairing.baseline.run_id, **pairing.baseline.describe()},
-            "candidate": {"run_id": pairing.candidate.run_id, **pairing.candidate.describe()},
-            "cases": {"compared": len(alignment.cases), "repeats": alignment.repeats,
-                      "added": alignment.added, "removed": alignment.removed,
-                      "changed": alignment.changed},
-            "metrics": [_metric_json(m, alpha) for m in metrics],
-            "budgets": budgets(pairing, alignment, key,
-                               runs.get(pairing.candidate.run_id, {})),
-            "flips": find_flips(pairing, alignment, metrics[0].a, metrics[0].b)
-            if metrics[0].reason is None else {"pass_to_fail": [], "fail_to_pass": []},
-            "mde": {"pass_rate": pr.mde if pr else None, "alpha": mde_alpha,
-                    "power": stats.POWER, "cases": pr.cases if pr else 0},
-            "notes": _provenance_notes(pairing) + notes + case_notes,
-        })
-    verdicts = [m["verdict"] for p in out_pairings for m in p["metrics"]
-                if not m.get("same_as")]
+            case_notes.append(
+                f"{alignment.unmatched_repeats} repeats ran on one side only (not compared)"
+            )
+        out_pairings.append(
+            {
+                "label": pairing.label,
+                "baseline": {"run_id": pairing.baseline.run_id, **pairing.baseline.describe()},
+                "candidate": {"run_id": pairing.candidate.run_id, **pairing.candidate.describe()},
+                "cases": {
+                    "compared": len(alignment.cases),
+                    "repeats": alignment.repeats,
+                    "added": alignment.added,
+                    "removed": alignment.removed,
+                    "changed": alignment.changed,
+                },
+                "metrics": [_metric_json(m, alpha) for m in metrics],
+                "budgets": budgets(pairing, alignment, key, runs.get(pairing.candidate.run_id, {})),
+                "flips": find_flips(pairing, alignment, metrics[0].a, metrics[0].b)
+                if metrics[0].reason is None
+                else {"pass_to_fail": [], "fail_to_pass": []},
+                "mde": {
+                    "pass_rate": pr.mde if pr else None,
+                    "alpha": mde_alpha,
+                    "power": stats.POWER,
+                    "cases": pr.cases if pr else 0,
+                },
+                "notes": _provenance_notes(pairing) + notes + case_notes,
+            }
+        )
+    verdicts = [m["verdict"] for p in out_pairings for m in p["metrics"] if not m.get("same_as")]
     if "regressed" in verdicts:
         overall = "regressed"
     elif "improved" in verdicts:
@@ -337,41 +404,60 @@ def compare_pairings(pairings: Sequence[Pairing], *, suite: str,
         "schema": SCHEMA,
         "suite": suite,
         "verdict": overall,
-        "alpha": alpha, "power": stats.POWER, "correction": "holm", "tests": len(tested),
+        "alpha": alpha,
+        "power": stats.POWER,
+        "correction": "holm",
+        "tests": len(tested),
         "baseline": {"runs": [run_meta(r) for r in baseline_runs]},
         "candidate": {"runs": [run_meta(r) for r in candidate_runs]},
         "counts": {
-            "regressed": verdicts.count("regressed"), "improved": verdicts.count("improved"),
+            "regressed": verdicts.count("regressed"),
+            "improved": verdicts.count("improved"),
             "unchanged": verdicts.count("unchanged"),
             "not_comparable": verdicts.count("not comparable"),
-            "pass_to_fail": sum(flips), "fail_to_pass": sum(gains),
+            "pass_to_fail": sum(flips),
+            "fail_to_pass": sum(gains),
             "budgets_worse": sum(b["worse"] for p in out_pairings for b in p["budgets"]),
         },
         "pairings": out_pairings,
-        "unpaired": {"baseline": [g.label for g in unpaired[0]],
-                     "candidate": [g.label for g in unpaired[1]]},
+        "unpaired": {
+            "baseline": [g.label for g in unpaired[0]],
+            "candidate": [g.label for g in unpaired[1]],
+        },
     }
 
 
-def compare_runs(store: Store, baseline_id: str, candidate_id: str, *,
-                 sides: Sides | None = None, alpha: float = stats.ALPHA) -> dict[str, Any]:
+def compare_runs(
+    store: Store,
+    baseline_id: str,
+    candidate_id: str,
+    *,
+    sides: Sides | None = None,
+    alpha: float = stats.ALPHA,
+) -> dict[str, Any]:
     """Compare two stored runs of one suite (they may be the same run, with named sides)."""
     a = load_run(store, baseline_id)
     b = a if candidate_id == baseline_id else load_run(store, candidate_id)
     if a.suite != b.suite:
         raise InputError(
             f"run {a.id} is of suite '{a.suite}' and run {b.id} of suite '{b.suite}'",
-            fix="compare two runs of the same suite (cases align by suite and case id)")
+            fix="compare two runs of the same suite (cases align by suite and case id)",
+        )
     pairings, left_a, left_b = pair_groups(a, b, sides or Sides())
     if not pairings:
         raise InputError(
-            f"nothing to compare between run {a.id} ({_groups(a)}) and run {b.id} "
-            f"({_groups(b)})",
+            f"nothing to compare between run {a.id} ({_groups(a)}) and run {b.id} ({_groups(b)})",
             fix="name the two sides, e.g. --prompt NAME@v1 --prompt NAME@v2, "
-                "or --provider A --provider B")
-    return compare_pairings(pairings, suite=a.suite, baseline_runs=[a.run],
-                            candidate_runs=[b.run] if b is not a else [a.run],
-                            unpaired=(left_a, left_b), alpha=alpha)
+            "or --provider A --provider B",
+        )
+    return compare_pairings(
+        pairings,
+        suite=a.suite,
+        baseline_runs=[a.run],
+        candidate_runs=[b.run] if b is not a else [a.run],
+        unpaired=(left_a, left_b),
+        alpha=alpha,
+    )
 
 
 def _groups(run: RunData) -> str:

@@ -19,12 +19,18 @@ __all__ = ["flips"]
 def _side(group: Group, row: dict[str, Any], passes: int, k: int) -> dict[str, Any]:
     failed = [
         {"scorer": name, "value": s["value"], "detail": s["detail"]}
-        for name, s in sorted(group.scores.get(row["id"], {}).items()) if s["passed"] is False
+        for name, s in sorted(group.scores.get(row["id"], {}).items())
+        if s["passed"] is False
     ]
     return {
-        "result_id": row["id"], "repeat": row["repeat"], "output": row["output"],
-        "passes": passes, "repeats": k, "error_class": row["error_class"],
-        "error": row["error"], "failed": failed,
+        "result_id": row["id"],
+        "repeat": row["repeat"],
+        "output": row["output"],
+        "passes": passes,
+        "repeats": k,
+        "error_class": row["error_class"],
+        "error": row["error"],
+        "failed": failed,
     }
 
 
@@ -34,8 +40,7 @@ def flips(pairing: Pairing, alignment: Alignment, a: Any, b: Any) -> dict[str, l
     out: dict[str, list[Any]] = {"pass_to_fail": [], "fail_to_pass": []}
     nan = math.isnan
     for i, case in enumerate(alignment.cases):
-        reps = [r for r in range(alignment.repeats)
-                if not nan(a[i][r]) and not nan(b[i][r])]
+        reps = [r for r in range(alignment.repeats) if not nan(a[i][r]) and not nan(b[i][r])]
         if not reps:
             continue
         pa = sum(int(a[i][r]) for r in reps)
@@ -50,9 +55,11 @@ def flips(pairing: Pairing, alignment: Alignment, a: Any, b: Any) -> dict[str, l
         want_a = 1.0 if kind == "pass_to_fail" else 0.0
         ra = next(r for r in reps if a[i][r] == want_a)
         rb = next(r for r in reps if b[i][r] == 1.0 - want_a)
-        out[kind].append({
-            "case_id": case,
-            "baseline": _side(pairing.baseline, pairing.baseline.results[(case, ra)], pa, k),
-            "candidate": _side(pairing.candidate, pairing.candidate.results[(case, rb)], pb, k),
-        })
+        out[kind].append(
+            {
+                "case_id": case,
+                "baseline": _side(pairing.baseline, pairing.baseline.results[(case, ra)], pa, k),
+                "candidate": _side(pairing.candidate, pairing.candidate.results[(case, rb)], pb, k),
+            }
+        )
     return out

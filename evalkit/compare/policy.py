@@ -33,13 +33,15 @@ _FAILS = {
 
 def check_policy(value: str) -> str:
     if value not in FAIL_ON:
-        raise InputError(f"--fail-on {value!r} is not a policy",
-                         fix=f"use one of: {', '.join(FAIL_ON)}")
+        raise InputError(
+            f"--fail-on {value!r} is not a policy", fix=f"use one of: {', '.join(FAIL_ON)}"
+        )
     return value
 
 
-def decide(exit_code: int, gates: list[dict[str, Any]], comparison: dict[str, Any] | None,
-           policy: str) -> tuple[int, list[str]]:
+def decide(
+    exit_code: int, gates: list[dict[str, Any]], comparison: dict[str, Any] | None, policy: str
+) -> tuple[int, list[str]]:
     """(exit code, reasons found) for a completed run; codes other than 0/1 stand."""
     if exit_code not in (0, 1):
         return exit_code, []
@@ -62,10 +64,17 @@ def compact(comparison: dict[str, Any]) -> str:
     """The comparison as stored on the run: verdicts and flipped case ids, no outputs."""
     pairings = []
     for p in comparison["pairings"]:
-        pairings.append({
-            "label": p["label"], "baseline": p["baseline"], "candidate": p["candidate"],
-            "cases": p["cases"], "metrics": p["metrics"], "budgets": p["budgets"],
-            "mde": p["mde"], "notes": p["notes"],
-            "flips": {k: [f["case_id"] for f in v] for k, v in p["flips"].items()},
-        })
+        pairings.append(
+            {
+                "label": p["label"],
+                "baseline": p["baseline"],
+                "candidate": p["candidate"],
+                "cases": p["cases"],
+                "metrics": p["metrics"],
+                "budgets": p["budgets"],
+                "mde": p["mde"],
+                "notes": p["notes"],
+                "flips": {k: [f["case_id"] for f in v] for k, v in p["flips"].items()},
+            }
+        )
     return json.dumps({**comparison, "pairings": pairings}, default=str)

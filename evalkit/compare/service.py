@@ -26,8 +26,9 @@ def judge_runs(store: Store, outcomes: Sequence[Any], ref: str | None, policy: s
         comparison = None
         baseline_id = None
         if ref and outcome.run_id and outcome.status == "completed":
-            baseline_id, name, warning = resolve_for_suite(store, ref, outcome.suite,
-                                                           outcome.run_id)
+            baseline_id, name, warning = resolve_for_suite(
+                store, ref, outcome.suite, outcome.run_id
+            )
             if warning:
                 outcome.warnings.append(warning)
                 outcome.header["baseline_note"] = warning
@@ -48,8 +49,14 @@ def judge_runs(store: Store, outcomes: Sequence[Any], ref: str | None, policy: s
             store.execute(
                 "UPDATE runs SET baseline = ?, baseline_run_id = ?, comparison = ?, "
                 "exit_code = ? WHERE id = ?",
-                [ref, baseline_id if comparison else None,
-                 compact(comparison) if comparison else None, code, outcome.run_id])
+                [
+                    ref,
+                    baseline_id if comparison else None,
+                    compact(comparison) if comparison else None,
+                    code,
+                    outcome.run_id,
+                ],
+            )
 
 
 def is_suite(project: Any, name: str) -> bool:
@@ -57,8 +64,9 @@ def is_suite(project: Any, name: str) -> bool:
     path = Path(name)
     if path.is_file():
         return True
-    return any(c.is_file() for c in (project.suites_dir / name,
-                                      project.suites_dir / f"{name}.yaml"))
+    return any(
+        c.is_file() for c in (project.suites_dir / name, project.suites_dir / f"{name}.yaml")
+    )
 
 
 def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> dict[str, Any]:
@@ -76,8 +84,10 @@ def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> dict[str, A
     if refs[0] in LATEST:
         found = previous_run(store, suite, b)
         if found is None:
-            raise NotFoundError(f"no completed run of suite '{suite}' before run {b}",
-                                fix="name both runs (see `evalkit runs list`)")
+            raise NotFoundError(
+                f"no completed run of suite '{suite}' before run {b}",
+                fix="name both runs (see `evalkit runs list`)",
+            )
         a = found
     else:
         a = resolve_run(store, refs[0], suite)
@@ -87,8 +97,7 @@ def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> dict[str, A
 
 
 # -- two versions (or providers) on a suite -------------------------------------------------
-def find_run_for(store: Store, suite: Any, prompt: Any, provider: str,
-                 repeat: int) -> str | None:
+def find_run_for(store: Store, suite: Any, prompt: Any, provider: str, repeat: int) -> str | None:
     """The newest completed run of this very suite (same file and cases) that has every case
     of ``prompt`` (same content hash) on ``provider``, with at least ``repeat`` repeats."""
     want = {(c.id, c.hash) for c in suite.cases}
@@ -97,11 +106,14 @@ def find_run_for(store: Store, suite: Any, prompt: Any, provider: str,
         "WHERE ru.suite = ? AND ru.suite_hash = ? AND ru.status = 'completed' "
         "AND r.prompt = ? AND r.prompt_hash = ? AND r.provider = ? "
         "ORDER BY ru.started_at DESC, ru.id DESC LIMIT 20",
-        [suite.name, suite.hash, prompt.ref, prompt.hash, provider])
+        [suite.name, suite.hash, prompt.ref, prompt.hash, provider],
+    )
     for run_id, _ in rows:
         got = store.fetchall(
-            'SELECT case_id, case_hash, count(*) FROM results WHERE run_id = ? AND prompt = ? '
-            'AND provider = ? GROUP BY ALL', [run_id, prompt.ref, provider])
+            "SELECT case_id, case_hash, count(*) FROM results WHERE run_id = ? AND prompt = ? "
+            "AND provider = ? GROUP BY ALL",
+            [run_id, prompt.ref, provider],
+        )
         have = {(c, h) for c, h, _ in got}
         if want <= have and min((n for _, _, n in got), default=0) >= repeat:
             return str(run_id)
@@ -109,8 +121,15 @@ def find_run_for(store: Store, suite: Any, prompt: Any, provider: str,
 
 
 def compare_suite(
-    project: Any, db: Any, suite_ref: str, sides: Sides, *, repeat: int | None,
-    run_missing: bool, evaluate: Callable[..., Any], progress: Any = None,
+    project: Any,
+    db: Any,
+    suite_ref: str,
+    sides: Sides,
+    *,
+    repeat: int | None,
+    run_missing: bool,
+    evaluate: Callable[..., Any],
+    progress: Any = None,
 ) -> dict[str, Any]:
     """``evalkit compare --prompt x@v1 --prompt x@v2 SUITE``: the versions case by case on
     every provider (or ``--provider A --provider B``: the providers on every version)."""
@@ -123,8 +142,7 @@ def compare_suite(
     (path,) = suite_paths(project, [suite_ref])
     suite = load_suite(path, library, ProviderPool(project).ids())
     by_prompt = len(sides.prompts) == 2
-    versions = [library.get(ref) for ref in sides.prompts] if sides.prompts else list(
-        suite.prompts)
+    versions = [library.get(ref) for ref in sides.prompts] if sides.prompts else list(suite.prompts)
     if len(sides.providers) == 2 or sides.providers:
         providers = list(sides.providers)
     else:
@@ -132,8 +150,10 @@ def compare_suite(
     known = set(ProviderPool(project).ids())
     for pid in providers:
         if known and pid not in known:
-            raise NotFoundError(f"provider '{pid}' is not defined in evalkit.yaml",
-                                fix=f"use one of: {', '.join(sorted(known))}")
+            raise NotFoundError(
+                f"provider '{pid}' is not defined in evalkit.yaml",
+                fix=f"use one of: {', '.join(sorted(known))}",
+            )
     cells = [(v, p) for v in versions for p in providers]
     repeats = repeat or suite.repeat
     with open_store(project, db) as store:
@@ -142,7 +162,8 @@ def compare_suite(
     if missing and not run_missing:
         raise NotFoundError(
             "not in the store yet: " + ", ".join(f"{v.ref} on {p}" for v, p in missing),
-            fix="drop --no-run to run them now")
+            fix="drop --no-run to run them now",
+        )
     ran: list[dict[str, Any]] = []
     plans: dict[tuple[str, ...], list[Any]] = {}
     for v, _ in missing:
@@ -150,18 +171,31 @@ def compare_suite(
         if v not in plans.setdefault(providers_missing, []):
             plans[providers_missing].append(v)
     for provider_ids, prompt_versions in plans.items():
-        evaluation = evaluate([path], project=project, db=db, providers=list(provider_ids),
-                              prompts=[v.ref for v in prompt_versions], repeat=repeats,
-                              progress=progress)
+        evaluation = evaluate(
+            [path],
+            project=project,
+            db=db,
+            providers=list(provider_ids),
+            prompts=[v.ref for v in prompt_versions],
+            repeat=repeats,
+            progress=progress,
+        )
         outcome = evaluation.runs[0]
         if outcome.status != "completed":
-            raise RunIncomplete(f"the run of {', '.join(v.ref for v in prompt_versions)} "
-                                f"did not complete: {outcome.error}")
+            raise RunIncomplete(
+                f"the run of {', '.join(v.ref for v in prompt_versions)} "
+                f"did not complete: {outcome.error}"
+            )
         for v in prompt_versions:
             for p in provider_ids:
                 found[(v.ref, p)] = outcome.run_id
-        ran.append({"run_id": outcome.run_id, "prompts": [v.ref for v in prompt_versions],
-                    "providers": list(provider_ids)})
+        ran.append(
+            {
+                "run_id": outcome.run_id,
+                "prompts": [v.ref for v in prompt_versions],
+                "providers": list(provider_ids),
+            }
+        )
     with open_store(project, db, read_only=True) as store:
         loaded: dict[str, RunData] = {}
         for run_id in set(found.values()):
@@ -183,14 +217,24 @@ def compare_suite(
         for v in versions:
             pairings.append(Pairing(group(v, providers[0]), group(v, providers[1])))
             rows.append(v.ref)
-    side_runs = [{found[(v.ref, p)] for v, p in cells if (v == versions[0] if by_prompt
-                                                          else p == providers[0])},
-                 {found[(v.ref, p)] for v, p in cells if (v == versions[1] if by_prompt
-                                                          else p == providers[1])}]
+    side_runs = [
+        {
+            found[(v.ref, p)]
+            for v, p in cells
+            if (v == versions[0] if by_prompt else p == providers[0])
+        },
+        {
+            found[(v.ref, p)]
+            for v, p in cells
+            if (v == versions[1] if by_prompt else p == providers[1])
+        },
+    ]
     comparison = compare_pairings(
-        pairings, suite=suite.name,
+        pairings,
+        suite=suite.name,
         baseline_runs=[loaded[r].run for r in sorted(x for x in side_runs[0] if x)],
-        candidate_runs=[loaded[r].run for r in sorted(x for x in side_runs[1] if x)])
+        candidate_runs=[loaded[r].run for r in sorted(x for x in side_runs[1] if x)],
+    )
     comparison["matrix"] = {
         "by": "prompt" if by_prompt else "provider",
         "sides": [v.ref for v in versions] if by_prompt else providers,

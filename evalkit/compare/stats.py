@@ -201,8 +201,9 @@ def _wilson(successes: Any, n: Any, z: float) -> tuple[Any, Any]:
     return np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
 
 
-def newcombe_paired_ci(n11: Any, n10: Any, n01: Any, n00: Any,
-                       alpha: float = ALPHA) -> tuple[Any, Any]:
+def newcombe_paired_ci(
+    n11: Any, n10: Any, n01: Any, n00: Any, alpha: float = ALPHA
+) -> tuple[Any, Any]:
     """Newcombe's square-and-add (hybrid score) interval for ``p_b − p_a`` from a paired 2×2
     table (vectorised). ``n10``: passed in a, failed in b (pass→fail); ``n01``: fail→pass."""
     import numpy as np
@@ -220,18 +221,24 @@ def newcombe_paired_ci(n11: Any, n10: Any, n01: Any, n00: Any,
     cross = np.where(cross > n / 2, cross - n / 2, np.where(cross >= 0, 0.0, cross))
     phi = cross / np.sqrt(np.where(den > 0, den, 1.0)) * (den > 0)
     delta = pb - pa
-    low = delta - np.sqrt(np.maximum(
-        0.0, (pb - lb) ** 2 - 2 * phi * (pb - lb) * (ua - pa) + (ua - pa) ** 2))
-    high = delta + np.sqrt(np.maximum(
-        0.0, (ub - pb) ** 2 - 2 * phi * (ub - pb) * (pa - la) + (pa - la) ** 2))
+    low = delta - np.sqrt(
+        np.maximum(0.0, (pb - lb) ** 2 - 2 * phi * (pb - lb) * (ua - pa) + (ua - pa) ** 2)
+    )
+    high = delta + np.sqrt(
+        np.maximum(0.0, (ub - pb) ** 2 - 2 * phi * (ub - pb) * (pa - la) + (pa - la) ** 2)
+    )
     if low.ndim == 0:
         return float(low), float(high)
     return low, high
 
 
-def cluster_bootstrap_ci(diff_sums: Any, counts: Any, rng: np.random.Generator,
-                         n_resamples: int = N_RESAMPLES,
-                         alpha: float = ALPHA) -> tuple[float, float]:
+def cluster_bootstrap_ci(
+    diff_sums: Any,
+    counts: Any,
+    rng: np.random.Generator,
+    n_resamples: int = N_RESAMPLES,
+    alpha: float = ALPHA,
+) -> tuple[float, float]:
     """Percentile interval of ``Σ diff / Σ count`` resampling whole cases with replacement.
 
     With one value per case (``counts`` all 1) this is the ordinary paired bootstrap of the
@@ -248,14 +255,13 @@ def cluster_bootstrap_ci(diff_sums: Any, counts: Any, rng: np.random.Generator,
     for start in range(0, n_resamples, chunk):
         size = min(chunk, n_resamples - start)
         idx = rng.integers(0, n, size=(size, n))
-        estimates[start:start + size] = sums[idx].sum(axis=1) / weights[idx].sum(axis=1)
+        estimates[start : start + size] = sums[idx].sum(axis=1) / weights[idx].sum(axis=1)
     low, high = np.quantile(estimates, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
 
 
 # -- power ------------------------------------------------------------------------------------
-def mde_pass_rate(n: int, psi0: float, alpha: float = ALPHA,
-                  power: float = POWER) -> float | None:
+def mde_pass_rate(n: int, psi0: float, alpha: float = ALPHA, power: float = POWER) -> float | None:
     """The smallest pass-rate drop detectable with ``power`` (see the module docstring);
     None when even a drop of 100 points would not be (too few cases)."""
     if n <= 0:
@@ -280,8 +286,7 @@ def mde_pass_rate(n: int, psi0: float, alpha: float = ALPHA,
     return high
 
 
-def mde_continuous(per_case_diffs: Any, alpha: float = ALPHA,
-                   power: float = POWER) -> float | None:
+def mde_continuous(per_case_diffs: Any, alpha: float = ALPHA, power: float = POWER) -> float | None:
     """``(z(1−α/2) + z(power))·sd/√n`` of the per-case mean differences."""
     import numpy as np
 
@@ -333,9 +338,15 @@ def _possible(mde: float | None, rate: float) -> float | None:
     return None if mde is None or mde > max(rate, 1 - rate) else mde
 
 
-def paired_binary(a: Any, b: Any, *, rng: np.random.Generator | None = None,
-                  alpha: float = ALPHA, mde_alpha: float | None = None,
-                  n_resamples: int = N_RESAMPLES) -> Paired | None:
+def paired_binary(
+    a: Any,
+    b: Any,
+    *,
+    rng: np.random.Generator | None = None,
+    alpha: float = ALPHA,
+    mde_alpha: float | None = None,
+    n_resamples: int = N_RESAMPLES,
+) -> Paired | None:
     """Pass/fail values (1/0/NaN), shape (cases, repeats): exact test, interval, MDE."""
     import numpy as np
 
@@ -354,8 +365,14 @@ def paired_binary(a: Any, b: Any, *, rng: np.random.Generator | None = None,
         n00 = n - n10 - n01 - n11
         low, high = newcombe_paired_ci(n11, n10, n01, n00, alpha)
         return Paired(
-            test="exact McNemar", cases=n, pairs=total, baseline=rate_a, candidate=rate_b,
-            estimate=rate_b - rate_a, ci=(low, high), p=float(mcnemar_exact(n10, n01)),
+            test="exact McNemar",
+            cases=n,
+            pairs=total,
+            baseline=rate_a,
+            candidate=rate_b,
+            estimate=rate_b - rate_a,
+            ci=(low, high),
+            p=float(mcnemar_exact(n10, n01)),
             mde=_possible(mde_pass_rate(n, (n10 + n01) / n, mde_level), rate_a),
             discordant=(n10, n01),
         )
@@ -363,15 +380,27 @@ def paired_binary(a: Any, b: Any, *, rng: np.random.Generator | None = None,
     ci = cluster_bootstrap_ci(d, k, rng, n_resamples, alpha)
     psi0 = float(np.mean((d / k) ** 2))
     return Paired(
-        test="exact sign-flip over cases", cases=n, pairs=total, baseline=rate_a,
-        candidate=rate_b, estimate=rate_b - rate_a, ci=ci, p=sign_flip_exact(d),
+        test="exact sign-flip over cases",
+        cases=n,
+        pairs=total,
+        baseline=rate_a,
+        candidate=rate_b,
+        estimate=rate_b - rate_a,
+        ci=ci,
+        p=sign_flip_exact(d),
         mde=_possible(mde_pass_rate(n, psi0, mde_level), rate_a),
     )
 
 
-def paired_continuous(a: Any, b: Any, *, rng: np.random.Generator | None = None,
-                      alpha: float = ALPHA, mde_alpha: float | None = None,
-                      n_resamples: int = N_RESAMPLES) -> Paired | None:
+def paired_continuous(
+    a: Any,
+    b: Any,
+    *,
+    rng: np.random.Generator | None = None,
+    alpha: float = ALPHA,
+    mde_alpha: float | None = None,
+    n_resamples: int = N_RESAMPLES,
+) -> Paired | None:
     """Continuous values, shape (cases, repeats): sign-flip test, cluster bootstrap CI."""
     sa, sb, k = _pairs(a, b)
     n = int(k.size)
@@ -385,7 +414,13 @@ def paired_continuous(a: Any, b: Any, *, rng: np.random.Generator | None = None,
     p = sign_flip_test(d, rng)
     return Paired(
         test="paired bootstrap" + (" over cases" if int(k.max()) > 1 else ""),
-        cases=n, pairs=int(total), baseline=mean_a, candidate=mean_b, estimate=mean_b - mean_a,
-        ci=ci, p=p, mde=mde_continuous(d / k, mde_alpha if mde_alpha is not None else alpha),
+        cases=n,
+        pairs=int(total),
+        baseline=mean_a,
+        candidate=mean_b,
+        estimate=mean_b - mean_a,
+        ci=ci,
+        p=p,
+        mde=mde_continuous(d / k, mde_alpha if mde_alpha is not None else alpha),
         extra={"p_test": "sign-flip"},
     )

@@ -104,13 +104,16 @@ def load_prompt_file(path: Path, name: str | None = None) -> PromptVersion:
     shown = display_path(path)
     if not match:
         raise InputError(
-            "prompt version files are named v<N>.yaml", path=shown,
+            "prompt version files are named v<N>.yaml",
+            path=shown,
             fix=f"rename it, e.g. {path.parent.name}/v1.yaml",
         )
     data, lines = read_yaml(path, shown=shown)
     if not isinstance(data, dict):
         raise InputError(
-            "a prompt version must be a mapping with `messages:`", path=shown, line=1,
+            "a prompt version must be a mapping with `messages:`",
+            path=shown,
+            line=1,
             fix=f"start with `{_EXAMPLES['messages']}`",
         )
     model = validate(_PromptFile, data, lines, what="prompt", examples=_EXAMPLES)

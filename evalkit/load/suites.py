@@ -84,7 +84,13 @@ def case_from_mapping(data: Any, lines: LineMap, source: str) -> Case:
         raise lines.error(
             (), "a case must be a mapping", fix='e.g. {"id": "c1", "vars": {"q": "..."}}'
         )
-    model = validate(_CaseModel, data, lines, what="case", examples=_CASE_EXAMPLES, )
+    model = validate(
+        _CaseModel,
+        data,
+        lines,
+        what="case",
+        examples=_CASE_EXAMPLES,
+    )
     digest = content_hash({"vars": model.vars, "reference": model.reference})
     case_id = str(model.id) if model.id is not None and str(model.id) else f"case-{digest[:10]}"
     return Case(
@@ -108,7 +114,9 @@ def _read_jsonl(path: Path, shown: str) -> Iterable[Case]:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise InputError(
-                f"invalid JSON: {exc.msg} (column {exc.colno})", path=shown, line=number,
+                f"invalid JSON: {exc.msg} (column {exc.colno})",
+                path=shown,
+                line=number,
                 fix="one JSON object per line, e.g. "
                 '{"id": "c1", "vars": {"question": "..."}, "reference": "..."}',
             ) from None
@@ -121,16 +129,24 @@ def _read_csv(path: Path, shown: str) -> Iterable[Case]:
     text = path.read_text(encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
-        raise InputError("CSV file has no header row", path=shown, line=1,
-                         fix="first line: id,reference,<var names>")
+        raise InputError(
+            "CSV file has no header row",
+            path=shown,
+            line=1,
+            fix="first line: id,reference,<var names>",
+        )
     line = 1
     for row in reader:
         line = reader.line_num
         case: dict[str, Any] = {"vars": {}, "metadata": {}}
         for key, value in row.items():
             if key is None:
-                raise InputError("row has more fields than the header", path=shown, line=line,
-                                 fix="quote fields that contain commas")
+                raise InputError(
+                    "row has more fields than the header",
+                    path=shown,
+                    line=line,
+                    fix="quote fields that contain commas",
+                )
             key = key.strip()
             if key == "id":
                 case["id"] = value
@@ -139,7 +155,7 @@ def _read_csv(path: Path, shown: str) -> Iterable[Case]:
             elif key == "tags":
                 case["tags"] = [t.strip() for t in (value or "").split(";") if t.strip()]
             elif key.startswith("metadata."):
-                case["metadata"][key[len("metadata."):]] = value
+                case["metadata"][key[len("metadata.") :]] = value
             else:
                 case["vars"][key.removeprefix("vars.")] = value
         yield case_from_mapping(case, LineMap(shown, {(): line}), shown)
@@ -154,7 +170,8 @@ def _load_cases(spec: str | list[Any], suite_path: Path, lines: LineMap) -> list
     path = (suite_path.parent / spec).resolve()
     if not path.is_file():
         raise lines.error(
-            ("cases",), f"case file '{spec}' not found (looked in {display_path(path.parent)})",
+            ("cases",),
+            f"case file '{spec}' not found (looked in {display_path(path.parent)})",
             fix="give a path relative to the suite file, or list the cases inline",
         )
     shown = display_path(path)
@@ -162,8 +179,9 @@ def _load_cases(spec: str | list[Any], suite_path: Path, lines: LineMap) -> list
         return list(_read_jsonl(path, shown))
     if path.suffix.lower() == ".csv":
         return list(_read_csv(path, shown))
-    raise lines.error(("cases",), f"unsupported case file type '{path.suffix}'",
-                      fix="use .jsonl or .csv")
+    raise lines.error(
+        ("cases",), f"unsupported case file type '{path.suffix}'", fix="use .jsonl or .csv"
+    )
 
 
 def _check_unique(cases: list[Case]) -> None:
@@ -173,7 +191,9 @@ def _check_unique(cases: list[Case]) -> None:
             first = seen[case.id]
             raise InputError(
                 f"duplicate case id '{case.id}' (first at line {first.line})",
-                path=case.source, line=case.line, fix="give every case its own `id`",
+                path=case.source,
+                line=case.line,
+                fix="give every case its own `id`",
             )
         seen[case.id] = case
 
@@ -187,28 +207,37 @@ def _load_scorers(
     for i, item in enumerate(items):
         where = lines.sub("scorers", i)
         if not isinstance(item, dict) or not isinstance(item.get("type"), str):
-            raise where.error((), "a scorer needs a `type`",
-                              fix=f"e.g. `- {{type: contains, value: ...}}`; types: "
-                                  f"{', '.join(SCORERS.names())}")
+            raise where.error(
+                (),
+                "a scorer needs a `type`",
+                fix=f"e.g. `- {{type: contains, value: ...}}`; types: {', '.join(SCORERS.names())}",
+            )
         kind = item["type"]
         if kind not in SCORERS:
-            raise where.error(("type",), f"unknown scorer type '{kind}'",
-                              fix=f"use one of: {', '.join(SCORERS.names())}")
+            raise where.error(
+                ("type",),
+                f"unknown scorer type '{kind}'",
+                fix=f"use one of: {', '.join(SCORERS.names())}",
+            )
         cls = SCORERS.get(kind)
-        options = validate(cls.Options, item, where, what=f"scorer '{kind}'",
-                           examples=cls.examples)
+        options = validate(cls.Options, item, where, what=f"scorer '{kind}'", examples=cls.examples)
         counts[kind] = counts.get(kind, 0) + 1
         name = options.name or (kind if counts[kind] == 1 else f"{kind}-{counts[kind]}")
         if name in names:
-            raise where.error(("name",), f"two scorers are named '{name}'",
-                              fix="give each a distinct `name:`")
+            raise where.error(
+                ("name",), f"two scorers are named '{name}'", fix="give each a distinct `name:`"
+            )
         names.add(name)
         cls.resolve(options, where, path)
         problem = cls.check(options, cases)
         if problem:
             case, message = problem
-            raise InputError(message, path=case.source, line=case.line,
-                             fix=f"or change the scorer at {where.path}:{where.line(())}")
+            raise InputError(
+                message,
+                path=case.source,
+                line=case.line,
+                fix=f"or change the scorer at {where.path}:{where.line(())}",
+            )
         specs.append(ScorerSpec(type=kind, name=name, options=options, line=where.line(())))
     return specs
 
@@ -218,8 +247,12 @@ def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] =
     shown = display_path(path)
     data, lines = read_yaml(path, shown=shown)
     if not isinstance(data, dict):
-        raise InputError("a suite must be a mapping", path=shown, line=1,
-                         fix="start with `name:`, `prompt:`, `cases:`")
+        raise InputError(
+            "a suite must be a mapping",
+            path=shown,
+            line=1,
+            fix="start with `name:`, `prompt:`, `cases:`",
+        )
     model = validate(_SuiteFile, data, lines, what="suite", examples=_SUITE_EXAMPLES)
     refs = [model.prompt] if isinstance(model.prompt, str) else list(model.prompt)
     prompts: list[PromptVersion] = []
@@ -242,8 +275,11 @@ def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] =
     for i, pid in enumerate(providers):
         if known and pid not in known:
             loc = ("providers", i) if isinstance(model.providers, list) else ("providers",)
-            raise lines.error(loc, f"provider '{pid}' is not defined in evalkit.yaml",
-                              fix=f"use one of: {', '.join(sorted(known))}")
+            raise lines.error(
+                loc,
+                f"provider '{pid}' is not defined in evalkit.yaml",
+                fix=f"use one of: {', '.join(sorted(known))}",
+            )
     cases = _load_cases(model.cases, path, lines)
     if not cases:
         raise lines.error(("cases",), "the suite has no cases", fix="add at least one case")
@@ -293,7 +329,8 @@ def suite_paths(project: Any, names: Sequence[str]) -> list[Path]:
                     path = candidate
                     break
         if not path.is_file():
-            raise NotFoundError(f"suite '{name}' not found",
-                                fix=f"give a path, or a name from {project.suites_dir}")
+            raise NotFoundError(
+                f"suite '{name}' not found", fix=f"give a path, or a name from {project.suites_dir}"
+            )
         paths.append(path)
     return paths

@@ -31,8 +31,17 @@ from evalkit.records import Generation
 __all__ = ["AnthropicOptions", "AnthropicProvider"]
 
 #: Arguments of ``messages.create`` that evalkit fills itself (not generation params).
-_PLUMBING = {"self", "messages", "model", "stream", "system", "extra_headers", "extra_query",
-             "extra_body", "timeout"}
+_PLUMBING = {
+    "self",
+    "messages",
+    "model",
+    "stream",
+    "system",
+    "extra_headers",
+    "extra_query",
+    "extra_body",
+    "timeout",
+}
 
 
 @functools.cache
@@ -173,5 +182,6 @@ def _input_tokens(usage: Any) -> int | None:
     if base is None:
         return None
     extra = (getattr(usage, "cache_read_input_tokens", None) or 0) + (
-        getattr(usage, "cache_creation_input_tokens", None) or 0)
+        getattr(usage, "cache_creation_input_tokens", None) or 0
+    )
     return int(base) + int(extra)

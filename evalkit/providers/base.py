@@ -254,8 +254,11 @@ def classify_sdk_error(exc: BaseException) -> ProviderCallError:
         if status >= 500:
             error_class, retryable = "server_error", True
         return ProviderCallError(
-            error_class, f"HTTP {status}: {message}", retryable=retryable,
-            retry_after=retry_after_seconds(headers), status=status,
+            error_class,
+            f"HTTP {status}: {message}",
+            retryable=retryable,
+            retry_after=retry_after_seconds(headers),
+            status=status,
         )
     if "Timeout" in name:
         return ProviderCallError("timeout", message, retryable=True)

@@ -50,8 +50,10 @@ class FallbackProvider(Provider):
         if self._members is None:
             pool = self.env.pool
             if self.id in self.chain:
-                raise InputError(f"fallback '{self.id}' lists itself in its chain",
-                                 fix="name other providers in `chain:`")
+                raise InputError(
+                    f"fallback '{self.id}' lists itself in its chain",
+                    fix="name other providers in `chain:`",
+                )
             self._members = [pool.get(member) for member in self.chain]
         return self._members
 
@@ -79,9 +81,12 @@ class FallbackProvider(Provider):
         failures: list[str] = []
         last: ProviderCallError | None = None
         for member in self.members():
-            member_request = Request(request.messages,
-                                     member.effective_params(request.prompt_params),
-                                     request.prompt_params, request.item)
+            member_request = Request(
+                request.messages,
+                member.effective_params(request.prompt_params),
+                request.prompt_params,
+                request.item,
+            )
             outcome = await call_with_retries(member, member_request, policy, self._rng)
             if outcome.generation is not None:
                 outcome.generation.served_by = member.id
@@ -91,6 +96,9 @@ class FallbackProvider(Provider):
             failures.append(f"{member.id}: {last.error_class}")
         assert last is not None
         raise ProviderCallError(
-            last.error_class, f"every provider of the chain failed ({', '.join(failures)})",
-            retryable=last.retryable, retry_after=last.retry_after, status=last.status,
+            last.error_class,
+            f"every provider of the chain failed ({', '.join(failures)})",
+            retryable=last.retryable,
+            retry_after=last.retry_after,
+            status=last.status,
         )

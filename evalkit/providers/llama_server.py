@@ -101,12 +101,18 @@ class LlamaServer:
     def command(self) -> list[str]:
         return [
             str(self.key.binary),
-            "-m", str(self.key.model),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "-t", str(self.key.threads),
-            "-np", str(self.slots),
-            "-c", str(self.key.ctx_per_slot * self.slots),
+            "-m",
+            str(self.key.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "-t",
+            str(self.key.threads),
+            "-np",
+            str(self.slots),
+            "-c",
+            str(self.key.ctx_per_slot * self.slots),
             "--no-cache-prompt",
             "--no-webui",
             *self.key.extra_args,
@@ -121,8 +127,12 @@ class LlamaServer:
         out: Any = self._log if self._log is not None else subprocess.DEVNULL
         preexec = _bind_to_parent if sys.platform.startswith("linux") else None
         self.process = subprocess.Popen(
-            self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=preexec, start_new_session=True,
+            self.command(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=preexec,
+            start_new_session=True,
         )
 
     def _health(self) -> int | None:

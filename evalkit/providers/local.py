@@ -140,8 +140,10 @@ class LocalProvider(Provider):
             if self.opts.model_path:
                 path = Path(self.opts.model_path).expanduser()
                 if not path.is_file():
-                    raise SetupError(f"provider '{self.id}': model file not found: {path}",
-                                     fix="check `model_path:` in evalkit.yaml")
+                    raise SetupError(
+                        f"provider '{self.id}': model file not found: {path}",
+                        fix="check `model_path:` in evalkit.yaml",
+                    )
                 self._model_path = path
             else:
                 self._model_path = default_model_path()

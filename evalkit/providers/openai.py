@@ -30,8 +30,18 @@ __all__ = ["OpenAIOptions", "OpenAIProvider"]
 
 #: Params sent as named arguments; anything else goes to ``extra_body`` (e.g. top_k for vLLM).
 _KNOWN = {
-    "temperature", "max_tokens", "seed", "stop", "top_p", "frequency_penalty",
-    "presence_penalty", "logit_bias", "n", "user", "response_format", "max_completion_tokens",
+    "temperature",
+    "max_tokens",
+    "seed",
+    "stop",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "n",
+    "user",
+    "response_format",
+    "max_completion_tokens",
 }
 
 
@@ -102,9 +112,13 @@ class OpenAIProvider(ClientProvider):
         import openai
 
         expiry = self.options.keepalive_expiry  # type: ignore[attr-defined]
-        return openai.DefaultAsyncHttpx2Client(limits=httpx2.Limits(
-            max_connections=1000, max_keepalive_connections=100 if expiry else 0,
-            keepalive_expiry=expiry or None))
+        return openai.DefaultAsyncHttpx2Client(
+            limits=httpx2.Limits(
+                max_connections=1000,
+                max_keepalive_connections=100 if expiry else 0,
+                keepalive_expiry=expiry or None,
+            )
+        )
 
     def _arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
         args = {k: v for k, v in params.items() if k in _KNOWN}
@@ -130,20 +144,26 @@ class OpenAIProvider(ClientProvider):
 
     async def _chat(self, messages: list[dict[str, str]], args: dict[str, Any]) -> Generation:
         return await self._create(
-            self._client.chat.completions, {"messages": messages, **args},
+            self._client.chat.completions,
+            {"messages": messages, **args},
             whole=lambda c: c.message.content if c.message else None,
             piece=lambda c: c.delta.content if c.delta else None,
         )
 
     async def _complete(self, prompt: str, args: dict[str, Any]) -> Generation:
         return await self._create(
-            self._client.completions, {"prompt": prompt, **args},
-            whole=lambda c: c.text, piece=lambda c: c.text,
+            self._client.completions,
+            {"prompt": prompt, **args},
+            whole=lambda c: c.text,
+            piece=lambda c: c.text,
         )
 
     async def _create(
-        self, endpoint: Any, args: dict[str, Any],
-        whole: Callable[[Any], str | None], piece: Callable[[Any], str | None],
+        self,
+        endpoint: Any,
+        args: dict[str, Any],
+        whole: Callable[[Any], str | None],
+        piece: Callable[[Any], str | None],
     ) -> Generation:
         """One chat or text completion; ``whole``/``piece`` read a choice's text from a
         response / a stream chunk."""
@@ -156,10 +176,12 @@ class OpenAIProvider(ClientProvider):
             text = whole(choice)
             if text is None:
                 raise ProviderCallError("empty", "response has no content", retryable=True)
-            return _generation(text, response.usage, watch, None, choice.finish_reason,
-                               response.model)
+            return _generation(
+                text, response.usage, watch, None, choice.finish_reason, response.model
+            )
         stream = await endpoint.create(
-            model=self.model, stream=True, stream_options={"include_usage": True}, **args)
+            model=self.model, stream=True, stream_options={"include_usage": True}, **args
+        )
         parts: list[str] = []
         usage = finish = served = None
         got_choice = False
@@ -180,7 +202,11 @@ class OpenAIProvider(ClientProvider):
 
 
 def _generation(
-    text: str, usage: Any, watch: Stopwatch, ttft: float | None, finish: str | None,
+    text: str,
+    usage: Any,
+    watch: Stopwatch,
+    ttft: float | None,
+    finish: str | None,
     served: str | None,
 ) -> Generation:
     details = getattr(usage, "prompt_tokens_details", None)

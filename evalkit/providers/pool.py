@@ -64,11 +64,13 @@ class ProviderPool:
         spec = self.specs[provider_id]
         cls = PROVIDERS.get(spec["type"])
         lines = (
-            self.project.lines.sub("providers", provider_id) if self.project.lines
+            self.project.lines.sub("providers", provider_id)
+            if self.project.lines
             else LineMap(self.project.shown_config)
         )
-        options = validate(cls.Options, spec, lines, what=f"provider '{provider_id}'",
-                           examples=cls.examples)
+        options = validate(
+            cls.Options, spec, lines, what=f"provider '{provider_id}'", examples=cls.examples
+        )
         provider: Provider = cls(provider_id, options)
         provider.attach(self.env)
         self._providers[provider_id] = provider

@@ -54,7 +54,8 @@ def _make(name: str, base_url: str, key_env: str, required: bool) -> type[OpenAI
     )
     doc = f"``{name}``: OpenAI-compatible endpoint at {base_url} (key from ${key_env})."
     provider: type[OpenAIProvider] = builtins.type(
-        f"{name.title()}Provider", (OpenAIProvider,),
+        f"{name.title()}Provider",
+        (OpenAIProvider,),
         {"type": name, "Options": options, "__doc__": doc},
     )
     return provider
@@ -89,8 +90,10 @@ class AzureOpenAIProvider(OpenAIProvider):
     def endpoint(self) -> str:
         endpoint = self.opts.endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT")
         if not endpoint:
-            raise SetupError(f"provider '{self.id}' (azure) has no endpoint",
-                             fix="set `endpoint:` or $AZURE_OPENAI_ENDPOINT")
+            raise SetupError(
+                f"provider '{self.id}' (azure) has no endpoint",
+                fix="set `endpoint:` or $AZURE_OPENAI_ENDPOINT",
+            )
         return endpoint
 
     @property
@@ -98,9 +101,14 @@ class AzureOpenAIProvider(OpenAIProvider):
         return self.opts.model or self.opts.deployment
 
     def identity(self) -> dict[str, Any]:
-        return {"type": self.type, "model": self.model, "mode": self.mode,
-                "base_url": self.endpoint, "deployment": self.opts.deployment or self.model,
-                "api_version": self.opts.api_version}
+        return {
+            "type": self.type,
+            "model": self.model,
+            "mode": self.mode,
+            "base_url": self.endpoint,
+            "deployment": self.opts.deployment or self.model,
+            "api_version": self.opts.api_version,
+        }
 
     def make_client(self) -> Any:
         import openai

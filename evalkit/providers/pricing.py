@@ -71,12 +71,16 @@ def _parse(model: str, spec: Any) -> Price:
             fix=f"e.g. `{model}: {{input: 0.15, output: 0.60, cached_input: 0.075}}`",
         )
     try:
-        return Price(float(spec["input"]), float(spec["output"]),
-                     float(spec["cached_input"]) if spec.get("cached_input") is not None
-                     else None)
+        return Price(
+            float(spec["input"]),
+            float(spec["output"]),
+            float(spec["cached_input"]) if spec.get("cached_input") is not None else None,
+        )
     except (TypeError, ValueError):
-        raise InputError(f"pricing for '{model}' must be numbers",
-                         fix="prices are USD per 1M tokens, e.g. `input: 0.15`") from None
+        raise InputError(
+            f"pricing for '{model}' must be numbers",
+            fix="prices are USD per 1M tokens, e.g. `input: 0.15`",
+        ) from None
 
 
 class Pricing:
@@ -114,8 +118,9 @@ class Pricing:
             + generation.output_tokens * price.output
         ) / 1_000_000
 
-    def estimate(self, provider_type: str, model: str | None, input_chars: int,
-                 max_tokens: int | None) -> float | None:
+    def estimate(
+        self, provider_type: str, model: str | None, input_chars: int, max_tokens: int | None
+    ) -> float | None:
         """An upper-bound estimate before the call: ~4 characters per input token and the full
         ``max_tokens`` of output."""
         if provider_type == "local":

@@ -73,7 +73,8 @@ class ReplayProvider(Provider):
         self._answers = {(r["case_id"], r["prompt"], r["repeat"]): r for r in rows}
         ident = store.fetchone(
             "SELECT identity FROM run_providers WHERE run_id = ? AND provider = ?",
-            [self.run_id, self.source])
+            [self.run_id, self.source],
+        )
         self._identity = json.loads(ident[0]) if ident and ident[0] else None
 
     @property
@@ -92,14 +93,14 @@ class ReplayProvider(Provider):
         """Items the stored run has no answer for."""
         self.load()
         assert self._answers is not None
-        return [i for i in items
-                if (i.case.id, i.prompt.ref, i.repeat) not in self._answers]
+        return [i for i in items if (i.case.id, i.prompt.ref, i.repeat) not in self._answers]
 
     def check_covers(self, items: Sequence[WorkItem]) -> None:
         lacking = self.missing(items)
         if lacking:
-            shown = ", ".join(f"{i.case.id} ({i.prompt.ref}, repeat {i.repeat})"
-                              for i in lacking[:8])
+            shown = ", ".join(
+                f"{i.case.id} ({i.prompt.ref}, repeat {i.repeat})" for i in lacking[:8]
+            )
             more = f" and {len(lacking) - 8} more" if len(lacking) > 8 else ""
             raise InputError(
                 f"run {self.run_id} has no answer from provider '{self.source}' for "
@@ -118,8 +119,12 @@ class ReplayProvider(Provider):
         if row is None:
             raise ProviderCallError("not_found", "no stored answer to replay", retryable=False)
         return Generation(
-            text=row["output"] or "", input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"], cached_input_tokens=row["cached_input_tokens"],
-            latency_ms=row["latency_ms"], ttft_ms=row["ttft_ms"],
-            finish_reason=row["finish_reason"], model=row["model"],
+            text=row["output"] or "",
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            cached_input_tokens=row["cached_input_tokens"],
+            latency_ms=row["latency_ms"],
+            ttft_ms=row["ttft_ms"],
+            finish_reason=row["finish_reason"],
+            model=row["model"],
         )

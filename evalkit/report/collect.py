@@ -82,9 +82,14 @@ def case_outcome(group: Group, case_id: str, scorer: str | None) -> CaseOutcome 
         status = "undecided" if not fails else "fail"
     latencies = [r["latency_ms"] for r in rows if r["latency_ms"] is not None]
     return CaseOutcome(
-        status=status, passes=passes, fails=fails, repeats=len(rows),
-        detail=detail or (error if fails else None), output=output,
-        value=sum(values) / len(values) if values else None, error=error,
+        status=status,
+        passes=passes,
+        fails=fails,
+        repeats=len(rows),
+        detail=detail or (error if fails else None),
+        output=output,
+        value=sum(values) / len(values) if values else None,
+        error=error,
         latency_ms=sum(latencies) / len(latencies) if latencies else None,
     )
 

@@ -23,15 +23,31 @@ def _report_inputs(store: Any, data: dict[str, Any]) -> list[Any]:
 
     if data.get("schema") == "evalkit.compare/1":
         runs = data["candidate"]["runs"]
-        return [collect(store, {"run_id": r["id"], "suite": data["suite"], "comparison": data,
-                                "gates": [], "exit_code": r.get("exit_code")})
-                for r in runs]
+        return [
+            collect(
+                store,
+                {
+                    "run_id": r["id"],
+                    "suite": data["suite"],
+                    "comparison": data,
+                    "gates": [],
+                    "exit_code": r.get("exit_code"),
+                },
+            )
+            for r in runs
+        ]
     return [collect(store, run) for run in data["runs"] if run.get("run_id")]
 
 
-def write_reports(data: dict[str, Any], *, junit: str | Path | None = None,
-                  summary: str | Path | None = None, report: str | Path | None = None,
-                  project: Project, db: str | Path | None = None) -> dict[str, str]:
+def write_reports(
+    data: dict[str, Any],
+    *,
+    junit: str | Path | None = None,
+    summary: str | Path | None = None,
+    report: str | Path | None = None,
+    project: Project,
+    db: str | Path | None = None,
+) -> dict[str, str]:
     """Write the JUnit XML, Markdown summary (also appended to ``$GITHUB_STEP_SUMMARY``) and
     HTML report of ``evalkit.run/1`` or ``evalkit.compare/1`` data; returns the paths."""
     written: dict[str, str] = {}
@@ -68,9 +84,14 @@ def write_reports(data: dict[str, Any], *, junit: str | Path | None = None,
     return written
 
 
-def render_report(run: str = "last", *, baseline: str | None = None,
-                  output: str | Path | None = None, project: Project,
-                  db: str | Path | None = None) -> Path:
+def render_report(
+    run: str = "last",
+    *,
+    baseline: str | None = None,
+    output: str | Path | None = None,
+    project: Project,
+    db: str | Path | None = None,
+) -> Path:
     """Write a run's self-contained HTML report (compared with ``baseline``, or with the
     baseline it was compared with when it ran); returns its path
     (default ``reports/<suite>-<run>.html``)."""
@@ -89,19 +110,27 @@ def render_report(run: str = "last", *, baseline: str | None = None,
         if baseline:
             base_id, name, warning = resolve_for_suite(store, baseline, row["suite"], run_id)
             if base_id is None:
-                raise NotFoundError(warning or f"no baseline '{baseline}'",
-                                    fix="see `evalkit baseline list`")
+                raise NotFoundError(
+                    warning or f"no baseline '{baseline}'", fix="see `evalkit baseline list`"
+                )
         elif row.get("baseline_run_id"):  # the baseline it was compared with when it ran
             ref, base_id = row.get("baseline"), row["baseline_run_id"]
-            if store.fetchone("SELECT 1 FROM baselines WHERE name = ? AND suite = ?",
-                              [ref, row["suite"]]):
+            if store.fetchone(
+                "SELECT 1 FROM baselines WHERE name = ? AND suite = ?", [ref, row["suite"]]
+            ):
                 name = ref
         if base_id:
             comparison = compare_runs(store, base_id, run_id)
             comparison["baseline"].update(ref=ref, name=name)
-        outcome = {"run_id": run_id, "suite": row["suite"], "exit_code": row["exit_code"],
-                   "summary": summarize_run(store, run_id), "comparison": comparison,
-                   "gates": (row.get("summary") or {}).get("gates", []), "warnings": []}
+        outcome = {
+            "run_id": run_id,
+            "suite": row["suite"],
+            "exit_code": row["exit_code"],
+            "summary": summarize_run(store, run_id),
+            "comparison": comparison,
+            "gates": (row.get("summary") or {}).get("gates", []),
+            "warnings": [],
+        }
         html = render_html([collect(store, outcome)])
     path = Path(output) if output else project.reports_dir / f"{row['suite']}-{run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)

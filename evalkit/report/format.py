@@ -99,4 +99,5 @@ def exit_meaning(code: int, reasons: list[str]) -> str:
     if code == 1 and reasons:
         return ", ".join("a gate failed" if r == "gate" else r for r in reasons)
     return {0: "ok", 1: "a gate failed", 2: "input error", 3: "run incomplete"}.get(
-        code, "interrupted")
+        code, "interrupted"
+    )

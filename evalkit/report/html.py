@@ -29,9 +29,14 @@ def _metric_view(m: dict[str, Any]) -> dict[str, Any]:
     else:
         a, b = metric_value(m, "baseline"), metric_value(m, "candidate")
     return {
-        "name": m["metric"], "baseline": a, "candidate": b, "change": change(m),
-        "verdict": m["verdict"], "text": verdict_text(m),
-        "mde": "" if budget or m["verdict"] == "not comparable" or m.get("same_as")
+        "name": m["metric"],
+        "baseline": a,
+        "candidate": b,
+        "change": change(m),
+        "verdict": m["verdict"],
+        "text": verdict_text(m),
+        "mde": ""
+        if budget or m["verdict"] == "not comparable" or m.get("same_as")
         else mde_text(m),
     }
 
@@ -39,20 +44,30 @@ def _metric_view(m: dict[str, Any]) -> dict[str, Any]:
 def _comparison_view(comparison: dict[str, Any]) -> dict[str, Any]:
     pairings = []
     for p in comparison["pairings"]:
-        pairings.append({
-            "label": p["label"], "cases": p["cases"], "notes": p["notes"],
-            "metrics": [_metric_view(m) for m in p["metrics"] + p["budgets"]],
-            "mde": mde_text(p["metrics"][0]) if p["metrics"][0]["verdict"] != "not comparable"
-            else None,
-            "flips": [("pass → fail", p["flips"]["pass_to_fail"]),
-                      ("fail → pass", p["flips"]["fail_to_pass"])],
-        })
+        pairings.append(
+            {
+                "label": p["label"],
+                "cases": p["cases"],
+                "notes": p["notes"],
+                "metrics": [_metric_view(m) for m in p["metrics"] + p["budgets"]],
+                "mde": mde_text(p["metrics"][0])
+                if p["metrics"][0]["verdict"] != "not comparable"
+                else None,
+                "flips": [
+                    ("pass → fail", p["flips"]["pass_to_fail"]),
+                    ("fail → pass", p["flips"]["fail_to_pass"]),
+                ],
+            }
+        )
     matrix = comparison.get("matrix")
     return {
-        "verdict": comparison["verdict"], "tests": comparison["tests"],
-        "alpha": comparison["alpha"], "baseline": comparison["baseline"],
+        "verdict": comparison["verdict"],
+        "tests": comparison["tests"],
+        "alpha": comparison["alpha"],
+        "baseline": comparison["baseline"],
         "sides": matrix["sides"] if matrix else ["baseline", "this run"],
-        "pairings": pairings, "unpaired": comparison.get("unpaired") or {},
+        "pairings": pairings,
+        "unpaired": comparison.get("unpaired") or {},
     }
 
 
@@ -65,17 +80,36 @@ def _cases_view(report: RunReport) -> list[dict[str, Any]]:
             rows = []
             for row in group.case_rows(case):
                 scores = group.scores.get(row["id"], {})
-                rows.append({
-                    "repeat": row["repeat"], "output": row["output"], "error": row["error"],
-                    "error_class": row["error_class"], "passed": row["passed"],
-                    "latency": row["latency_ms"],
-                    "scores": [{"scorer": name, "value": s["value"], "passed": s["passed"],
-                                "detail": s["detail"]} for name, s in scores.items()],
-                })
-            cases.append({"id": case, "status": overall.status if overall else "undecided",
-                          "rows": rows})
-        groups.append({"label": group.label, "model": group.model, "cases": cases,
-                       "failing": sum(c["status"] == "fail" for c in cases)})
+                rows.append(
+                    {
+                        "repeat": row["repeat"],
+                        "output": row["output"],
+                        "error": row["error"],
+                        "error_class": row["error_class"],
+                        "passed": row["passed"],
+                        "latency": row["latency_ms"],
+                        "scores": [
+                            {
+                                "scorer": name,
+                                "value": s["value"],
+                                "passed": s["passed"],
+                                "detail": s["detail"],
+                            }
+                            for name, s in scores.items()
+                        ],
+                    }
+                )
+            cases.append(
+                {"id": case, "status": overall.status if overall else "undecided", "rows": rows}
+            )
+        groups.append(
+            {
+                "label": group.label,
+                "model": group.model,
+                "cases": cases,
+                "failing": sum(c["status"] == "fail" for c in cases),
+            }
+        )
     return groups
 
 
@@ -84,11 +118,16 @@ def _run_view(report: RunReport) -> dict[str, Any]:
     run = report.data.run
     comparison = o.get("comparison")
     return {
-        "suite": report.data.suite, "run_id": report.data.id, "status": run.get("status"),
-        "started_at": str(run.get("started_at") or "")[:19], "commit": run.get("git_commit"),
-        "dirty": run.get("git_dirty"), "exit_code": o.get("exit_code", run.get("exit_code")),
-        "exit": exit_meaning(o.get("exit_code", run.get("exit_code")) or 0,
-                             o.get("exit_reasons") or []),
+        "suite": report.data.suite,
+        "run_id": report.data.id,
+        "status": run.get("status"),
+        "started_at": str(run.get("started_at") or "")[:19],
+        "commit": run.get("git_commit"),
+        "dirty": run.get("git_dirty"),
+        "exit_code": o.get("exit_code", run.get("exit_code")),
+        "exit": exit_meaning(
+            o.get("exit_code", run.get("exit_code")) or 0, o.get("exit_reasons") or []
+        ),
         "groups": (o.get("summary") or {}).get("groups") or [],
         "gates": o.get("gates") or [],
         "comparison": _comparison_view(comparison) if comparison else None,
@@ -102,12 +141,16 @@ def render_html(reports: Sequence[RunReport], *, title: str | None = None) -> st
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["ms"] = lambda v: "—" if v is None else (
-        f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.0f} ms")
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ms"] = lambda v: (
+        "—" if v is None else (f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.0f} ms")
+    )
     env.filters["num"] = lambda v, d=2: "—" if v is None else f"{v:.{d}f}"
     runs = [_run_view(r) for r in reports]
     heading = title or "evalkit · " + ", ".join(f"{r['suite']} ({r['run_id']})" for r in runs)
-    return env.get_template("report.html.j2").render(title=heading, runs=runs,
-                                                     version=__version__)
+    return env.get_template("report.html.j2").render(title=heading, runs=runs, version=__version__)

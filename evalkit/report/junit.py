@@ -44,8 +44,13 @@ def _case_ids(report: RunReport) -> list[str]:
     return list(seen)
 
 
-def _testcase(suite_el: ET.Element, classname: str, name: str, counts: dict[str, int],
-              time_s: float | None = None) -> ET.Element:
+def _testcase(
+    suite_el: ET.Element,
+    classname: str,
+    name: str,
+    counts: dict[str, int],
+    time_s: float | None = None,
+) -> ET.Element:
     counts["tests"] += 1
     attrs = {"classname": classname, "name": name}
     if time_s is not None:
@@ -70,9 +75,13 @@ def _group_suite(root: ET.Element, report: RunReport, group: Any) -> None:
     el = ET.SubElement(root, "testsuite", {"name": f"{suite} · {group.label}"})
     props = ET.SubElement(el, "properties")
     base = report.baselines.get(group.label)
-    for key, value in (("run_id", report.data.id), ("prompt", group.prompt),
-                       ("provider", group.provider), ("model", group.model),
-                       ("baseline_run_id", base.run_id if base else None)):
+    for key, value in (
+        ("run_id", report.data.id),
+        ("prompt", group.prompt),
+        ("provider", group.provider),
+        ("model", group.model),
+        ("baseline_run_id", base.run_id if base else None),
+    ):
         if value:
             ET.SubElement(props, "property", {"name": key, "value": str(value)})
     classname = f"{suite}.{group.prompt}.{group.provider}"
@@ -85,8 +94,13 @@ def _group_suite(root: ET.Element, report: RunReport, group: Any) -> None:
             if got is None:
                 continue
             name = _safe(f"{case} · {scorer or 'call'}")
-            tc = _testcase(el, classname, name, counts,
-                           None if got.latency_ms is None else got.latency_ms / 1000)
+            tc = _testcase(
+                el,
+                classname,
+                name,
+                counts,
+                None if got.latency_ms is None else got.latency_ms / 1000,
+            )
             reps = f" in {got.fails} of {got.repeats} repeats" if got.repeats > 1 else ""
             if got.status == "fail":
                 known = None
@@ -94,13 +108,25 @@ def _group_suite(root: ET.Element, report: RunReport, group: Any) -> None:
                     known = case_outcome(base, case, scorer)
                 reason = got.detail or "failed"
                 if known is not None and known.status == "fail":
-                    _skip(tc, counts, f"known failure (also failed in baseline run "
-                                      f"{base.run_id if base else ''}): {reason}")
+                    _skip(
+                        tc,
+                        counts,
+                        f"known failure (also failed in baseline run "
+                        f"{base.run_id if base else ''}): {reason}",
+                    )
                     continue
-                was = " — passed in the baseline (regression)" if known is not None and \
-                    known.status == "pass" else ""
-                _fail(tc, counts, f"{scorer or 'case'} failed{reps}: {reason}{was}",
-                      f"output: {got.output!r}", "regression" if was else "failure")
+                was = (
+                    " — passed in the baseline (regression)"
+                    if known is not None and known.status == "pass"
+                    else ""
+                )
+                _fail(
+                    tc,
+                    counts,
+                    f"{scorer or 'case'} failed{reps}: {reason}{was}",
+                    f"output: {got.output!r}",
+                    "regression" if was else "failure",
+                )
             elif got.status == "undecided":
                 _skip(tc, counts, "undecided (no scorer could decide)")
             elif got.status == "value" and got.value is not None:
@@ -122,17 +148,26 @@ def _verdict_suite(root: ET.Element, report: RunReport) -> None:
             text = f"{verdict_text(m)}; change {change(m)}"
             if m["verdict"] in ("regressed", "over budget"):
                 flips = [f["case_id"] for f in pairing["flips"]["pass_to_fail"]]
-                _fail(tc, counts, f"{m['metric']} {text}",
-                      "cases pass → fail: " + ", ".join(flips) if flips else text,
-                      m["verdict"])
+                _fail(
+                    tc,
+                    counts,
+                    f"{m['metric']} {text}",
+                    "cases pass → fail: " + ", ".join(flips) if flips else text,
+                    m["verdict"],
+                )
             elif m["verdict"] == "not comparable":
                 _skip(tc, counts, verdict_text(m))
     for gate in report.outcome.get("gates") or []:
         tc = _testcase(el, f"{suite}.gates", f"gate {gate['gate']} · {gate['scope']}", counts)
         if gate["passed"] is False:
             sign = "≥" if gate["kind"] == "min" else "≤"
-            _fail(tc, counts, f"gate {gate['gate']} {sign} {gate['limit']:g} failed: "
-                              f"{gate['actual']:.4g}", f"scope: {gate['scope']}", "gate")
+            _fail(
+                tc,
+                counts,
+                f"gate {gate['gate']} {sign} {gate['limit']:g} failed: {gate['actual']:.4g}",
+                f"scope: {gate['scope']}",
+                "gate",
+            )
         elif gate["passed"] is None:
             _skip(tc, counts, "nothing to measure")
     if counts["tests"]:

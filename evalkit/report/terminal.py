@@ -96,8 +96,10 @@ def _render_notes(groups: Sequence[dict[str, Any]], console: Console) -> None:
         rep = group.get("repeats") or {}
         if rep.get("k", 1) > 1 and rep.get("pass_at_1") is not None:
             k = rep["k"]
-            line = (f" repeats ×{k} · {escape(scope)}: pass@1 {rep['pass_at_1']:.2f} · "
-                    f"pass^{k} {rep['pass_hat_k']:.2f} · pass@{k} {rep['pass_at_k']:.2f}")
+            line = (
+                f" repeats ×{k} · {escape(scope)}: pass@1 {rep['pass_at_1']:.2f} · "
+                f"pass^{k} {rep['pass_hat_k']:.2f} · pass@{k} {rep['pass_at_k']:.2f}"
+            )
             if rep["flaky"]:
                 shown = " ".join(rep["flaky"][:5]) + (" …" if len(rep["flaky"]) > 5 else "")
                 line += f" · {len(rep['flaky'])} flaky: {escape(shown)}"
@@ -109,12 +111,15 @@ def _render_notes(groups: Sequence[dict[str, Any]], console: Console) -> None:
             total = score["n"] + missing
             what = "verdicts invalid" if score["type"] == "judge" else "not scored"
             if missing == total:
-                count = f"all {total} {what}" + (": no judge decision in this run" if
-                                                 score["type"] == "judge" else "")
+                count = f"all {total} {what}" + (
+                    ": no judge decision in this run" if score["type"] == "judge" else ""
+                )
             else:
                 count = f"{missing} of {total} {what}"
-            console.print(f" [yellow]{escape(name)}[/] ({escape(scope)}): {count} "
-                          "(undecided, never counted as pass or fail)")
+            console.print(
+                f" [yellow]{escape(name)}[/] ({escape(scope)}): {count} "
+                "(undecided, never counted as pass or fail)"
+            )
 
 
 def render_run(outcome: dict[str, Any], console: Console, db: str | None = None) -> None:
@@ -126,9 +131,11 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
     providers = " ".join(f"{pid} ({model})" if model else pid for pid, model in models.items())
     line = f"[bold]{escape(outcome['suite'])}[/]"
     if header:
-        line += (f" · {header['cases']} cases · {escape(', '.join(header['prompts']))} · "
-                 f"{escape(providers)} · {header['repeat']} repeat"
-                 f"{'s' if header['repeat'] != 1 else ''}")
+        line += (
+            f" · {header['cases']} cases · {escape(', '.join(header['prompts']))} · "
+            f"{escape(providers)} · {header['repeat']} repeat"
+            f"{'s' if header['repeat'] != 1 else ''}"
+        )
     console.print(line)
     scorer_names: list[str] = []
     for group in groups:
@@ -148,7 +155,9 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
     table.add_column("errors", justify="right")
     for group in groups:
         cells = [
-            escape(group["prompt"]), escape(group["provider"]), _rate(group),
+            escape(group["prompt"]),
+            escape(group["provider"]),
+            _rate(group),
             f"{group['passed']}/{group['failed']}/{group['undecided']}",
         ]
         for name in scorer_names:
@@ -168,17 +177,22 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
     _render_notes(groups, console)
     for gate in outcome.get("gates", []):
         mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]n/a[/]"}[
-            gate["passed"]]
+            gate["passed"]
+        ]
         sign = "≥" if gate["kind"] == "min" else "≤"
         actual = "—" if gate["actual"] is None else f"{gate['actual']:.4g}"
-        console.print(f" gate {gate['gate']} {sign} {gate['limit']:g}: {mark} "
-                      f"({escape(gate['scope'])}: {actual})")
+        console.print(
+            f" gate {gate['gate']} {sign} {gate['limit']:g}: {mark} "
+            f"({escape(gate['scope'])}: {actual})"
+        )
     run = summary.get("run")
     if run:
         spent = f"${run['spent_usd']:.4f}" if run.get("spent_usd") else "$0"
         cost = summary.get("cost_usd")
-        line = (f" calls {summary.get('results', 0)} · from cache {run['cache_hits']} · "
-                f"retried {run['retries']} · spent {spent}")
+        line = (
+            f" calls {summary.get('results', 0)} · from cache {run['cache_hits']} · "
+            f"retried {run['retries']} · spent {spent}"
+        )
         if cost:
             line += f" · answers' cost ${cost:.4f}"
         for pid, lowest in (run.get("throttled_to") or {}).items():
@@ -191,8 +205,11 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
         table.add_column("calls", justify="right")
         table.add_column("example")
         for err in errors:
-            table.add_row(" " + escape(err["error_class"]), str(err["n"]),
-                          escape((err["example"] or "")[:110]))
+            table.add_row(
+                " " + escape(err["error_class"]),
+                str(err["n"]),
+                escape((err["example"] or "")[:110]),
+            )
         console.print(table)
     if outcome.get("error"):
         console.print(f" [red]run incomplete:[/] {escape(outcome['error'])}")
@@ -211,8 +228,10 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
 
 def render_dry_run(outcome: dict[str, Any], console: Console) -> None:
     header = outcome["header"]
-    console.print(f"[bold]{escape(outcome['suite'])}[/] · {header['cases']} cases · "
-                  f"{escape(', '.join(header['prompts']))} · {header['repeat']} repeat(s)")
+    console.print(
+        f"[bold]{escape(outcome['suite'])}[/] · {header['cases']} cases · "
+        f"{escape(', '.join(header['prompts']))} · {header['repeat']} repeat(s)"
+    )
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("provider", "planned", "from cache", "to call", "estimated cost (at most)"):
         table.add_column(col, justify="left" if col == "provider" else "right")
@@ -220,13 +239,19 @@ def render_dry_run(outcome: dict[str, Any], console: Console) -> None:
         cost = f"${row['estimate_usd']:.4f}"
         if row["unpriced"]:
             cost += f" + {row['unpriced']} calls of unknown price"
-        table.add_row(escape(row["provider"]), str(row["planned"]), str(row["cached"]),
-                      str(row["to_call"]), cost)
+        table.add_row(
+            escape(row["provider"]),
+            str(row["planned"]),
+            str(row["cached"]),
+            str(row["to_call"]),
+            cost,
+        )
     console.print(table)
 
 
-def render_evaluation(data: dict[str, Any], console: Console,
-                      footer: Callable[[], None] | None = None) -> None:
+def render_evaluation(
+    data: dict[str, Any], console: Console, footer: Callable[[], None] | None = None
+) -> None:
     for i, run in enumerate(data["runs"]):
         if i:
             console.print()
@@ -248,14 +273,28 @@ def render_evaluation(data: dict[str, Any], console: Console,
 
 def render_runs_list(rows: Sequence[dict[str, Any]], console: Console) -> None:
     table = Table(box=None, header_style="bold")
-    for col in ("run", "suite", "started (UTC)", "status", "results", "pass rate", "errors",
-                "exit", "commit"):
+    for col in (
+        "run",
+        "suite",
+        "started (UTC)",
+        "status",
+        "results",
+        "pass rate",
+        "errors",
+        "exit",
+        "commit",
+    ):
         table.add_column(col)
     for row in rows:
         table.add_row(
-            row["id"], escape(row["suite"]), str(row["started_at"])[:19], row["status"],
-            f"{row['results']}/{row['planned'] or '?'}", _num(row["pass_rate"]),
-            str(row["errors"]), "—" if row["exit_code"] is None else str(row["exit_code"]),
+            row["id"],
+            escape(row["suite"]),
+            str(row["started_at"])[:19],
+            row["status"],
+            f"{row['results']}/{row['planned'] or '?'}",
+            _num(row["pass_rate"]),
+            str(row["errors"]),
+            "—" if row["exit_code"] is None else str(row["exit_code"]),
             (row["git_commit"] or "")[:8],
         )
     console.print(table)

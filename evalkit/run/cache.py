@@ -68,8 +68,7 @@ class KeyMaker:
         memo = (id(identity), canonical_json(params))
         middle = self._parts.get(memo)
         if middle is None:
-            middle = self._parts[memo] = (
-                f'"params":{memo[1]},"provider":{canonical_json(identity)}')
+            middle = self._parts[memo] = f'"params":{memo[1]},"provider":{canonical_json(identity)}'
         text = f'{{"input":"{components["input"]}",{middle},"repeat":{int(repeat)}}}'
         return components, hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
@@ -90,19 +89,34 @@ class CacheEntry:
     def generation(self) -> Generation:
         """The stored answer as the call that produced it returned it."""
         return Generation(
-            text=self.output, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
-            cached_input_tokens=self.cached_input_tokens, latency_ms=self.latency_ms,
-            ttft_ms=self.ttft_ms, finish_reason=self.finish_reason, served_by=self.served_by)
+            text=self.output,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cached_input_tokens=self.cached_input_tokens,
+            latency_ms=self.latency_ms,
+            ttft_ms=self.ttft_ms,
+            finish_reason=self.finish_reason,
+            served_by=self.served_by,
+        )
 
 
 def entry_row(result: Result, components: dict[str, Any]) -> tuple[Any, ...]:
     """The cache row for a fresh, successful result."""
     return (
-        result.cache_key, result.provider_type, result.model,
-        json.dumps(components, sort_keys=True, default=str), result.output,
-        result.input_tokens, result.output_tokens, result.cached_input_tokens,
-        result.latency_ms, result.ttft_ms, result.finish_reason, result.served_by,
-        result.cost_usd, utcnow(),
+        result.cache_key,
+        result.provider_type,
+        result.model,
+        json.dumps(components, sort_keys=True, default=str),
+        result.output,
+        result.input_tokens,
+        result.output_tokens,
+        result.cached_input_tokens,
+        result.latency_ms,
+        result.ttft_ms,
+        result.finish_reason,
+        result.served_by,
+        result.cost_usd,
+        utcnow(),
     )
 
 
@@ -110,11 +124,12 @@ def lookup(store: Store, keys: Sequence[str]) -> dict[str, CacheEntry]:
     """The cached entries among ``keys``, in one query per 50,000 keys."""
     found: dict[str, CacheEntry] = {}
     for start in range(0, len(keys), 50_000):
-        chunk = list(keys[start:start + 50_000])
+        chunk = list(keys[start : start + 50_000])
         rows = store.fetchall(
             "SELECT key, output, input_tokens, output_tokens, cached_input_tokens, latency_ms, "
             "ttft_ms, finish_reason, served_by, cost_usd FROM cache "
-            "WHERE key IN (SELECT unnest(?::VARCHAR[]))", [chunk],
+            "WHERE key IN (SELECT unnest(?::VARCHAR[]))",
+            [chunk],
         )
         for row in rows:
             found[row[0]] = CacheEntry(*row)
@@ -139,17 +154,26 @@ def explain(store: Store, result_id: str) -> dict[str, Any]:
     if len(rows) != 1:
         raise NotFoundError(
             f"{'no' if not rows else 'more than one'} result '{result_id}'",
-            fix="give a result id from `evalkit query \"SELECT id, case_id FROM results\"`",
+            fix='give a result id from `evalkit query "SELECT id, case_id FROM results"`',
         )
     row = rows[0]
     identity = json.loads(row["identity"]) if row["identity"] else {}
-    components = key_components(identity, json.loads(row["params"] or "{}"),
-                                json.loads(row["input"]) if row["input"] else None, row["repeat"])
+    components = key_components(
+        identity,
+        json.loads(row["params"] or "{}"),
+        json.loads(row["input"]) if row["input"] else None,
+        row["repeat"],
+    )
     key = cache_key(components)
     out: dict[str, Any] = {
-        "result": row["id"], "run_id": row["run_id"], "case_id": row["case_id"],
-        "prompt": row["prompt"], "provider": row["provider"], "key": key,
-        "cache_hit": bool(row["cache_hit"]), "components": components,
+        "result": row["id"],
+        "run_id": row["run_id"],
+        "case_id": row["case_id"],
+        "prompt": row["prompt"],
+        "provider": row["provider"],
+        "key": key,
+        "cache_hit": bool(row["cache_hit"]),
+        "components": components,
     }
     entry = store.fetchone("SELECT created_at FROM cache WHERE key = ?", [key])
     out["now_cached"] = entry is not None
@@ -178,13 +202,16 @@ def stats(store: Store) -> dict[str, Any]:
     total = store.records(
         "SELECT count(*) AS entries, coalesce(sum(length(output)), 0) AS output_chars, "
         "min(created_at) AS oldest, max(created_at) AS newest, "
-        "coalesce(sum(cost_usd), 0) AS cost_usd FROM cache")[0]
+        "coalesce(sum(cost_usd), 0) AS cost_usd FROM cache"
+    )[0]
     total["by_model"] = store.records(
         "SELECT provider_type, model, count(*) AS entries, coalesce(sum(cost_usd), 0) AS cost_usd "
-        "FROM cache GROUP BY ALL ORDER BY entries DESC")
+        "FROM cache GROUP BY ALL ORDER BY entries DESC"
+    )
     total["hits"] = store.records(
         "SELECT count(*) FILTER (WHERE cache_hit) AS hits, count(*) AS results, "
-        "coalesce(sum(cost_usd) FILTER (WHERE cache_hit), 0) AS saved_usd FROM results")[0]
+        "coalesce(sum(cost_usd) FILTER (WHERE cache_hit), 0) AS saved_usd FROM results"
+    )[0]
     return total
 
 
@@ -205,7 +232,8 @@ def rows_for(
 ) -> list[tuple[Any, ...]]:
     """Cache rows for the fresh, successful results among ``results``."""
     return [
-        entry_row(r, components[r.id]) for r in results
+        entry_row(r, components[r.id])
+        for r in results
         if r.error_class is None and not r.cache_hit and r.cache_key and r.id in components
     ]
 
@@ -214,16 +242,18 @@ class CallCache:
     """The response cache for calls made outside a run's plan — judges, pairwise answers —
     so they are cached exactly like the run's own calls (same key, same table)."""
 
-    def __init__(self, store: Store, *, read: bool = True, write: bool = True,
-                 pricing: Any = None) -> None:
+    def __init__(
+        self, store: Store, *, read: bool = True, write: bool = True, pricing: Any = None
+    ) -> None:
         self.store = store
         self.read = read
         self.write = write
         self.pricing = pricing
         self._identities: dict[str, dict[str, Any]] = {}
 
-    async def call(self, provider: Any, request: Any, policy: Any, rng: Any,
-                   repeat: int = 0) -> Any:
+    async def call(
+        self, provider: Any, request: Any, policy: Any, rng: Any, repeat: int = 0
+    ) -> Any:
         """``call_with_retries`` behind the cache: a hit makes no call."""
         import asyncio
 
@@ -232,8 +262,9 @@ class CallCache:
         if provider.id not in self._identities:
             self._identities[provider.id] = provider.identity()
         request_input = provider.request_input(request)
-        components = key_components(self._identities[provider.id], dict(request.params),
-                                    request_input, repeat)
+        components = key_components(
+            self._identities[provider.id], dict(request.params), request_input, repeat
+        )
         key = cache_key(components)
         if self.read:
             entry = (await asyncio.to_thread(lookup, self.store, [key])).get(key)
@@ -243,13 +274,27 @@ class CallCache:
         answered = outcome.generation
         if answered is not None and self.write:
             generation = answered
-            cost = (self.pricing.cost(provider.type, provider.model, generation)
-                    if self.pricing is not None else None)
-            row = (key, provider.type, provider.model,
-                   json.dumps(components, sort_keys=True, default=str), generation.text,
-                   generation.input_tokens, generation.output_tokens,
-                   generation.cached_input_tokens, generation.latency_ms, generation.ttft_ms,
-                   generation.finish_reason, generation.served_by or provider.id, cost, utcnow())
+            cost = (
+                self.pricing.cost(provider.type, provider.model, generation)
+                if self.pricing is not None
+                else None
+            )
+            row = (
+                key,
+                provider.type,
+                provider.model,
+                json.dumps(components, sort_keys=True, default=str),
+                generation.text,
+                generation.input_tokens,
+                generation.output_tokens,
+                generation.cached_input_tokens,
+                generation.latency_ms,
+                generation.ttft_ms,
+                generation.finish_reason,
+                generation.served_by or provider.id,
+                cost,
+                utcnow(),
+            )
             from evalkit.store.db import CACHE_COLUMNS
 
             await asyncio.to_thread(self.store.insert_columns, "cache", CACHE_COLUMNS, [row])

@@ -29,8 +29,13 @@ class RetryPolicy:
     #: Longest ``Retry-After`` honoured; a longer one is capped.
     max_retry_after: float = 60.0
 
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random,
-              error_class: str | None = None) -> float:
+    def delay(
+        self,
+        attempt: int,
+        retry_after: float | None,
+        rng: random.Random,
+        error_class: str | None = None,
+    ) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1).
 
         A first connection error is retried at once: it is most often a kept-alive

@@ -77,9 +77,10 @@ def check_variables(prompts: Sequence[PromptVersion], cases: Sequence[Case]) -> 
             if missing:
                 raise InputError(
                     f"case '{case.id}' has no var '{missing[0]}', which {prompt.ref} uses",
-                    path=case.source, line=case.line,
+                    path=case.source,
+                    line=case.line,
                     fix=f"add `{missing[0]}` to the case's vars, or change "
-                        f"{prompt.path.parent.name}/{prompt.path.name}",
+                    f"{prompt.path.parent.name}/{prompt.path.name}",
                 )
 
 
@@ -108,8 +109,14 @@ def make_plan(
         for case in cases:
             for prompt in chosen_prompts:
                 for provider in providers:
-                    plan.items.append(WorkItem(
-                        suite=suite.name, case=case, prompt=prompt, provider=provider, repeat=r,
-                        result_id=result_id(run_id, case, prompt, provider, r),
-                    ))
+                    plan.items.append(
+                        WorkItem(
+                            suite=suite.name,
+                            case=case,
+                            prompt=prompt,
+                            provider=provider,
+                            repeat=r,
+                            result_id=result_id(run_id, case, prompt, provider, r),
+                        )
+                    )
     return plan

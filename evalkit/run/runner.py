@@ -145,18 +145,26 @@ class Runner:
             if item.provider not in identities:
                 identities[item.provider] = provider.identity()
             messages = render_messages(item.prompt, item.case.vars)
-            request = Request(messages, provider.effective_params(item.prompt.params),
-                              item.prompt.params, item)
+            request = Request(
+                messages, provider.effective_params(item.prompt.params), item.prompt.params, item
+            )
             result = self._result(item, provider, request)
             components, result.cache_key = keys.components_and_key(
-                identities[item.provider], result.params, result.input, item.repeat)
+                identities[item.provider], result.params, result.input, item.repeat
+            )
             self._components[result.id] = components
             price = self.pricing.estimate(
-                provider.type, provider.model, len(str(result.input)),
-                request.params.get("max_tokens"))
+                provider.type,
+                provider.model,
+                len(str(result.input)),
+                request.params.get("max_tokens"),
+            )
             self._pending.append(_Pending(item, request, result, price))
-        found = (cache.lookup(self.store, [p.result.cache_key or "" for p in self._pending])
-                 if self.read_cache else {})
+        found = (
+            cache.lookup(self.store, [p.result.cache_key or "" for p in self._pending])
+            if self.read_cache
+            else {}
+        )
         remaining = []
         for pending in self._pending:
             entry = found.get(pending.result.cache_key or "")
@@ -173,7 +181,8 @@ class Runner:
     def planned_calls(self) -> list[tuple[str, bool, float | None]]:
         """After ``prepare``: (provider id, answered by the cache, cost estimate) per call."""
         return [(r.provider, True, None) for r in self._hits] + [
-            (p.item.provider, False, p.estimate) for p in self._pending]
+            (p.item.provider, False, p.estimate) for p in self._pending
+        ]
 
     def unpriced(self) -> list[str]:
         """Models with calls to make whose cost cannot be estimated."""
@@ -204,8 +213,13 @@ class Runner:
     async def _call(self, pending: _Pending, provider: Provider, limit: AdaptiveLimit) -> Result:
         result = pending.result
         outcome = await call_with_retries(
-            provider, pending.request, self.retry, self.rng, stopped=self._stop.is_set,
-            on_retry=self._count_retry, limit=limit,
+            provider,
+            pending.request,
+            self.retry,
+            self.rng,
+            stopped=self._stop.is_set,
+            on_retry=self._count_retry,
+            limit=limit,
         )
         result.attempts = outcome.attempts
         result.created_at = time.time()
@@ -233,8 +247,9 @@ class Runner:
             return True
         return False
 
-    async def _worker(self, queue: asyncio.Queue[_Pending], provider: Provider,
-                      limit: AdaptiveLimit) -> None:
+    async def _worker(
+        self, queue: asyncio.Queue[_Pending], provider: Provider, limit: AdaptiveLimit
+    ) -> None:
         while not self._stop.is_set():
             try:
                 pending = queue.get_nowait()
@@ -265,28 +280,38 @@ class Runner:
     # -- scoring and storing --------------------------------------------------------------
     async def _score(self, results: list[Result]) -> list[Score]:
         answered = [r for r in results if r.error_class is None]
-        inputs = [ScoreInput((r.output or "").strip(), self._cases[r.case_id], r)
-                  for r in answered]
+        inputs = [ScoreInput((r.output or "").strip(), self._cases[r.case_id], r) for r in answered]
         scores: list[Score] = []
         verdicts: dict[str, list[bool | None]] = {r.id: [] for r in answered}
         for scorer in self.scorers:
             try:
                 outcomes = await scorer.score_batch(inputs) if inputs else []
             except Exception as exc:  # a broken (user) scorer must not lose the results
-                outcomes = [Outcome(None, None, f"scorer error: {type(exc).__name__}: {exc}")
-                            for _ in inputs]
+                outcomes = [
+                    Outcome(None, None, f"scorer error: {type(exc).__name__}: {exc}")
+                    for _ in inputs
+                ]
             signature, signature_json = self._signatures[scorer.name]
             for item, outcome in zip(inputs, outcomes, strict=True):
-                passed = outcome.passed if outcome.passed is not None else scorer.decide(
-                    outcome.value)
+                passed = (
+                    outcome.passed if outcome.passed is not None else scorer.decide(outcome.value)
+                )
                 if scorer.decides:
                     verdicts[item.result.id].append(passed)
-                scores.append(Score(
-                    result_id=item.result.id, run_id=self.plan.run_id, scorer=scorer.name,
-                    scorer_type=scorer.type, signature=signature,
-                    signature_json=signature_json, value=outcome.value, passed=passed,
-                    threshold=scorer.threshold, detail=outcome.detail,
-                ))
+                scores.append(
+                    Score(
+                        result_id=item.result.id,
+                        run_id=self.plan.run_id,
+                        scorer=scorer.name,
+                        scorer_type=scorer.type,
+                        signature=signature,
+                        signature_json=signature_json,
+                        value=outcome.value,
+                        passed=passed,
+                        threshold=scorer.threshold,
+                        detail=outcome.detail,
+                    )
+                )
         for result in results:
             if result.error_class is not None:
                 result.passed = False
@@ -321,8 +346,11 @@ class Runner:
                 rows = cache.rows_for(batch, self._components) if self.write_cache else []
                 if writing is not None:
                     await writing
-                writing = asyncio.ensure_future(asyncio.to_thread(
-                    self.store.write_batch, batch, scores, rows, replace=bool(self.skip)))
+                writing = asyncio.ensure_future(
+                    asyncio.to_thread(
+                        self.store.write_batch, batch, scores, rows, replace=bool(self.skip)
+                    )
+                )
             if closing and not self._done:
                 if writing is not None:
                     await writing
@@ -351,12 +379,15 @@ class Runner:
                 most = self.concurrency.get(provider_id, 4)
                 provider = await self.pool.start(provider_id, most)
                 limits[provider_id] = limit = AdaptiveLimit(most)
-                workers += [asyncio.ensure_future(self._worker(queue, provider, limit))
-                            for _ in range(min(most, queue.qsize()))]
+                workers += [
+                    asyncio.ensure_future(self._worker(queue, provider, limit))
+                    for _ in range(min(most, queue.qsize()))
+                ]
             if workers:
                 await asyncio.gather(*workers)
             self.stats.throttled_to = {
-                pid: lim.lowest for pid, lim in limits.items() if lim.lowest < lim.maximum}
+                pid: lim.lowest for pid, lim in limits.items() if lim.lowest < lim.maximum
+            }
         finally:
             for task in workers:
                 task.cancel()

@@ -60,11 +60,19 @@ class RunOutcome:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "run_id": self.run_id, "suite": self.suite, "status": self.status,
-            "exit_code": self.exit_code, "planned": self.planned, "elapsed_s": self.elapsed_s,
-            "header": self.header, "summary": self.summary, "gates": self.gates,
-            "warnings": self.warnings, "error": self.error,
-            "exit_reasons": self.exit_reasons, "comparison": self.comparison,
+            "run_id": self.run_id,
+            "suite": self.suite,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "planned": self.planned,
+            "elapsed_s": self.elapsed_s,
+            "header": self.header,
+            "summary": self.summary,
+            "gates": self.gates,
+            "warnings": self.warnings,
+            "error": self.error,
+            "exit_reasons": self.exit_reasons,
+            "comparison": self.comparison,
         }
 
 
@@ -95,8 +103,16 @@ class Evaluation:
 def dry_run_outcome(suite: Suite, plan: Any, runner: Any, provider_ids: list[str]) -> RunOutcome:
     """What a run would do: calls planned, answered by the cache, to make, and their cost."""
     calls: dict[str, dict[str, Any]] = {
-        pid: {"provider": pid, "planned": 0, "cached": 0, "to_call": 0, "estimate_usd": 0.0,
-              "unpriced": 0} for pid in provider_ids}
+        pid: {
+            "provider": pid,
+            "planned": 0,
+            "cached": 0,
+            "to_call": 0,
+            "estimate_usd": 0.0,
+            "unpriced": 0,
+        }
+        for pid in provider_ids
+    }
     for item in plan.items:
         calls[item.provider]["planned"] += 1
     for provider, cached, estimate in runner.planned_calls():
@@ -110,17 +126,31 @@ def dry_run_outcome(suite: Suite, plan: Any, runner: Any, provider_ids: list[str
         else:
             row["estimate_usd"] += estimate
     return RunOutcome(
-        run_id="", suite=suite.name, status="planned", summary={"dry_run": list(calls.values())},
-        gates=[], exit_code=0, planned=plan.size,
-        header={"suite": suite.name, "cases": len(plan.cases), "repeat": plan.repeat,
-                "prompts": [p.ref for p in plan.prompts], "providers": {}},
+        run_id="",
+        suite=suite.name,
+        status="planned",
+        summary={"dry_run": list(calls.values())},
+        gates=[],
+        exit_code=0,
+        planned=plan.size,
+        header={
+            "suite": suite.name,
+            "cases": len(plan.cases),
+            "repeat": plan.repeat,
+            "prompts": [p.ref for p in plan.prompts],
+            "providers": {},
+        },
     )
 
 
 def config_hash(project: Project, suite: Suite, identities: dict[str, Any]) -> str:
-    return content_hash({
-        "config": project.config_source, "suite": suite.hash, "providers": identities,
-    })
+    return content_hash(
+        {
+            "config": project.config_source,
+            "suite": suite.hash,
+            "providers": identities,
+        }
+    )
 
 
 @dataclass
@@ -139,8 +169,13 @@ class RunOptions:
 
 
 async def run_suite(
-    project: Project, store: Any, pool: Any, suite: Suite, opts: RunOptions,
-    progress: Progress | None, resume: str | None,
+    project: Project,
+    store: Any,
+    pool: Any,
+    suite: Suite,
+    opts: RunOptions,
+    progress: Progress | None,
+    resume: str | None,
 ) -> RunOutcome:
     from evalkit.providers.pool import default_provider_id
     from evalkit.providers.pricing import Pricing
@@ -160,8 +195,15 @@ async def run_suite(
     providers = {pid: pool.get(pid) for pid in provider_ids}
     shard = parse_shard(opts.shard) if opts.shard else None
     run_id = resume or store_runs.new_run_id()
-    plan = make_plan(suite, run_id, prompts=prompts or None, providers=provider_ids,
-                     repeat=opts.repeat, limit=opts.limit, shard=shard)
+    plan = make_plan(
+        suite,
+        run_id,
+        prompts=prompts or None,
+        providers=provider_ids,
+        repeat=opts.repeat,
+        limit=opts.limit,
+        shard=shard,
+    )
     for provider in providers.values():
         if hasattr(provider, "check_covers"):  # replay: every planned call must be stored
             provider.check_covers([i for i in plan.items if i.provider == provider.id])
@@ -171,11 +213,20 @@ async def run_suite(
     }
     from evalkit.run.cache import CallCache
 
-    calls = CallCache(store, read=not (opts.no_cache or opts.replay), write=not opts.replay,
-                      pricing=Pricing(project.config.pricing))
-    context = ScoreContext(defaults=project.config.defaults.model_dump(), resources={},
-                           root=project.root, pool=pool, under_test=tuple(provider_ids),
-                           calls=calls)
+    calls = CallCache(
+        store,
+        read=not (opts.no_cache or opts.replay),
+        write=not opts.replay,
+        pricing=Pricing(project.config.pricing),
+    )
+    context = ScoreContext(
+        defaults=project.config.defaults.model_dump(),
+        resources={},
+        root=project.root,
+        pool=pool,
+        under_test=tuple(provider_ids),
+        calls=calls,
+    )
     scorers = [SCORERS.get(spec.type)(spec, context) for spec in suite.scorers]
 
     def on_result(result: Result, stats: Any) -> None:
@@ -185,9 +236,17 @@ async def run_suite(
     budget = project.config.defaults.error_budget
     skip = store_runs.done_result_ids(store, run_id) if resume else set()
     runner = Runner(
-        plan, pool, store, scorers, concurrency=concurrency, skip=skip, error_budget=budget,
-        on_result=on_result, read_cache=not (opts.no_cache or opts.replay),
-        write_cache=not opts.replay, pricing=Pricing(project.config.pricing),
+        plan,
+        pool,
+        store,
+        scorers,
+        concurrency=concurrency,
+        skip=skip,
+        error_budget=budget,
+        on_result=on_result,
+        read_cache=not (opts.no_cache or opts.replay),
+        write_cache=not opts.replay,
+        pricing=Pricing(project.config.pricing),
         max_cost=opts.max_cost,
     )
     needed = runner.prepare()
@@ -209,27 +268,44 @@ async def run_suite(
     warnings = store_runs.record_prompts(store, plan.prompts)
     store_runs.record_cases(store, suite.name, plan.cases)
     options = {
-        "providers": provider_ids, "prompts": [p.ref for p in plan.prompts],
-        "repeat": plan.repeat, "concurrency": concurrency, "limit": opts.limit,
-        "shard": opts.shard, "no_cache": opts.no_cache, "replay": opts.replay,
-        "max_cost": opts.max_cost, "scorers": [s.name for s in suite.scorers],
+        "providers": provider_ids,
+        "prompts": [p.ref for p in plan.prompts],
+        "repeat": plan.repeat,
+        "concurrency": concurrency,
+        "limit": opts.limit,
+        "shard": opts.shard,
+        "no_cache": opts.no_cache,
+        "replay": opts.replay,
+        "max_cost": opts.max_cost,
+        "scorers": [s.name for s in suite.scorers],
     }
     if resume:
-        store.execute("UPDATE runs SET status = 'running', ended_at = NULL WHERE id = ?",
-                      [run_id])
+        store.execute("UPDATE runs SET status = 'running', ended_at = NULL WHERE id = ?", [run_id])
     else:
         from evalkit.store.runs import git_info
 
         commit, dirty = git_info(project.root)
-        store_runs.insert_run(store, {
-            "id": run_id, "suite": suite.name, "suite_path": suite.shown_path,
-            "suite_hash": suite.hash, "git_commit": commit, "git_dirty": dirty,
-            "evalkit_version": __version__, "config_hash": config_hash(project, suite, identities),
-            "options": options, "tags": opts.tags, "planned": plan.size,
-        })
+        store_runs.insert_run(
+            store,
+            {
+                "id": run_id,
+                "suite": suite.name,
+                "suite_path": suite.shown_path,
+                "suite_hash": suite.hash,
+                "git_commit": commit,
+                "git_dirty": dirty,
+                "evalkit_version": __version__,
+                "config_hash": config_hash(project, suite, identities),
+                "options": options,
+                "tags": opts.tags,
+                "planned": plan.size,
+            },
+        )
         store_runs.record_providers(store, run_id, identities)
     header = {
-        "suite": suite.name, "cases": len(plan.cases), "repeat": plan.repeat,
+        "suite": suite.name,
+        "cases": len(plan.cases),
+        "repeat": plan.repeat,
         "prompts": [p.ref for p in plan.prompts],
         "providers": {pid: identities[pid].get("model") for pid in provider_ids},
     }
@@ -242,24 +318,41 @@ async def run_suite(
     try:
         stats = await runner.run()
     except (asyncio.CancelledError, KeyboardInterrupt):
-        store_runs.finish_run(store, run_id, status="interrupted", exit_code=130,
-                              summary=summarize_run(store, run_id))
+        store_runs.finish_run(
+            store, run_id, status="interrupted", exit_code=130, summary=summarize_run(store, run_id)
+        )
         raise
     except EvalkitError as exc:
         summary = summarize_run(store, run_id)
-        store_runs.finish_run(store, run_id, status="incomplete", exit_code=3,
-                              summary={"summary": summary, "gates": []})
+        store_runs.finish_run(
+            store,
+            run_id,
+            status="incomplete",
+            exit_code=3,
+            summary={"summary": summary, "gates": []},
+        )
         return RunOutcome(
-            run_id=run_id, suite=suite.name, status="incomplete", summary=summary, gates=[],
-            exit_code=3, planned=plan.size, warnings=warnings, error=exc.message, header=header,
+            run_id=run_id,
+            suite=suite.name,
+            status="incomplete",
+            summary=summary,
+            gates=[],
+            exit_code=3,
+            planned=plan.size,
+            warnings=warnings,
+            error=exc.message,
+            header=header,
         )
     finally:
         if progress:
             progress.stop()
     summary = summarize_run(store, run_id)
     summary["run"] = {
-        "cache_hits": stats.cache_hits, "spent_usd": stats.spent_usd, "retries": stats.retries,
-        "throttled_to": stats.throttled_to, "elapsed_s": stats.elapsed,
+        "cache_hits": stats.cache_hits,
+        "spent_usd": stats.spent_usd,
+        "retries": stats.retries,
+        "throttled_to": stats.throttled_to,
+        "elapsed_s": stats.elapsed,
         "prepare_s": stats.prepare_s,
     }
     gates = check_gates(suite.gates, summary)
@@ -267,41 +360,78 @@ async def run_suite(
     if stats.errors > budget * max(stats.planned, 1):
         status, exit_code = "incomplete", 3
         classes = ", ".join(f"{k} ×{v}" for k, v in stats.error_classes.most_common())
-        error = (f"{stats.errors} of {stats.planned} calls failed ({classes}), over the error "
-                 f"budget of {budget:.0%}")
+        error = (
+            f"{stats.errors} of {stats.planned} calls failed ({classes}), over the error "
+            f"budget of {budget:.0%}"
+        )
     elif stats.over_cost:
         status, exit_code = "incomplete", 3
-        error = (f"stopped before a call that could pass --max-cost ${opts.max_cost:g} "
-                 f"(spent ${stats.spent_usd:.4f}; {stats.done} of {stats.planned} calls done)")
-    store_runs.finish_run(store, run_id, status=status, exit_code=exit_code,
-                          summary={"summary": summary, "gates": gates})
+        error = (
+            f"stopped before a call that could pass --max-cost ${opts.max_cost:g} "
+            f"(spent ${stats.spent_usd:.4f}; {stats.done} of {stats.planned} calls done)"
+        )
+    store_runs.finish_run(
+        store,
+        run_id,
+        status=status,
+        exit_code=exit_code,
+        summary={"summary": summary, "gates": gates},
+    )
     return RunOutcome(
-        run_id=run_id, suite=suite.name, status=status, summary=summary, gates=gates,
-        exit_code=exit_code, planned=plan.size, warnings=warnings, error=error,
-        elapsed_s=stats.elapsed, header=header,
+        run_id=run_id,
+        suite=suite.name,
+        status=status,
+        summary=summary,
+        gates=gates,
+        exit_code=exit_code,
+        planned=plan.size,
+        warnings=warnings,
+        error=error,
+        elapsed_s=stats.elapsed,
+        header=header,
     )
 
 
-async def _run_all(project: Project, store: Any, pool: Any, suites: Sequence[Suite],
-                   opts: RunOptions, progress: Progress | None,
-                   resume: str | None) -> list[RunOutcome]:
+async def _run_all(
+    project: Project,
+    store: Any,
+    pool: Any,
+    suites: Sequence[Suite],
+    opts: RunOptions,
+    progress: Progress | None,
+    resume: str | None,
+) -> list[RunOutcome]:
     outcomes = []
     async with pool:
         for suite in suites:
             try:
-                outcomes.append(await run_suite(project, store, pool, suite, opts, progress,
-                                                resume))
+                outcomes.append(
+                    await run_suite(project, store, pool, suite, opts, progress, resume)
+                )
             except RunIncomplete as exc:  # e.g. a server that would not start
-                outcomes.append(RunOutcome(
-                    run_id=resume or "", suite=suite.name, status="incomplete",
-                    summary={"groups": [], "errors": []}, gates=[], exit_code=3,
-                    planned=0, error=exc.message,
-                ))
+                outcomes.append(
+                    RunOutcome(
+                        run_id=resume or "",
+                        suite=suite.name,
+                        status="incomplete",
+                        summary={"groups": [], "errors": []},
+                        gates=[],
+                        exit_code=3,
+                        planned=0,
+                        error=exc.message,
+                    )
+                )
     return outcomes
 
 
-def run_suites(project: Project, store: Any, pool: Any, suites: Sequence[Suite],
-               opts: RunOptions, progress: Progress | None = None,
-               resume: str | None = None) -> list[RunOutcome]:
+def run_suites(
+    project: Project,
+    store: Any,
+    pool: Any,
+    suites: Sequence[Suite],
+    opts: RunOptions,
+    progress: Progress | None = None,
+    resume: str | None = None,
+) -> list[RunOutcome]:
     """Run each suite in turn, in one event loop, so servers and clients are shared."""
     return asyncio.run(_run_all(project, store, pool, suites, opts, progress, resume))

@@ -69,7 +69,8 @@ class _Sacre(PerItemScorer):
             if len(self._refs) > 100_000:
                 self._refs.clear()
             info = self._refs[refs] = metric._extract_reference_info(
-                [metric._preprocess_segment(r) for r in refs])
+                [metric._preprocess_segment(r) for r in refs]
+            )
         stats = [metric._compute_segment_statistics(metric._preprocess_segment(hypothesis), info)]
         return float(metric._aggregate_and_compute(stats).score)
 

@@ -51,15 +51,18 @@ class Latency(_Measure):
 
     type = "latency"
     Options = LatencyOptions
-    examples: ClassVar[dict[str, str]] = {"threshold": "threshold: 2000   # ms",
-                                          "measure": "measure: ttft"}
+    examples: ClassVar[dict[str, str]] = {
+        "threshold": "threshold: 2000   # ms",
+        "measure": "measure: ttft",
+    }
 
     def score_one(self, item: ScoreInput) -> Outcome:
         result = item.result
         value = result.ttft_ms if self.options.measure == "ttft" else result.latency_ms
         if value is None:
-            return self.missing("time to first token" if self.options.measure == "ttft"
-                                else "latency")
+            return self.missing(
+                "time to first token" if self.options.measure == "ttft" else "latency"
+            )
         return Outcome(float(value))
 
 

@@ -70,16 +70,22 @@ def load_function(spec: str, root: Path) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise InputError(f"cannot import module '{module_name}': {exc}",
-                         fix=f"put {module_name.replace('.', '/')}.py in the project root "
-                             f"({root}) or install it") from None
+        raise InputError(
+            f"cannot import module '{module_name}': {exc}",
+            fix=f"put {module_name.replace('.', '/')}.py in the project root "
+            f"({root}) or install it",
+        ) from None
     except Exception as exc:  # a SyntaxError or a failing import inside the user's module
-        raise InputError(f"importing module '{module_name}' failed: {type(exc).__name__}: "
-                         f"{exc}", fix="fix the module so that it imports") from None
+        raise InputError(
+            f"importing module '{module_name}' failed: {type(exc).__name__}: {exc}",
+            fix="fix the module so that it imports",
+        ) from None
     func = getattr(module, name, None)
     if not callable(func):
-        raise InputError(f"module '{module_name}' has no function '{name}'",
-                         fix=f"define `def {name}(output, case): ...` in {module.__file__}")
+        raise InputError(
+            f"module '{module_name}' has no function '{name}'",
+            fix=f"define `def {name}(output, case): ...` in {module.__file__}",
+        )
     return func
 
 
@@ -98,8 +104,10 @@ def to_outcome(value: Any) -> Outcome:
         return Outcome(number, passed, detail)
     if isinstance(value, dict) and set(value) <= {"value", "passed", "detail"}:
         return to_outcome((value.get("value"), value.get("passed"), value.get("detail")))
-    raise TypeError(f"returned {type(value).__name__} {str(value)[:80]!r}; expected a bool, a "
-                    "number, (value, passed[, detail]), a dict or None")
+    raise TypeError(
+        f"returned {type(value).__name__} {str(value)[:80]!r}; expected a bool, a "
+        "number, (value, passed[, detail]), a dict or None"
+    )
 
 
 def _source_hash(func: Callable[..., Any]) -> str:
@@ -126,7 +134,8 @@ class PythonScorer(Scorer):
         self.func: Callable[..., Any] = self.options._func
         params = inspect.signature(self.func).parameters
         self._wants_result = "result" in params or any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+        )
         self._gave_verdicts = False
 
     @classmethod
@@ -149,8 +158,11 @@ class PythonScorer(Scorer):
         if file and self.context.root is not None:
             with contextlib.suppress(ValueError):  # outside the project: keep it absolute
                 file = str(Path(file).resolve().relative_to(self.context.root.resolve()))
-        sig["function"] = {"module": self.func.__module__, "file": file,
-                           "source_hash": _source_hash(self.func)}
+        sig["function"] = {
+            "module": self.func.__module__,
+            "file": file,
+            "source_hash": _source_hash(self.func),
+        }
         return sig
 
     def _call(self, item: ScoreInput) -> Any:

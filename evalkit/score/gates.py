@@ -20,8 +20,14 @@ def _gate(
     ok: bool | None = None  # nothing to measure: reported as n/a, neither passed nor failed
     if actual is not None:
         ok = actual >= limit if minimum else actual <= limit
-    return {"gate": name, "scope": scope, "limit": limit, "actual": actual, "passed": ok,
-            "kind": "min" if minimum else "max"}
+    return {
+        "gate": name,
+        "scope": scope,
+        "limit": limit,
+        "actual": actual,
+        "passed": ok,
+        "kind": "min" if minimum else "max",
+    }
 
 
 def check_gates(gates: Gates, summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -32,8 +38,9 @@ def check_gates(gates: Gates, summary: dict[str, Any]) -> list[dict[str, Any]]:
         if gates.pass_rate is not None:
             out.append(_gate("pass_rate", scope, gates.pass_rate, group["pass_rate"], True))
         if gates.latency_p95_ms is not None:
-            out.append(_gate("latency_p95_ms", scope, gates.latency_p95_ms,
-                             group["latency_p95_ms"], False))
+            out.append(
+                _gate("latency_p95_ms", scope, gates.latency_p95_ms, group["latency_p95_ms"], False)
+            )
         if gates.ttft_p95_ms is not None:
             out.append(_gate("ttft_p95_ms", scope, gates.ttft_p95_ms, group["ttft_p95_ms"], False))
     if gates.cost_usd is not None:

@@ -52,12 +52,17 @@ __all__ = ["PACKAGE_PROMPTS", "Judge", "JudgeOptions"]
 
 #: The default judge prompts, shipped inside the package as versioned prompts.
 PACKAGE_PROMPTS = Path(__file__).parent / "prompts"
-_DEFAULT_PROMPTS = {"rubric": "judge-rubric@v1", "reference": "judge-reference@v1",
-                    "pairwise": "judge-pairwise@v1"}
+_DEFAULT_PROMPTS = {
+    "rubric": "judge-rubric@v1",
+    "reference": "judge-reference@v1",
+    "pairwise": "judge-pairwise@v1",
+}
 #: Variables a judge prompt must show, per mode (each entry: one of these names).
-_NEEDS: dict[str, list[tuple[str, ...]]] = {"rubric": [("output", "output_raw")],
-          "reference": [("output", "output_raw"), ("reference",)],
-          "pairwise": [("a",), ("b",)]}
+_NEEDS: dict[str, list[tuple[str, ...]]] = {
+    "rubric": [("output", "output_raw")],
+    "reference": [("output", "output_raw"), ("reference",)],
+    "pairwise": [("a",), ("b",)],
+}
 
 
 class JudgeOptions(ScorerOptions):
@@ -120,16 +125,19 @@ def load_prompts(options: JudgeOptions, where: LineMap, root: Path | None) -> No
         used |= template_variables(message.content)
     for names in _NEEDS[options.mode]:
         if not used.intersection(names):
-            raise where.error(("prompt",), f"judge prompt {prompt.ref} never shows "
-                              f"{{{{ {names[0]} }}}} to the judge",
-                              fix=f"use {{{{ {names[0]} }}}} (quoted as data) in its messages")
+            raise where.error(
+                ("prompt",),
+                f"judge prompt {prompt.ref} never shows {{{{ {names[0]} }}}} to the judge",
+                fix=f"use {{{{ {names[0]} }}}} (quoted as data) in its messages",
+            )
     options._prompt = prompt
     if options.mode == "pairwise" and options.against != "reference":
         try:
             options._against = _library(root).get(options.against)
         except InputError as exc:
-            raise where.error(("against",), exc.message,
-                              "name a prompt version (NAME@vN) or `reference`") from None
+            raise where.error(
+                ("against",), exc.message, "name a prompt version (NAME@vN) or `reference`"
+            ) from None
 
 
 def _prompt_info(prompt: PromptVersion) -> dict[str, Any]:
@@ -146,8 +154,12 @@ class Judge(Scorer):
     templated = ("rubric", "question")
     examples: ClassVar[dict[str, str]] = {
         "rubric": 'rubric: "Does the answer follow the refund policy?"',
-        "mode": "mode: reference", "provider": "provider: gpt", "threshold": "threshold: 0.5",
-        "scale": "scale: [1, 5]", "against": "against: support@v1", "prompt": "prompt: judge@v1",
+        "mode": "mode: reference",
+        "provider": "provider: gpt",
+        "threshold": "threshold: 0.5",
+        "scale": "scale: [1, 5]",
+        "against": "against: support@v1",
+        "prompt": "prompt: judge@v1",
     }
 
     def __init__(self, spec: Any, context: Any) -> None:
@@ -176,8 +188,10 @@ class Judge(Scorer):
         ):
             for case in cases:
                 if not case.references:
-                    return case, (f"judge mode '{options.mode}' compares with the reference, "
-                                  f"and case '{case.id}' has no `reference`")
+                    return case, (
+                        f"judge mode '{options.mode}' compares with the reference, "
+                        f"and case '{case.id}' has no `reference`"
+                    )
         return super().check(options, cases)
 
     # -- identity -------------------------------------------------------------------------
@@ -210,8 +224,11 @@ class Judge(Scorer):
 
     def signature(self) -> dict[str, Any]:
         sig = super().signature()
-        sig["judge"] = {"provider": self.judge_id, "identity": self._identity(self.judge_id),
-                        "params": self._params()}
+        sig["judge"] = {
+            "provider": self.judge_id,
+            "identity": self._identity(self.judge_id),
+            "params": self._params(),
+        }
         sig["judge_prompt"] = _prompt_info(self.prompt)
         if self.options._against is not None:
             sig["against_prompt"] = _prompt_info(self.options._against)
@@ -234,18 +251,23 @@ class Judge(Scorer):
                     f"under test '{pid}': a model grading its own answers is not an "
                     f"independent judge",
                     fix="name another judge with `provider:` (or defaults.judge in "
-                        "evalkit.yaml), or set `allow_self_judge: true` if this is intended",
+                    "evalkit.yaml), or set `allow_self_judge: true` if this is intended",
                 )
         defaults = self.context.defaults or {}
-        n = (self.options.concurrency or judge.options.concurrency
-             or int(defaults.get("concurrency") or 4))
+        n = (
+            self.options.concurrency
+            or judge.options.concurrency
+            or int(defaults.get("concurrency") or 4)
+        )
         self.provider = await pool.start(self.judge_id, n)
         self._sem = asyncio.Semaphore(n)
         self.how = self.options.structured
         if self.how == "auto":
-            self.how = {("local", "completion"): "json_schema", ("local", "chat"):
-                        "response_format", ("openai", "chat"): "response_format"}.get(
-                (judge.type, judge.mode), "none")
+            self.how = {
+                ("local", "completion"): "json_schema",
+                ("local", "chat"): "response_format",
+                ("openai", "chat"): "response_format",
+            }.get((judge.type, judge.mode), "none")
 
     # -- calls ----------------------------------------------------------------------------
     async def _call(self, provider: Any, request: Request) -> Any:
@@ -258,19 +280,26 @@ class Judge(Scorer):
         """One judge call → ``{"verdict": {...}}`` or ``{"invalid": why}``, with ``raw``."""
         assert self.provider is not None and self._sem is not None
         messages = render_messages(self.prompt, variables)
-        params = {**self.prompt.params, **self.options.params,
-                  **structured_params(self.how, self.schema)}
+        params = {
+            **self.prompt.params,
+            **self.options.params,
+            **structured_params(self.how, self.schema),
+        }
         request = Request(messages, self.provider.effective_params(params))
         async with self._sem:
             outcome = await self._call(self.provider, request)
         if outcome.error is not None:
-            return {"invalid": f"judge call failed ({outcome.error.error_class}): "
-                               f"{outcome.error.message[:300]}", "raw": None}
+            return {
+                "invalid": f"judge call failed ({outcome.error.error_class}): "
+                f"{outcome.error.message[:300]}",
+                "raw": None,
+            }
         assert outcome.generation is not None
         raw = outcome.generation.text
         verdict, why = parse_verdict(raw, self.schema)
         reply: dict[str, Any] = (
-            {"verdict": verdict, "raw": raw} if verdict else {"invalid": why, "raw": raw})
+            {"verdict": verdict, "raw": raw} if verdict else {"invalid": why, "raw": raw}
+        )
         if outcome.cache_hit:
             reply["cached"] = True
         return reply
@@ -283,8 +312,9 @@ class Judge(Scorer):
         if key not in self._b_answers:
             prompt = self.options._against
             provider = await self.context.pool.start(item.result.provider, 1)
-            request = Request(render_messages(prompt, item.case.vars),
-                              provider.effective_params(prompt.params))
+            request = Request(
+                render_messages(prompt, item.case.vars), provider.effective_params(prompt.params)
+            )
             outcome = await self._call(provider, request)
             text = outcome.generation.text.strip() if outcome.generation else None
             self._b_answers[key] = text
@@ -297,9 +327,11 @@ class Judge(Scorer):
         return {
             "rubric": self.render(opts.rubric, item.case) if opts.rubric else "",
             "question": self.render(opts.question, item.case) if opts.question else "",
-            "output": quote(item.output), "output_raw": item.output,
+            "output": quote(item.output),
+            "output_raw": item.output,
             "reference": quote("\n".join(refs)) if refs else "",
-            "scale_min": opts.scale[0], "scale_max": opts.scale[1],
+            "scale_min": opts.scale[0],
+            "scale_max": opts.scale[1],
             "vars": item.case.vars,
         }
 
@@ -313,19 +345,31 @@ class Judge(Scorer):
         reply = await self._ask(self._variables(item))
         cached = {"cached": True} if reply.get("cached") else {}
         if "invalid" in reply:
-            return Outcome(None, None, self._detail(verdict="invalid", error=reply["invalid"],
-                                                    raw=reply["raw"], **cached))
+            return Outcome(
+                None,
+                None,
+                self._detail(verdict="invalid", error=reply["invalid"], raw=reply["raw"], **cached),
+            )
         low, high = self.options.scale
         score = int(reply["verdict"]["score"])
-        return Outcome((score - low) / (high - low), None, self._detail(
-            verdict="valid", score=score, rationale=reply["verdict"]["rationale"],
-            raw=reply["raw"], **cached))
+        return Outcome(
+            (score - low) / (high - low),
+            None,
+            self._detail(
+                verdict="valid",
+                score=score,
+                rationale=reply["verdict"]["rationale"],
+                raw=reply["raw"],
+                **cached,
+            ),
+        )
 
     async def _compare(self, item: ScoreInput) -> Outcome:
         b = await self._answer_b(item)
         if b is None:
-            return Outcome(None, None, self._detail(verdict="invalid",
-                                                    error="no answer B to compare with"))
+            return Outcome(
+                None, None, self._detail(verdict="invalid", error="no answer B to compare with")
+            )
         base = self._variables(item)
         first, second = await asyncio.gather(
             self._ask({**base, "a": quote(item.output), "b": quote(b)}),

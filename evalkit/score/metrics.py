@@ -88,8 +88,13 @@ def summarize_run(store: Store, run_id: str) -> dict[str, Any]:
         group["pass_rate_ci"] = [low, high] if decided else None
         group["scores"] = {
             s["scorer"]: {
-                "type": s["type"], "mean": s["mean"], "n": s["n"], "passed": s["passed"],
-                "failed": s["failed"], "undecided": s["undecided"], "threshold": s["threshold"],
+                "type": s["type"],
+                "mean": s["mean"],
+                "n": s["n"],
+                "passed": s["passed"],
+                "failed": s["failed"],
+                "undecided": s["undecided"],
+                "threshold": s["threshold"],
                 "unscored": s["unscored"],  # no value: e.g. invalid judge verdicts
             }
             for s in scores

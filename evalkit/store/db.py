@@ -34,31 +34,68 @@ def _json(value: Any) -> str | None:
 
 #: results columns and their DuckDB types, in insert order.
 RESULT_COLUMNS: list[tuple[str, str]] = [
-    ("id", "VARCHAR"), ("run_id", "VARCHAR"), ("suite", "VARCHAR"), ("case_id", "VARCHAR"),
-    ("case_hash", "VARCHAR"), ("prompt", "VARCHAR"), ("prompt_name", "VARCHAR"),
-    ("prompt_version", "VARCHAR"), ("prompt_hash", "VARCHAR"), ("provider", "VARCHAR"),
-    ("provider_type", "VARCHAR"), ("model", "VARCHAR"), ("params", "JSON"),
-    ("repeat", "INTEGER"), ("input", "JSON"), ("output", "VARCHAR"), ("error", "VARCHAR"),
-    ("error_class", "VARCHAR"), ("latency_ms", "DOUBLE"), ("ttft_ms", "DOUBLE"),
-    ("input_tokens", "INTEGER"), ("output_tokens", "INTEGER"), ("cost_usd", "DOUBLE"),
-    ("cache_hit", "BOOLEAN"), ("served_by", "VARCHAR"), ("attempts", "INTEGER"),
-    ("finish_reason", "VARCHAR"), ("passed", "BOOLEAN"), ("created_at", "TIMESTAMP"),
-    ("cache_key", "VARCHAR"), ("cached_input_tokens", "INTEGER"),
+    ("id", "VARCHAR"),
+    ("run_id", "VARCHAR"),
+    ("suite", "VARCHAR"),
+    ("case_id", "VARCHAR"),
+    ("case_hash", "VARCHAR"),
+    ("prompt", "VARCHAR"),
+    ("prompt_name", "VARCHAR"),
+    ("prompt_version", "VARCHAR"),
+    ("prompt_hash", "VARCHAR"),
+    ("provider", "VARCHAR"),
+    ("provider_type", "VARCHAR"),
+    ("model", "VARCHAR"),
+    ("params", "JSON"),
+    ("repeat", "INTEGER"),
+    ("input", "JSON"),
+    ("output", "VARCHAR"),
+    ("error", "VARCHAR"),
+    ("error_class", "VARCHAR"),
+    ("latency_ms", "DOUBLE"),
+    ("ttft_ms", "DOUBLE"),
+    ("input_tokens", "INTEGER"),
+    ("output_tokens", "INTEGER"),
+    ("cost_usd", "DOUBLE"),
+    ("cache_hit", "BOOLEAN"),
+    ("served_by", "VARCHAR"),
+    ("attempts", "INTEGER"),
+    ("finish_reason", "VARCHAR"),
+    ("passed", "BOOLEAN"),
+    ("created_at", "TIMESTAMP"),
+    ("cache_key", "VARCHAR"),
+    ("cached_input_tokens", "INTEGER"),
 ]
 SCORE_COLUMNS: list[tuple[str, str]] = [
-    ("result_id", "VARCHAR"), ("run_id", "VARCHAR"), ("scorer", "VARCHAR"),
-    ("scorer_type", "VARCHAR"), ("signature", "VARCHAR"), ("signature_json", "JSON"),
-    ("value", "DOUBLE"), ("passed", "BOOLEAN"), ("threshold", "DOUBLE"), ("detail", "VARCHAR"),
+    ("result_id", "VARCHAR"),
+    ("run_id", "VARCHAR"),
+    ("scorer", "VARCHAR"),
+    ("scorer_type", "VARCHAR"),
+    ("signature", "VARCHAR"),
+    ("signature_json", "JSON"),
+    ("value", "DOUBLE"),
+    ("passed", "BOOLEAN"),
+    ("threshold", "DOUBLE"),
+    ("detail", "VARCHAR"),
 ]
 
 
 #: cache columns (migration 2), in insert order.
 CACHE_COLUMNS: list[tuple[str, str]] = [
-    ("key", "VARCHAR"), ("provider_type", "VARCHAR"), ("model", "VARCHAR"),
-    ("components", "JSON"), ("output", "VARCHAR"), ("input_tokens", "INTEGER"),
-    ("output_tokens", "INTEGER"), ("cached_input_tokens", "INTEGER"), ("latency_ms", "DOUBLE"),
-    ("ttft_ms", "DOUBLE"), ("finish_reason", "VARCHAR"), ("served_by", "VARCHAR"),
-    ("cost_usd", "DOUBLE"), ("created_at", "TIMESTAMP"),
+    ("key", "VARCHAR"),
+    ("provider_type", "VARCHAR"),
+    ("model", "VARCHAR"),
+    ("components", "JSON"),
+    ("output", "VARCHAR"),
+    ("input_tokens", "INTEGER"),
+    ("output_tokens", "INTEGER"),
+    ("cached_input_tokens", "INTEGER"),
+    ("latency_ms", "DOUBLE"),
+    ("ttft_ms", "DOUBLE"),
+    ("finish_reason", "VARCHAR"),
+    ("served_by", "VARCHAR"),
+    ("cost_usd", "DOUBLE"),
+    ("created_at", "TIMESTAMP"),
 ]
 
 
@@ -68,11 +105,36 @@ def _timestamp(epoch: float) -> datetime:
 
 def _result_row(r: Result) -> tuple[Any, ...]:
     return (
-        r.id, r.run_id, r.suite, r.case_id, r.case_hash, r.prompt, r.prompt_name,
-        r.prompt_version, r.prompt_hash, r.provider, r.provider_type, r.model, _json(r.params),
-        r.repeat, _json(r.input), r.output, r.error, r.error_class, r.latency_ms, r.ttft_ms,
-        r.input_tokens, r.output_tokens, r.cost_usd, r.cache_hit, r.served_by, r.attempts,
-        r.finish_reason, r.passed, _timestamp(r.created_at), r.cache_key,
+        r.id,
+        r.run_id,
+        r.suite,
+        r.case_id,
+        r.case_hash,
+        r.prompt,
+        r.prompt_name,
+        r.prompt_version,
+        r.prompt_hash,
+        r.provider,
+        r.provider_type,
+        r.model,
+        _json(r.params),
+        r.repeat,
+        _json(r.input),
+        r.output,
+        r.error,
+        r.error_class,
+        r.latency_ms,
+        r.ttft_ms,
+        r.input_tokens,
+        r.output_tokens,
+        r.cost_usd,
+        r.cache_hit,
+        r.served_by,
+        r.attempts,
+        r.finish_reason,
+        r.passed,
+        _timestamp(r.created_at),
+        r.cache_key,
         r.cached_input_tokens,
     )
 
@@ -86,8 +148,16 @@ def _score_row(s: Score, signatures: dict[int, str | None] | None = None) -> tup
             signatures[key] = _json(s.signature_json)
         signature_json = signatures[key]
     return (
-        s.result_id, s.run_id, s.scorer, s.scorer_type, s.signature, signature_json,
-        s.value, s.passed, s.threshold, s.detail,
+        s.result_id,
+        s.run_id,
+        s.scorer,
+        s.scorer_type,
+        s.signature,
+        signature_json,
+        s.value,
+        s.passed,
+        s.threshold,
+        s.detail,
     )
 
 
@@ -157,8 +227,10 @@ class Store:
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
             )
-            done = {row[0] for row in self.con.execute("SELECT version FROM schema_migrations")
-                    .fetchall()}
+            done = {
+                row[0]
+                for row in self.con.execute("SELECT version FROM schema_migrations").fetchall()
+            }
             applied = []
             for number, name, sql in MIGRATIONS:
                 if number in done:
@@ -213,8 +285,12 @@ class Store:
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def insert_columns(
-        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple[Any, ...]],
-        *, replace: bool = True,
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        replace: bool = True,
     ) -> None:
         """Insert many rows in one statement (column-wise)."""
         if not rows:
@@ -225,8 +301,12 @@ class Store:
 
     # -- run writes -----------------------------------------------------------------------
     def write_batch(
-        self, results: Iterable[Result], scores: Iterable[Score],
-        cache_rows: Sequence[tuple[Any, ...]] = (), *, replace: bool = False,
+        self,
+        results: Iterable[Result],
+        scores: Iterable[Score],
+        cache_rows: Sequence[tuple[Any, ...]] = (),
+        *,
+        replace: bool = False,
     ) -> None:
         """Results, their scores and new cache entries, in one transaction.
 
@@ -246,7 +326,8 @@ class Store:
                     if replace:
                         self.con.execute(
                             "DELETE FROM scores WHERE result_id IN (SELECT unnest(?))",
-                            [[row[0] for row in result_rows]])
+                            [[row[0] for row in result_rows]],
+                        )
                     cols = [list(c) for c in zip(*result_rows, strict=True)]
                     self.con.execute(self._result_sql[replace], cols)
                 if score_rows:

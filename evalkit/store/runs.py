@@ -33,8 +33,9 @@ def new_run_id(now: datetime | None = None) -> str:
     """``20261127-234501-123a4f``: UTC time to the millisecond (the last three digits),
     then three random hex digits; ids sort by time."""
     now = now or datetime.now(UTC)
-    return now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}" + \
-        secrets.token_hex(2)[:3]
+    return (
+        now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}" + secrets.token_hex(2)[:3]
+    )
 
 
 def insert_run(store: Store, run: dict[str, Any]) -> None:
@@ -52,13 +53,22 @@ def insert_run(store: Store, run: dict[str, Any]) -> None:
 
 
 def finish_run(
-    store: Store, run_id: str, *, status: str, exit_code: int | None,
+    store: Store,
+    run_id: str,
+    *,
+    status: str,
+    exit_code: int | None,
     summary: dict[str, Any] | None,
 ) -> None:
     store.execute(
         "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, summary = ? WHERE id = ?",
-        [status, utcnow(), exit_code, json.dumps(summary, default=str) if summary else None,
-         run_id],
+        [
+            status,
+            utcnow(),
+            exit_code,
+            json.dumps(summary, default=str) if summary else None,
+            run_id,
+        ],
     )
 
 
@@ -69,8 +79,13 @@ def record_providers(store: Store, run_id: str, identities: dict[str, dict[str, 
     ]
     store.insert_columns(
         "run_providers",
-        [("run_id", "VARCHAR"), ("provider", "VARCHAR"), ("type", "VARCHAR"),
-         ("model", "VARCHAR"), ("identity", "JSON")],
+        [
+            ("run_id", "VARCHAR"),
+            ("provider", "VARCHAR"),
+            ("type", "VARCHAR"),
+            ("model", "VARCHAR"),
+            ("identity", "JSON"),
+        ],
         rows,
     )
 
@@ -82,7 +97,8 @@ def record_prompts(store: Store, prompts: Iterable[PromptVersion]) -> list[str]:
     for prompt in prompts:
         earlier = store.fetchall(
             "SELECT hash FROM prompt_versions WHERE name = ? AND version = ? AND hash <> ? "
-            "ORDER BY first_seen", [prompt.name, prompt.version, prompt.hash],
+            "ORDER BY first_seen",
+            [prompt.name, prompt.version, prompt.hash],
         )
         if earlier:
             warnings.append(
@@ -90,18 +106,38 @@ def record_prompts(store: Store, prompts: Iterable[PromptVersion]) -> list[str]:
                 f"{prompt.hash}); results are stored under the new hash. Prefer a new version "
                 f"file (v{prompt.number + 1}.yaml) so runs stay comparable."
             )
-        rows.append((
-            prompt.name, prompt.version, prompt.hash, prompt.source, str(prompt.path),
-            prompt.description, prompt.parent, utcnow(),
-        ))
+        rows.append(
+            (
+                prompt.name,
+                prompt.version,
+                prompt.hash,
+                prompt.source,
+                str(prompt.path),
+                prompt.description,
+                prompt.parent,
+                utcnow(),
+            )
+        )
     if rows:
-        columns = [("name", "VARCHAR"), ("version", "VARCHAR"), ("hash", "VARCHAR"),
-                   ("source", "VARCHAR"), ("path", "VARCHAR"), ("description", "VARCHAR"),
-                   ("parent", "VARCHAR"), ("first_seen", "TIMESTAMP")]
+        columns = [
+            ("name", "VARCHAR"),
+            ("version", "VARCHAR"),
+            ("hash", "VARCHAR"),
+            ("source", "VARCHAR"),
+            ("path", "VARCHAR"),
+            ("description", "VARCHAR"),
+            ("parent", "VARCHAR"),
+            ("first_seen", "TIMESTAMP"),
+        ]
         # Keep first_seen of versions already stored.
-        new = [r for r in rows if not store.fetchone(
-            "SELECT 1 FROM prompt_versions WHERE name = ? AND version = ? AND hash = ?",
-            [r[0], r[1], r[2]])]
+        new = [
+            r
+            for r in rows
+            if not store.fetchone(
+                "SELECT 1 FROM prompt_versions WHERE name = ? AND version = ? AND hash = ?",
+                [r[0], r[1], r[2]],
+            )
+        ]
         store.insert_columns("prompt_versions", columns, new, replace=False)
     return warnings
 
@@ -113,16 +149,33 @@ def record_cases(store: Store, suite: str, cases: Sequence[Case]) -> None:
     }
     now = utcnow()
     rows = [
-        (suite, c.id, c.hash, json.dumps(c.vars, default=str), json.dumps(c.reference),
-         json.dumps(list(c.tags)), json.dumps(c.metadata, default=str), now)
-        for c in cases if (c.id, c.hash) not in known
+        (
+            suite,
+            c.id,
+            c.hash,
+            json.dumps(c.vars, default=str),
+            json.dumps(c.reference),
+            json.dumps(list(c.tags)),
+            json.dumps(c.metadata, default=str),
+            now,
+        )
+        for c in cases
+        if (c.id, c.hash) not in known
     ]
     store.insert_columns(
         "cases",
-        [("suite", "VARCHAR"), ("id", "VARCHAR"), ("hash", "VARCHAR"), ("vars", "JSON"),
-         ("reference", "JSON"), ("tags", "JSON"), ("metadata", "JSON"),
-         ("first_seen", "TIMESTAMP")],
-        rows, replace=False,
+        [
+            ("suite", "VARCHAR"),
+            ("id", "VARCHAR"),
+            ("hash", "VARCHAR"),
+            ("vars", "JSON"),
+            ("reference", "JSON"),
+            ("tags", "JSON"),
+            ("metadata", "JSON"),
+            ("first_seen", "TIMESTAMP"),
+        ],
+        rows,
+        replace=False,
     )
 
 
@@ -130,7 +183,8 @@ def done_result_ids(store: Store, run_id: str) -> set[str]:
     """Results of a run that need no redoing: answered (or failed for good) and scored."""
     rows = store.fetchall(
         "SELECT id FROM results WHERE run_id = ? AND (error_class IS NULL OR error_class IN "
-        "('bad_request', 'auth', 'not_found'))", [run_id],
+        "('bad_request', 'auth', 'not_found'))",
+        [run_id],
     )
     return {r[0] for r in rows}
 
@@ -139,13 +193,17 @@ def resolve_run(store: Store, ref: str, suite: str | None = None) -> str:
     """A run id from ``last``/``latest``, a full id, a unique prefix, or a baseline name."""
     ref = ref.strip()
     if ref in LATEST:
-        sql = "SELECT id FROM runs" + (" WHERE suite = ?" if suite else "") + \
-              " ORDER BY started_at DESC, id DESC LIMIT 1"
+        sql = (
+            "SELECT id FROM runs"
+            + (" WHERE suite = ?" if suite else "")
+            + " ORDER BY started_at DESC, id DESC LIMIT 1"
+        )
         row = store.fetchone(sql, [suite] if suite else [])
         if row is None:
             where = f" of suite '{suite}'" if suite else ""
-            raise NotFoundError(f"there is no run{where} in {store.path}",
-                                fix="run `evalkit run` first")
+            raise NotFoundError(
+                f"there is no run{where} in {store.path}", fix="run `evalkit run` first"
+            )
         return str(row[0])
     row = store.fetchone("SELECT id FROM runs WHERE id = ?", [ref])
     if row:
@@ -154,21 +212,28 @@ def resolve_run(store: Store, ref: str, suite: str | None = None) -> str:
     if len(rows) == 1:
         return str(rows[0][0])
     if len(rows) > 1:
-        raise NotFoundError(f"run '{ref}' is ambiguous ({len(rows)} runs start with it)",
-                            fix="give more characters of the run id")
+        raise NotFoundError(
+            f"run '{ref}' is ambiguous ({len(rows)} runs start with it)",
+            fix="give more characters of the run id",
+        )
     # Baselines are named per suite: `main` is a run of each suite that has one.
-    named = store.fetchall("SELECT suite, run_id FROM baselines WHERE name = ?"
-                           + (" AND suite = ?" if suite else "") + " ORDER BY suite",
-                           [ref, suite] if suite else [ref])
+    named = store.fetchall(
+        "SELECT suite, run_id FROM baselines WHERE name = ?"
+        + (" AND suite = ?" if suite else "")
+        + " ORDER BY suite",
+        [ref, suite] if suite else [ref],
+    )
     if len(named) == 1:
         return str(named[0][1])
     if len(named) > 1:
         raise NotFoundError(
             f"baseline '{ref}' is set for {len(named)} suites "
             f"({', '.join(str(r[0]) for r in named)})",
-            fix="name the suite (e.g. --suite), or give a run id")
-    raise NotFoundError(f"no run or baseline '{ref}' in {store.path}",
-                        fix="see `evalkit runs list` (or use `last`)")
+            fix="name the suite (e.g. --suite), or give a run id",
+        )
+    raise NotFoundError(
+        f"no run or baseline '{ref}' in {store.path}", fix="see `evalkit runs list` (or use `last`)"
+    )
 
 
 def list_runs(store: Store, suite: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
@@ -201,12 +266,20 @@ def git_info(root: os.PathLike[str] | str) -> tuple[str | None, bool | None]:
 
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
             check=True,
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-            capture_output=True, text=True, timeout=5, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
         return commit or None, bool(status)
     except (OSError, subprocess.SubprocessError):

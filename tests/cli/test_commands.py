@@ -56,11 +56,14 @@ def test_runs_show_unknown_is_exit_2(ran):
 
 
 def test_query_is_read_only(ran):
-    result = invoke("query", "SELECT prompt, count(*) AS n FROM results GROUP BY 1 ORDER BY 1",
-                    "--json")
+    result = invoke(
+        "query", "SELECT prompt, count(*) AS n FROM results GROUP BY 1 ORDER BY 1", "--json"
+    )
     assert result.exit_code == 0
-    assert json.loads(result.stdout)["rows"] == [{"prompt": "capitals@v1", "n": 8},
-                                                 {"prompt": "capitals@v2", "n": 8}]
+    assert json.loads(result.stdout)["rows"] == [
+        {"prompt": "capitals@v1", "n": 8},
+        {"prompt": "capitals@v2", "n": 8},
+    ]
     result = invoke("query", "DELETE FROM results")
     assert result.exit_code == 2 and "query failed" in result.stderr
     assert "read-only" in result.stderr.lower()
@@ -88,8 +91,11 @@ def test_prompts_list_show_diff(project):
 def test_init_creates_a_project_that_loads(in_tmp):
     result = invoke("init", "proj")
     assert result.exit_code == 0
-    assert {p.name for p in Path("proj").rglob("*.yaml")} == {"evalkit.yaml", "v1.yaml",
-                                                              "capitals.yaml"}
+    assert {p.name for p in Path("proj").rglob("*.yaml")} == {
+        "evalkit.yaml",
+        "v1.yaml",
+        "capitals.yaml",
+    }
     from evalkit.config import Project
     from evalkit.load.prompts import PromptLibrary
     from evalkit.load.suites import load_suite

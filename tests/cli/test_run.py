@@ -43,18 +43,22 @@ def test_run_prints_summary_stores_everything_and_exits_0(project):
     assert "capitals · 8 cases · capitals@v1, capitals@v2 · fake (fake-model)" in out
     assert "capitals@v1" in out and "capitals@v2" in out and "exit 0" in out
     header = next(line for line in out.splitlines() if line.lstrip().startswith("prompt"))
-    assert header.index("has-capital") < header.index("equals") < header.index("chrf"), \
+    assert header.index("has-capital") < header.index("equals") < header.index("chrf"), (
         "score columns follow the suite's scorer order"
+    )
     # one result per case × prompt version × provider × repeat
     assert rows("SELECT count(*), count(DISTINCT (case_id, prompt)) FROM results") == [(16, 16)]
     by_prompt = dict(rows("SELECT prompt, avg(passed::INT) FROM results GROUP BY prompt"))
     assert by_prompt == {"capitals@v1": 6 / 8, "capitals@v2": 1.0}
     # provenance on every result; a signature on every score
-    (prov,) = rows("SELECT count(*) FROM results WHERE prompt_hash IS NULL OR model IS NULL "
-                   "OR params IS NULL OR provider_type IS NULL")
+    (prov,) = rows(
+        "SELECT count(*) FROM results WHERE prompt_hash IS NULL OR model IS NULL "
+        "OR params IS NULL OR provider_type IS NULL"
+    )
     assert prov == (0,)
-    assert rows("SELECT count(*), count(DISTINCT scorer) FROM scores "
-                "WHERE signature IS NOT NULL") == [(48, 3)]
+    assert rows(
+        "SELECT count(*), count(DISTINCT scorer) FROM scores WHERE signature IS NOT NULL"
+    ) == [(48, 3)]
     assert rows("SELECT status, exit_code, planned FROM runs") == [("completed", 0, 16)]
 
 
@@ -81,11 +85,26 @@ def test_failed_gate_exits_1_but_failing_cases_alone_do_not(project, server):
 
 
 def test_overrides_provider_prompt_repeat_limit(project, server):
-    result = invoke("run", "suites/capitals.yaml", "-p", "claude", "--prompt", "capitals@v2",
-                    "-n", "2", "--limit", "3", "-j", "2", "--tag", "branch=x")
+    result = invoke(
+        "run",
+        "suites/capitals.yaml",
+        "-p",
+        "claude",
+        "--prompt",
+        "capitals@v2",
+        "-n",
+        "2",
+        "--limit",
+        "3",
+        "-j",
+        "2",
+        "--tag",
+        "branch=x",
+    )
     assert result.exit_code == 0, result.output
     assert rows("SELECT count(*), min(provider), min(prompt), max(repeat) FROM results") == [
-        (6, "claude", "capitals@v2", 1)]
+        (6, "claude", "capitals@v2", 1)
+    ]
     assert rows("SELECT tags FROM runs") == [('{"branch": "x"}',)]
     # the Anthropic adapter spoke its own wire format, with the key in x-api-key
     messages = [r for r in server.requests if r.route == "messages"]
@@ -95,23 +114,29 @@ def test_overrides_provider_prompt_repeat_limit(project, server):
 
 def test_keys_never_reach_the_store(project):
     assert invoke("run", "-p", "claude").exit_code == 0
-    dump = "\n".join(str(r) for table in ("runs", "results", "run_providers")
-                     for r in rows(f"SELECT * FROM {table}"))
+    dump = "\n".join(
+        str(r)
+        for table in ("runs", "results", "run_providers")
+        for r in rows(f"SELECT * FROM {table}")
+    )
     assert "sk-ant-test-secret" not in dump
 
 
 def test_bad_suite_exits_2_with_file_and_line(project):
     Path("suites/capitals.yaml").write_text(
         "name: capitals\nprompt: capitals@v1\ncases: capitals.jsonl\nscorers:\n"
-        "  - {type: chrf, threshold: high}\n")
+        "  - {type: chrf, threshold: high}\n"
+    )
     result = invoke("run")
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
-    assert lines[0] == ("error: suites/capitals.yaml:5: scorer 'chrf': threshold must be a "
-                        "number, got 'high'")
+    assert lines[0] == (
+        "error: suites/capitals.yaml:5: scorer 'chrf': threshold must be a number, got 'high'"
+    )
     assert "Traceback" not in result.output
     assert not Path(".evalkit/evalkit.duckdb").exists() or rows("SELECT count(*) FROM runs") == [
-        (0,)]
+        (0,)
+    ]
 
 
 def test_bad_prompt_and_bad_case_file_exit_2(project):
@@ -152,13 +177,15 @@ def test_retries_recover_and_are_recorded(project, server):
     result = invoke("run", "--prompt", "capitals@v2", "-j", "1")
     assert result.exit_code == 0, result.output
     assert rows("SELECT count(*), sum(attempts - 1), count(error_class) FROM results") == [
-        (8, 3, 0)]
+        (8, 3, 0)
+    ]
     assert "3 retried" in result.stderr
 
 
 def test_all_suites_by_default_and_no_suites_is_exit_2(project):
     Path("suites/second.yaml").write_text(
-        "prompt: capitals@v2\ncases: [{id: a, vars: {country: Peru, capital: Lima}}]\n")
+        "prompt: capitals@v2\ncases: [{id: a, vars: {country: Peru, capital: Lima}}]\n"
+    )
     result = invoke("run", "--json")
     assert result.exit_code == 0
     assert [r["suite"] for r in json.loads(result.stdout)["runs"]] == ["capitals", "second"]

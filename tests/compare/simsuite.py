@@ -30,8 +30,7 @@ def hit_count(drop: float, n: int) -> int:
     return round(drop * n / (P_PASS - P_HIT))
 
 
-def regress(rng: np.random.Generator, p: np.ndarray, drop: float) -> tuple[np.ndarray,
-                                                                           np.ndarray]:
+def regress(rng: np.random.Generator, p: np.ndarray, drop: float) -> tuple[np.ndarray, np.ndarray]:
     """(candidate probabilities, mask of the cases hit) for a drop of ``drop`` points/100."""
     sims, n = p.shape
     m = hit_count(drop, n)
@@ -64,8 +63,9 @@ def p_values(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array([stats.sign_flip_exact(row) for row in d]), estimate
 
 
-def flagged(rng: np.random.Generator, *, sims: int, n: int, repeats: int, drop: float,
-            alpha: float = 0.05) -> tuple[float, float]:
+def flagged(
+    rng: np.random.Generator, *, sims: int, n: int, repeats: int, drop: float, alpha: float = 0.05
+) -> tuple[float, float]:
     """(share of simulations flagged as a regression, share with any significant change)."""
     p = suites(rng, sims, n)
     q = regress(rng, p, drop)[0] if drop else p

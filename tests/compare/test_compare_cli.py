@@ -51,28 +51,40 @@ def _put(root: Path, name: str, text: str) -> None:
 def project(in_tmp: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    _put(in_tmp, "evalkit.yaml", f"""
+    _put(
+        in_tmp,
+        "evalkit.yaml",
+        f"""
         providers:
           fake: {{type: openai, base_url: "{server.base_url}/v1", model: fake-model}}
           claude: {{type: anthropic, base_url: "{server.base_url}", model: fake-claude}}
         defaults: {{provider: fake, concurrency: 8}}
-    """)
+    """,
+    )
     for v in ("v1", "v2", "v3"):
-        _put(in_tmp, f"prompts/words/{v}.yaml", f"""
+        _put(
+            in_tmp,
+            f"prompts/words/{v}.yaml",
+            f"""
             messages: [{{role: user, content: "{v} say {{{{ word }}}}"}}]
             params: {{max_tokens: 8}}
-        """)
+        """,
+        )
     cases = "".join(f'{{"id": "{w}", "vars": {{"word": "{w}"}}}}\n' for w in WORDS)
     (in_tmp / "suites").mkdir(exist_ok=True)
     (in_tmp / "suites/words.jsonl").write_text(cases)
-    _put(in_tmp, "suites/words.yaml", """
+    _put(
+        in_tmp,
+        "suites/words.yaml",
+        """
         name: words
         prompt: words@v1
         cases: words.jsonl
         scorers:
           - {type: contains, value: "{{ word }}"}
         gates: {pass_rate: 0.5}
-    """)
+    """,
+    )
     return in_tmp
 
 
@@ -100,7 +112,8 @@ def test_baseline_set_list_and_rm(project):
     assert f"→ run {second} (was {first})" in result.stdout
     listed = json.loads(invoke("baseline", "list", "--json").stdout)
     assert [(b["name"], b["suite"], b["run_id"]) for b in listed["baselines"]] == [
-        ("main", "words", second)]
+        ("main", "words", second)
+    ]
     assert "main" in invoke("baseline", "list").stdout
     assert invoke("runs", "show", "main").exit_code == 0  # a baseline name is a RUN too
     bad = invoke("baseline", "set", "last", first)
@@ -131,8 +144,10 @@ def test_run_baseline_with_a_planted_regression_exits_1(project):
     assert "w00: 'w00!' → 'nope'" in out
     assert "exit 1 (regression)" in out
     (base,) = rows("SELECT run_id FROM baselines WHERE name = 'main'")
-    recorded = rows("SELECT baseline, baseline_run_id, exit_code, comparison->>'verdict' "
-                    "FROM runs ORDER BY started_at DESC LIMIT 1")
+    recorded = rows(
+        "SELECT baseline, baseline_run_id, exit_code, comparison->>'verdict' "
+        "FROM runs ORDER BY started_at DESC LIMIT 1"
+    )
     assert recorded == [("main", base[0], 1, "regressed")]
 
 
@@ -163,11 +178,15 @@ def test_unknown_baseline_is_an_input_error_before_any_call(project, server):
 def test_a_suite_without_that_baseline_is_reported_not_compared(project):
     assert invoke("run").exit_code == 0
     assert invoke("baseline", "set", "main", "last").exit_code == 0
-    _put(project, "suites/other.yaml", """
+    _put(
+        project,
+        "suites/other.yaml",
+        """
         prompt: words@v2
         cases: [{id: a, vars: {word: w01}}]
         scorers: [{type: contains, value: "{{ word }}"}]
-    """)
+    """,
+    )
     result = invoke("run", "--baseline", "main", "--json")
     assert result.exit_code == 0, result.output
     runs = {r["suite"]: r for r in json.loads(result.stdout)["runs"]}
@@ -180,8 +199,15 @@ def test_json_junit_markdown_and_html(project, monkeypatch):
     step = project / "step.md"
     step.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
-    result = _regressed_run("--json", "--junit", "out/junit.xml", "--summary", "out/pr.md",
-                            "--report", "out/report.html")
+    result = _regressed_run(
+        "--json",
+        "--junit",
+        "out/junit.xml",
+        "--summary",
+        "out/pr.md",
+        "--report",
+        "out/report.html",
+    )
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert data["schema"] == "evalkit.run/1" and data["exit_code"] == 1
@@ -198,12 +224,12 @@ def test_json_junit_markdown_and_html(project, monkeypatch):
     assert len(cases) == 40 and group.get("failures") == "12"
     failure = group.find("testcase[@name='w00 · contains']/failure")
     assert failure is not None and failure.get("type") == "regression"
-    assert "missing 'w00'" in failure.get("message") and "passed in the baseline" in \
-        failure.get("message")
+    assert "missing 'w00'" in failure.get("message") and "passed in the baseline" in failure.get(
+        "message"
+    )
     assert "'nope'" in failure.text
     (verdict,) = [s for s in tree if s.get("name") == "words · verdict"]
-    regressed = verdict.find(
-        "testcase[@name='words@v1 → words@v2 · fake · pass rate']/failure")
+    regressed = verdict.find("testcase[@name='words@v1 → words@v2 · fake · pass rate']/failure")
     assert regressed is not None and "w00" in regressed.text
     assert tree.get("failures") == str(12 + 1)
 
@@ -211,7 +237,7 @@ def test_json_junit_markdown_and_html(project, monkeypatch):
     md = Path("out/pr.md").read_text()
     assert "**Verdict: regressed** against `main`" in md
     assert "**12 cases went pass → fail.**" in md
-    details = md[md.index("<details><summary>All 12 cases went pass → fail"):]
+    details = md[md.index("<details><summary>All 12 cases went pass → fail") :]
     for word in WORDS[:12]:
         assert f"`{word}`" in details
     assert "| `w00` | w00! | nope | contains: missing 'w00' |" in md
@@ -249,8 +275,10 @@ def test_markdown_lists_a_short_flip_list_inline(project):
     assert invoke("run").exit_code == 0
     assert invoke("baseline", "set", "main", "last").exit_code == 0
     BROKEN.update({("v2", "w03"), ("v2", "w07")})
-    assert invoke("run", "--prompt", "words@v2", "--baseline", "main", "--summary",
-                  "pr.md").exit_code == 0
+    assert (
+        invoke("run", "--prompt", "words@v2", "--baseline", "main", "--summary", "pr.md").exit_code
+        == 0
+    )
     md = Path("pr.md").read_text()
     assert "**2 cases went pass → fail:** `w03`, `w07`" in md
     assert "<details><summary>Outputs of the 2 cases</summary>" in md
@@ -285,31 +313,52 @@ def test_compare_prompt_versions_runs_what_it_lacks_then_reuses(project, server)
     assert re.search(r"fake\s+1\.00\s+0\.62\s+−0\.38 \[.*regressed", result.stdout)
     calls = len(server.requests)
     assert calls == 80  # both versions were missing: one run of 2 × 40 calls
-    again = invoke("compare", "--prompt", "words@v1", "--prompt", "words@v2", "words",
-                   "--json", "--junit", "j.xml", "--report", "r.html", "--summary", "s.md")
+    again = invoke(
+        "compare",
+        "--prompt",
+        "words@v1",
+        "--prompt",
+        "words@v2",
+        "words",
+        "--json",
+        "--junit",
+        "j.xml",
+        "--report",
+        "r.html",
+        "--summary",
+        "s.md",
+    )
     assert len(server.requests) == calls, "stored runs are reused"
     _assert_self_contained(Path("r.html").read_text())
     junit = ET.parse("j.xml").getroot()
     assert junit.get("failures") == str(15 + 1)  # 15 cases and the pass-rate verdict
     assert "**15 cases went pass → fail.**" in Path("s.md").read_text()
     data = json.loads(again.stdout)
-    assert data["matrix"] == {"by": "prompt", "sides": ["words@v1", "words@v2"],
-                              "rows": ["fake"]}
+    assert data["matrix"] == {"by": "prompt", "sides": ["words@v1", "words@v2"], "rows": ["fake"]}
     assert data["ran"] == [] and len(data["reused"]) == 1
     # the same two sides, named within the stored run
-    within = invoke("compare", data["reused"][0], "--prompt", "words@v1", "--prompt",
-                    "words@v2", "--json")
+    within = invoke(
+        "compare", data["reused"][0], "--prompt", "words@v1", "--prompt", "words@v2", "--json"
+    )
     assert within.exit_code == 1
     assert json.loads(within.stdout)["pairings"][0]["flips"] == data["pairings"][0]["flips"]
     # --no-run refuses to call a provider for what is missing
-    missing = invoke("compare", "--prompt", "words@v1", "--prompt", "words@v2", "words",
-                     "-p", "claude", "--no-run")
+    missing = invoke(
+        "compare",
+        "--prompt",
+        "words@v1",
+        "--prompt",
+        "words@v2",
+        "words",
+        "-p",
+        "claude",
+        "--no-run",
+    )
     assert missing.exit_code == 2 and "words@v1 on claude" in missing.stderr
 
 
 def test_compare_two_providers_on_every_version(project):
-    result = invoke("compare", "--provider", "fake", "--provider", "claude", "words",
-                    "--json")
+    result = invoke("compare", "--provider", "fake", "--provider", "claude", "words", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["matrix"]["by"] == "provider" and data["matrix"]["rows"] == ["words@v1"]

@@ -40,8 +40,9 @@ def test_planted_flips_are_listed_exactly_pass_to_fail_first(store):
     first = flips["pass_to_fail"][0]
     assert first["baseline"]["output"] == "c003:good:r1"
     assert first["candidate"]["output"] == "c003:bad:r2"
-    assert first["candidate"]["failed"] == [{"scorer": "check", "value": 0.0,
-                                             "detail": "missing in check"}]
+    assert first["candidate"]["failed"] == [
+        {"scorer": "check", "value": 0.0, "detail": "missing in check"}
+    ]
     assert out["counts"]["pass_to_fail"] == 7 and out["counts"]["fail_to_pass"] == 3
     pass_rate = pairing["metrics"][0]
     assert pass_rate["discordant"] == {"pass_to_fail": 7, "fail_to_pass": 3}
@@ -70,17 +71,37 @@ def test_a_real_regression_is_flagged_and_identical_runs_are_unchanged(store):
 
 
 def test_repeats_flip_by_majority_and_use_the_cluster_statistics(store):
-    simple_run(store, "r1", {"a": [True, True, True], "b": [True, True, False],
-                             "c": [False, False, True], "d": [True] * 3})
-    simple_run(store, "r2", {"a": [False, False, True], "b": [True, False, True],
-                             "c": [True, True, False], "d": [True] * 3}, minutes=1)
+    simple_run(
+        store,
+        "r1",
+        {
+            "a": [True, True, True],
+            "b": [True, True, False],
+            "c": [False, False, True],
+            "d": [True] * 3,
+        },
+    )
+    simple_run(
+        store,
+        "r2",
+        {
+            "a": [False, False, True],
+            "b": [True, False, True],
+            "c": [True, True, False],
+            "d": [True] * 3,
+        },
+        minutes=1,
+    )
     (pairing,) = compare_runs(store, "r1", "r2")["pairings"]
     assert pairing["cases"]["repeats"] == 3
     assert [f["case_id"] for f in pairing["flips"]["pass_to_fail"]] == ["a"]
     assert [f["case_id"] for f in pairing["flips"]["fail_to_pass"]] == ["c"]
     flip = pairing["flips"]["pass_to_fail"][0]
-    assert (flip["baseline"]["passes"], flip["candidate"]["passes"], flip["baseline"]["repeats"]
-            ) == (3, 1, 3)
+    assert (
+        flip["baseline"]["passes"],
+        flip["candidate"]["passes"],
+        flip["baseline"]["repeats"],
+    ) == (3, 1, 3)
     assert pairing["metrics"][0]["test"] == "exact sign-flip over cases"
 
 
@@ -104,16 +125,29 @@ def test_failed_calls_count_as_failures_and_undecided_pairs_are_left_out(store):
     assert flip["case_id"] == "a" and flip["candidate"]["error_class"] == "timeout"
 
 
-def _two_scorer_run(store, run_id, *, judge_version="1", threshold=None, minutes=0,
-                    passing=range(30)):
+def _two_scorer_run(
+    store, run_id, *, judge_version="1", threshold=None, minutes=0, passing=range(30)
+):
     items = []
     for i in range(40):
         r = make_result(run_id, f"c{i}")
-        items.append((r, [
-            make_score(r, "check", i in passing),
-            make_score(r, "judge", i in passing, scorer_type="judge", version=judge_version,
-                       threshold=threshold, options={"model": "gemma"}),
-        ]))
+        items.append(
+            (
+                r,
+                [
+                    make_score(r, "check", i in passing),
+                    make_score(
+                        r,
+                        "judge",
+                        i in passing,
+                        scorer_type="judge",
+                        version=judge_version,
+                        threshold=threshold,
+                        options={"model": "gemma"},
+                    ),
+                ],
+            )
+        )
     return write_run(store, run_id, items, minutes=minutes)
 
 
@@ -163,8 +197,13 @@ def test_cases_added_removed_and_changed_are_reported_not_compared(store):
         items.append((r, [make_score(r, "check", False)]))
     write_run(store, "r2", items, minutes=1)
     (pairing,) = compare_runs(store, "r1", "r2")["pairings"]
-    assert pairing["cases"] == {"compared": 1, "repeats": 1, "added": ["new"],
-                                "removed": ["gone"], "changed": ["edit"]}
+    assert pairing["cases"] == {
+        "compared": 1,
+        "repeats": 1,
+        "added": ["new"],
+        "removed": ["gone"],
+        "changed": ["edit"],
+    }
     assert [f["case_id"] for f in pairing["flips"]["pass_to_fail"]] == ["keep"]
     assert any("changed since the baseline" in n and "edit" in n for n in pairing["notes"])
 
@@ -228,13 +267,30 @@ def test_holm_runs_over_every_tested_metric(store):
     items = []
     for i in range(40):  # check and judge disagree, so both are tested
         r = make_result("r2", f"c{i}")
-        items.append((r, [make_score(r, "check", i < 24 or i == 35),
-                          make_score(r, "judge", i < 30 or i > 36, scorer_type="judge",
-                                     threshold=0.5, options={"model": "gemma"})]))
+        items.append(
+            (
+                r,
+                [
+                    make_score(r, "check", i < 24 or i == 35),
+                    make_score(
+                        r,
+                        "judge",
+                        i < 30 or i > 36,
+                        scorer_type="judge",
+                        threshold=0.5,
+                        options={"model": "gemma"},
+                    ),
+                ],
+            )
+        )
     write_run(store, "r2", items, minutes=1)
     out = compare_runs(store, "r1", "r2")
-    tested = [m for p in out["pairings"] for m in p["metrics"]
-              if m["verdict"] != "not comparable" and not m.get("same_as")]
+    tested = [
+        m
+        for p in out["pairings"]
+        for m in p["metrics"]
+        if m["verdict"] != "not comparable" and not m.get("same_as")
+    ]
     assert out["tests"] == len(tested) == 3
     assert [m["p_adjusted"] for m in tested] == pytest.approx(stats.holm([m["p"] for m in tested]))
     assert out["pairings"][0]["mde"]["alpha"] == pytest.approx(0.05 / 3)
@@ -244,15 +300,27 @@ def test_latency_and_cost_are_budget_comparisons(store):
     def run(run_id, factor, minutes, gates=None):
         items = []
         for i in range(50):
-            r = make_result(run_id, f"c{i}", latency_ms=(100 + i) * factor,
-                            cost_usd=0.001 * factor)
+            r = make_result(run_id, f"c{i}", latency_ms=(100 + i) * factor, cost_usd=0.001 * factor)
             items.append((r, [make_score(r, "check", True)]))
         write_run(store, run_id, items, minutes=minutes, gates=gates)
 
     run("r1", 1.0, 0)
     run("r2", 2.0, 1)
-    run("r3", 2.0, 2, gates=[{"gate": "latency_p95_ms", "scope": "p@v1 · x", "limit": 150,
-                              "actual": 290, "passed": False, "kind": "max"}])
+    run(
+        "r3",
+        2.0,
+        2,
+        gates=[
+            {
+                "gate": "latency_p95_ms",
+                "scope": "p@v1 · x",
+                "limit": 150,
+                "actual": 290,
+                "passed": False,
+                "kind": "max",
+            }
+        ],
+    )
     (pairing,) = compare_runs(store, "r1", "r2")["pairings"]
     latency, cost = pairing["budgets"]
     assert latency["metric"] == "latency p95" and latency["ratio"] == pytest.approx(2.0)

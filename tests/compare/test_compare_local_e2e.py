@@ -16,8 +16,14 @@ from evalkit.cli.main import app
 pytestmark = pytest.mark.server
 
 # Small on purpose (18 calls in all): the model runs on the test machine's CPU.
-CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Egypt": "Cairo", "Peru": "Lima",
-            "Canada": "Ottawa", "Australia": "Canberra"}
+CAPITALS = {
+    "France": "Paris",
+    "Japan": "Tokyo",
+    "Egypt": "Cairo",
+    "Peru": "Lima",
+    "Canada": "Ottawa",
+    "Australia": "Canberra",
+}
 
 
 def _put(root: Path, name: str, text: str) -> None:
@@ -29,14 +35,21 @@ def _put(root: Path, name: str, text: str) -> None:
 @pytest.fixture
 def project(in_tmp: Path, local_model: Path) -> Path:
     _put(in_tmp, "evalkit.yaml", "providers:\n  gemma: {type: local}\n")
-    _put(in_tmp, "prompts/capitals/v1.yaml", """
+    _put(
+        in_tmp,
+        "prompts/capitals/v1.yaml",
+        """
         description: zero-shot
         messages:
           - role: user
             content: "Answer with the city only.\\nQ: What is the capital of {{ country }}?\\nA:"
         params: {temperature: 0, max_tokens: 8, stop: ["\\n"]}
-    """)
-    _put(in_tmp, "prompts/capitals/v2.yaml", """
+    """,
+    )
+    _put(
+        in_tmp,
+        "prompts/capitals/v2.yaml",
+        """
         description: few-shot
         parent: v1
         messages:
@@ -46,33 +59,54 @@ def project(in_tmp: Path, local_model: Path) -> Path:
           - {role: assistant, content: "A: Abuja"}
           - {role: user, content: "Q: What is the capital of {{ country }}?\\nA:"}
         params: {temperature: 0, max_tokens: 8, stop: ["\\n"]}
-    """)
-    cases = "".join(json.dumps({"id": c.lower(), "vars": {"country": c, "capital": cap}}) + "\n"
-                    for c, cap in CAPITALS.items())
+    """,
+    )
+    cases = "".join(
+        json.dumps({"id": c.lower(), "vars": {"country": c, "capital": cap}}) + "\n"
+        for c, cap in CAPITALS.items()
+    )
     _put(in_tmp, "suites/capitals.jsonl", cases)
-    _put(in_tmp, "suites/capitals.yaml", """
+    _put(
+        in_tmp,
+        "suites/capitals.yaml",
+        """
         name: capitals
         prompt: capitals@v2
         providers: [gemma]
         cases: capitals.jsonl
         scorers:
           - {type: contains, value: "{{ capital }}", ignore_case: true}
-    """)
+    """,
+    )
     return in_tmp
 
 
 def _passed(prompt: str) -> dict[str, bool]:
     with duckdb.connect(".evalkit/evalkit.duckdb", read_only=True) as con:
-        rows = con.execute("SELECT case_id, passed FROM results WHERE prompt = ? "
-                           "ORDER BY created_at", [prompt]).fetchall()
+        rows = con.execute(
+            "SELECT case_id, passed FROM results WHERE prompt = ? ORDER BY created_at", [prompt]
+        ).fetchall()
     return dict(rows)
 
 
 def test_two_prompt_versions_on_the_local_model_compared_case_by_case(project):
     runner = CliRunner()
-    result = runner.invoke(app, ["compare", "--prompt", "capitals@v1", "--prompt",
-                                 "capitals@v2", "capitals", "--json", "--summary", "pr.md",
-                                 "--report", "r.html"])
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            "--prompt",
+            "capitals@v1",
+            "--prompt",
+            "capitals@v2",
+            "capitals",
+            "--json",
+            "--summary",
+            "pr.md",
+            "--report",
+            "r.html",
+        ],
+    )
     assert result.exit_code in (0, 1), result.output
     data = json.loads(result.stdout)
     assert data["matrix"]["rows"] == ["gemma"] and len(data["ran"]) == 1
@@ -88,7 +122,8 @@ def test_two_prompt_versions_on_the_local_model_compared_case_by_case(project):
     assert [f["case_id"] for f in pairing["flips"]["fail_to_pass"]] == gained
     pass_rate = pairing["metrics"][0]
     assert pass_rate["estimate"] == pytest.approx(
-        (sum(v2.values()) - sum(v1.values())) / len(CAPITALS))
+        (sum(v2.values()) - sum(v1.values())) / len(CAPITALS)
+    )
     assert Path("pr.md").read_text().startswith("## evalkit compare · capitals")
     assert "capitals@v2" in Path("r.html").read_text()
 

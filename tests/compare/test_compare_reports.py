@@ -13,7 +13,7 @@ from evalkit import api
 from evalkit.config import Project
 from evalkit.store.db import Store
 
-HOSTILE = '<script>alert(1)</script> | `x` \x00\x07 & </details>'
+HOSTILE = "<script>alert(1)</script> | `x` \x00\x07 & </details>"
 
 
 @pytest.fixture
@@ -30,8 +30,9 @@ def project(in_tmp: Path) -> Project:
 def test_reports_of_a_comparison_escape_outputs_and_cap_long_lists(project):
     data = api.compare(["main", "r2"], project=project)
     assert data["verdict"] == "regressed" and data["exit_code"] == 1
-    written = api.write_reports(data, junit="j.xml", summary="s.md", report="r.html",
-                                project=project)
+    written = api.write_reports(
+        data, junit="j.xml", summary="s.md", report="r.html", project=project
+    )
     assert set(written) == {"junit", "summary", "html"}
 
     md = Path("s.md").read_text()

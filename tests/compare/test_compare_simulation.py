@@ -29,15 +29,16 @@ def test_a_a_false_alarm_rate_is_at_most_alpha(repeats, record_property, capsys)
     regressed, any_change = sim.flagged(rng, sims=SIMS, n=N, repeats=repeats, drop=0.0)
     record_property(f"false_alarm_r{repeats}", any_change)
     with capsys.disabled():
-        print(f"\nA/A at n={N}, {repeats} repeat(s), {SIMS} simulations: significant change "
-              f"{any_change:.1%}, flagged regression {regressed:.1%}")
+        print(
+            f"\nA/A at n={N}, {repeats} repeat(s), {SIMS} simulations: significant change "
+            f"{any_change:.1%}, flagged regression {regressed:.1%}"
+        )
     # "Any change" counts both directions: the two-sided test's size.
     assert any_change <= 0.05 + margin(0.05, SIMS), any_change
     assert regressed <= 0.025 + margin(0.025, SIMS), regressed
 
 
-def test_power_for_a_ten_point_drop_at_200_cases_and_the_power_table(record_property,
-                                                                    capsys):
+def test_power_for_a_ten_point_drop_at_200_cases_and_the_power_table(record_property, capsys):
     rows = []
     for repeats in (1, 5):
         for drop in (0.10, 0.05, 0.03):
@@ -48,8 +49,10 @@ def test_power_for_a_ten_point_drop_at_200_cases_and_the_power_table(record_prop
     with capsys.disabled():
         print(f"\npower to flag a pass-rate drop at n={N} (α=0.05, {SIMS} simulations each):")
         for repeats, drop, power in rows:
-            print(f"  {repeats} repeat{'s' if repeats > 1 else ' '}  "
-                  f"{drop * 100:.0f}-point drop: {power:.1%}")
+            print(
+                f"  {repeats} repeat{'s' if repeats > 1 else ' '}  "
+                f"{drop * 100:.0f}-point drop: {power:.1%}"
+            )
     power = {(r, d): p for r, d, p in rows}
     assert power[(1, 0.10)] >= 0.80
     assert power[(5, 0.10)] >= 0.80
@@ -103,17 +106,24 @@ def test_the_verdict_code_agrees_with_the_vectorised_simulation():
     for i in range(sims):
         base = group_from_outcomes("base", a[i])
         cand = group_from_outcomes("cand", b[i])
-        verdict = compare_pairings([Pairing(base, cand)], suite="s",
-                                   baseline_runs=[{"id": "base"}],
-                                   candidate_runs=[{"id": "cand"}])
+        verdict = compare_pairings(
+            [Pairing(base, cand)],
+            suite="s",
+            baseline_runs=[{"id": "base"}],
+            candidate_runs=[{"id": "cand"}],
+        )
         (pairing,) = verdict["pairings"]
         pass_rate = pairing["metrics"][0]
         assert pass_rate["p"] == pytest.approx(pv[i])
-        expected = "regressed" if pv[i] < 0.05 and est[i] < 0 else \
-            "improved" if pv[i] < 0.05 else "unchanged"
+        expected = (
+            "regressed"
+            if pv[i] < 0.05 and est[i] < 0
+            else "improved"
+            if pv[i] < 0.05
+            else "unchanged"
+        )
         assert pass_rate["verdict"] == expected
         # the one scorer is the pass rate: it is not tested twice
         assert pairing["metrics"][1]["same_as"] == "pass rate" and verdict["tests"] == 1
         flips = {f["case_id"] for f in pairing["flips"]["pass_to_fail"]}
-        assert flips == {f"c{j:04d}" for j in np.flatnonzero((a[i, :, 0] == 1)
-                                                              & (b[i, :, 0] == 0))}
+        assert flips == {f"c{j:04d}" for j in np.flatnonzero((a[i, :, 0] == 1) & (b[i, :, 0] == 0))}

@@ -12,8 +12,9 @@ from scipy import stats as sps
 from evalkit.compare import budgets, stats
 
 
-@pytest.mark.parametrize(("b", "c"), [(0, 0), (5, 1), (10, 2), (3, 3), (0, 7), (20, 9),
-                                      (1, 0), (31, 12), (150, 120)])
+@pytest.mark.parametrize(
+    ("b", "c"), [(0, 0), (5, 1), (10, 2), (3, 3), (0, 7), (20, 9), (1, 0), (31, 12), (150, 120)]
+)
 def test_mcnemar_exact_is_scipys_binomial_test_on_discordant_pairs(b, c):
     expected = 1.0 if b + c == 0 else sps.binomtest(b, b + c, 0.5).pvalue
     assert stats.mcnemar_exact(b, c) == pytest.approx(expected, rel=1e-12, abs=1e-15)
@@ -38,8 +39,10 @@ def test_sign_flip_exact_equals_mcnemar_with_one_repeat():
 def _enumerate(d: np.ndarray) -> float:
     t = abs(d.sum())
     nz = d[d != 0]
-    hits = sum(abs(np.dot(signs, nz)) >= abs(t) - 1e-9
-               for signs in itertools.product((-1, 1), repeat=nz.size))
+    hits = sum(
+        abs(np.dot(signs, nz)) >= abs(t) - 1e-9
+        for signs in itertools.product((-1, 1), repeat=nz.size)
+    )
     return hits / 2**nz.size
 
 
@@ -60,7 +63,8 @@ def test_sign_flip_test_continuous_exact_small_and_monte_carlo_large():
     # a paired t-test is a close approximation at this size
     assert p_mc == pytest.approx(sps.ttest_1samp(big, 0).pvalue, abs=0.03)
     assert stats.sign_flip_test(big, stats.rng_for("t")) == stats.sign_flip_test(
-        big, stats.rng_for("t")), "seeded"
+        big, stats.rng_for("t")
+    ), "seeded"
 
 
 def test_newcombe_interval_matches_published_example():
@@ -105,11 +109,18 @@ def test_paired_bootstrap_agrees_with_scipy():
     rng = np.random.default_rng(2)
     a = rng.normal(30, 8, 120)
     b = a + rng.normal(-1.0, 3, 120)
-    got = stats.paired_continuous(a[:, None], b[:, None], rng=np.random.default_rng(1),
-                                  n_resamples=20_000)
-    ref = sps.bootstrap((a, b), lambda x, y, axis=-1: np.mean(y - x, axis=axis), paired=True,
-                        vectorized=True, n_resamples=20_000, method="percentile",
-                        random_state=np.random.default_rng(9)).confidence_interval
+    got = stats.paired_continuous(
+        a[:, None], b[:, None], rng=np.random.default_rng(1), n_resamples=20_000
+    )
+    ref = sps.bootstrap(
+        (a, b),
+        lambda x, y, axis=-1: np.mean(y - x, axis=axis),
+        paired=True,
+        vectorized=True,
+        n_resamples=20_000,
+        method="percentile",
+        random_state=np.random.default_rng(9),
+    ).confidence_interval
     assert got is not None
     assert got.ci == pytest.approx((ref.low, ref.high), abs=0.06)  # Monte-Carlo noise only
     assert got.estimate == pytest.approx(np.mean(b - a))
@@ -138,7 +149,8 @@ def test_mde_solves_connors_equation():
     za, zb = sps.norm.ppf(0.975), sps.norm.ppf(0.8)
     psi = psi0 + delta
     assert math.sqrt(n) * delta == pytest.approx(
-        za * math.sqrt(psi) + zb * math.sqrt(psi - delta**2), rel=1e-9)
+        za * math.sqrt(psi) + zb * math.sqrt(psi - delta**2), rel=1e-9
+    )
     # more cases or less noise: a smaller detectable change; a stricter alpha: larger
     assert stats.mde_pass_rate(800, psi0) < delta
     assert stats.mde_pass_rate(n, 0.01) < delta

@@ -31,9 +31,19 @@ def test_the_workflow_runs_valid_evalkit_commands():
     assert set(flow[True]) == {"push", "pull_request"}  # `on:` parses as True in YAML 1.1
     steps = flow["jobs"]["eval"]["steps"]
     commands = [c for step in steps if "run" in step for c in _commands(step["run"])]
-    assert ["run", "--baseline", "main", "--fail-on", "regression", "--junit",
-            "reports/junit.xml", "--summary", "reports/summary.md", "--report",
-            "reports/evalkit.html"] in commands
+    assert [
+        "run",
+        "--baseline",
+        "main",
+        "--fail-on",
+        "regression",
+        "--junit",
+        "reports/junit.xml",
+        "--summary",
+        "reports/summary.md",
+        "--report",
+        "reports/evalkit.html",
+    ] in commands
     assert ["baseline", "set", "main", "RUN_ID"] in commands
     group = typer.main.get_command(app)
     ctx = group.context_class(group)

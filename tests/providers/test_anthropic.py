@@ -13,9 +13,12 @@ from evalkit.providers.base import Request
 from evalkit.records import Message
 from fakeserver import FakeServer
 
-MESSAGES = [Message("system", "Answer with the city only."),
-            Message("user", "Capital of Peru?"), Message("assistant", "Lima"),
-            Message("user", "Capital of Chile?")]
+MESSAGES = [
+    Message("system", "Answer with the city only."),
+    Message("user", "Capital of Peru?"),
+    Message("assistant", "Lima"),
+    Message("user", "Capital of Chile?"),
+]
 
 
 @pytest.fixture
@@ -30,9 +33,16 @@ def key(monkeypatch):
 
 
 def _generate(server: FakeServer, stream: bool = True, **params):
-    provider = AnthropicProvider("claude", AnthropicOptions(
-        type="anthropic", model="fake-claude", base_url=server.base_url, stream=stream,
-        timeout=10))
+    provider = AnthropicProvider(
+        "claude",
+        AnthropicOptions(
+            type="anthropic",
+            model="fake-claude",
+            base_url=server.base_url,
+            stream=stream,
+            timeout=10,
+        ),
+    )
 
     async def go():
         try:
@@ -60,17 +70,25 @@ def test_generation_tokens_and_wire_format(server, stream):
     assert body["stop_sequences"] == ["\n"] and body["max_tokens"] == 16
     assert "seed" not in body and "stop" not in body
     # the key travels in a header (x-api-key, or a bearer token in newer SDKs), from the env
-    assert "sk-ant-fake" in (record.headers.get("x-api-key", "")
-                             + record.headers.get("authorization", ""))
+    assert "sk-ant-fake" in (
+        record.headers.get("x-api-key", "") + record.headers.get("authorization", "")
+    )
     # what is stored as params is exactly what was sent
     assert set(request.params) <= set(body)
 
 
-@pytest.mark.parametrize(("fault", "error_class", "retryable"), [
-    ("429", "rate_limit", True), ("529", "server_error", True), ("500", "server_error", True),
-    ("400", "bad_request", False), ("401", "auth", False), ("malformed", "malformed", True),
-    ("reset", "connection", True),
-])
+@pytest.mark.parametrize(
+    ("fault", "error_class", "retryable"),
+    [
+        ("429", "rate_limit", True),
+        ("529", "server_error", True),
+        ("500", "server_error", True),
+        ("400", "bad_request", False),
+        ("401", "auth", False),
+        ("malformed", "malformed", True),
+        ("reset", "connection", True),
+    ],
+)
 def test_errors_are_classified(server, fault, error_class, retryable):
     server.configure(schedule=[fault], retry_after=7)
     with pytest.raises(ProviderCallError) as info:

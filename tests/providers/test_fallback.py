@@ -33,17 +33,23 @@ def test_chain_moves_on_from_a_dead_endpoint_and_a_rate_limited_one(in_tmp, monk
     with FakeServer(rules=RULES) as good, FakeServer(rules=RULES, faults={"429": 1.0}) as busy:
         write_project(in_tmp, good.base_url)
         config = Path("evalkit.yaml")
-        config.write_text(config.read_text().replace("defaults:", f"""\
+        config.write_text(
+            config.read_text().replace(
+                "defaults:",
+                f"""\
   down: {{type: openai, base_url: "http://127.0.0.1:{dead_port()}/v1", model: m, timeout: 2}}
   busy: {{type: openai, base_url: "{busy.base_url}/v1", model: fake-model}}
   safe: {{type: fallback, chain: [down, busy, claude]}}
-defaults:"""))
+defaults:""",
+            )
+        )
         result = invoke("run", "-p", "safe", "--prompt", "capitals@v2")
         assert result.exit_code == 0, result.output
         assert len(busy.requests) == 8, "each call tried the rate-limited member once"
         assert len([r for r in good.requests if r.route == "messages"]) == 8
     assert rows("SELECT DISTINCT provider, served_by, error_class FROM results") == [
-        ("safe", "claude", None)]
+        ("safe", "claude", None)
+    ]
     assert rows("SELECT count(*) FROM results WHERE passed") == [(8,)]
     (identity,) = rows("SELECT identity FROM run_providers")[0]
     assert '"chain"' in identity and "fake-claude" in identity
@@ -53,10 +59,15 @@ def test_every_member_failing_is_one_error_naming_them(in_tmp):
     with FakeServer(rules=RULES, faults={"503": 1.0}) as bad:
         write_project(in_tmp, bad.base_url)
         config = Path("evalkit.yaml")
-        config.write_text(config.read_text().replace("defaults:", f"""\
+        config.write_text(
+            config.read_text().replace(
+                "defaults:",
+                f"""\
   chain: {{type: fallback, chain: [fake, fake2]}}
   fake2: {{type: openai, base_url: "{bad.base_url}/v1", model: fake-model}}
-defaults:"""))
+defaults:""",
+            )
+        )
         result = invoke("run", "-p", "chain", "--prompt", "capitals@v1", "--limit", "1")
     assert result.exit_code == 3
     (error_class, error) = rows("SELECT error_class, error FROM results")[0]
@@ -68,7 +79,10 @@ def test_a_chain_may_not_contain_itself(in_tmp):
     with FakeServer(rules=RULES) as server:
         write_project(in_tmp, server.base_url)
         config = Path("evalkit.yaml")
-        config.write_text(config.read_text().replace(
-            "defaults:", "  loop: {type: fallback, chain: [loop, fake]}\ndefaults:"))
+        config.write_text(
+            config.read_text().replace(
+                "defaults:", "  loop: {type: fallback, chain: [loop, fake]}\ndefaults:"
+            )
+        )
         result = invoke("run", "-p", "loop")
     assert result.exit_code == 2 and "lists itself" in result.stderr

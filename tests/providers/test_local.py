@@ -50,20 +50,31 @@ def test_start_generate_reuse_and_stop(local_model):
         # one slot whatever the concurrency: concurrent calls queue, answers reproduce
         assert server.users == 2 and server.slots == 1 and server.alive()
         assert "--no-cache-prompt" in server.command()
-        request = Request([Message("user", "Q: What is the capital of France?\nA: Paris\n"
-                                          "Q: What is the capital of Italy?\nA:")],
-                          a.effective_params({"max_tokens": 4, "stop": ["\n"]}))
+        request = Request(
+            [
+                Message(
+                    "user",
+                    "Q: What is the capital of France?\nA: Paris\n"
+                    "Q: What is the capital of Italy?\nA:",
+                )
+            ],
+            a.effective_params({"max_tokens": 4, "stop": ["\n"]}),
+        )
         answers = await asyncio.gather(*(a.generate(request) for _ in range(4)))
         assert len({g.text for g in answers}) == 1, "temperature 0 answers are reproducible"
         # ...and so are their log-probabilities, token for token, under concurrency
         import httpx
 
-        few_shot = [f"Q: What is the capital of {c}?\nA:" for c in
-                    ("Chile", "Peru", "Japan", "Kenya", "Egypt", "Spain")]
+        few_shot = [
+            f"Q: What is the capital of {c}?\nA:"
+            for c in ("Chile", "Peru", "Japan", "Kenya", "Egypt", "Spain")
+        ]
 
         async def logprobs(client: httpx.AsyncClient, prompt: str) -> list[float]:
-            response = await client.post(server.base_url + "/v1/completions", json={
-                "prompt": prompt, "max_tokens": 6, "temperature": 0, "logprobs": 1})
+            response = await client.post(
+                server.base_url + "/v1/completions",
+                json={"prompt": prompt, "max_tokens": 6, "temperature": 0, "logprobs": 1},
+            )
             return [t["logprob"] for t in response.json()["choices"][0]["logprobs"]["content"]]
 
         async with httpx.AsyncClient(timeout=120) as client:
@@ -93,8 +104,7 @@ def test_identity_and_defaults(local_model):
 
 
 def test_missing_binary_is_a_setup_error(tmp_path):
-    provider = LocalProvider("x", LocalOptions(type="local",
-                                               server_binary=str(tmp_path / "nope")))
+    provider = LocalProvider("x", LocalOptions(type="local", server_binary=str(tmp_path / "nope")))
     with pytest.raises(SetupError) as info:
         asyncio.run(provider.start(1))
     assert "llama-server not found" in info.value.message
@@ -102,8 +112,7 @@ def test_missing_binary_is_a_setup_error(tmp_path):
 
 
 def test_missing_model_is_a_setup_error(tmp_path):
-    provider = LocalProvider("x", LocalOptions(type="local",
-                                               model_path=str(tmp_path / "m.gguf")))
+    provider = LocalProvider("x", LocalOptions(type="local", model_path=str(tmp_path / "m.gguf")))
     with pytest.raises(SetupError, match="model file not found"):
         asyncio.run(provider.start(1))
 
@@ -156,11 +165,18 @@ def test_concurrent_streaming_calls_need_no_retry(local_model):
         limit = AdaptiveLimit(4)
 
         async def one(i: int):
-            request = Request([Message("user", f"Q: What is the capital of country {i}?\nA:")],
-                              provider.effective_params({"max_tokens": 6, "stop": ["\n"]}))
-            return await call_with_retries(provider, request, RetryPolicy(), random.Random(0),
-                                           on_retry=lambda e: retried.append(e.message),
-                                           limit=limit)
+            request = Request(
+                [Message("user", f"Q: What is the capital of country {i}?\nA:")],
+                provider.effective_params({"max_tokens": 6, "stop": ["\n"]}),
+            )
+            return await call_with_retries(
+                provider,
+                request,
+                RetryPolicy(),
+                random.Random(0),
+                on_retry=lambda e: retried.append(e.message),
+                limit=limit,
+            )
 
         try:
             outcomes = await asyncio.gather(*(one(i) for i in range(40)))

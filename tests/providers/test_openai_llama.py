@@ -11,13 +11,17 @@ from evalkit.providers.base import Request
 from evalkit.providers.openai import OpenAIOptions, OpenAIProvider
 from evalkit.records import Message
 
-FEW_SHOT = [Message("user", "Q: What is the capital of France?\nA: Paris\n"
-                            "Q: What is the capital of Italy?\nA:")]
+FEW_SHOT = [
+    Message(
+        "user", "Q: What is the capital of France?\nA: Paris\nQ: What is the capital of Italy?\nA:"
+    )
+]
 
 
 def _provider(base_url: str, **options) -> OpenAIProvider:
-    opts = OpenAIOptions(type="openai", model="gemma", base_url=base_url + "/v1",
-                         mode="completion", **options)
+    opts = OpenAIOptions(
+        type="openai", model="gemma", base_url=base_url + "/v1", mode="completion", **options
+    )
     return OpenAIProvider("llama", opts)
 
 
@@ -41,8 +45,9 @@ def test_streaming_completion_measures_ttft_tokens_and_is_reproducible(llama):
 
 
 def test_non_streaming_completion(llama):
-    result = asyncio.run(_generate(_provider(llama, stream=False), FEW_SHOT,
-                                   max_tokens=8, stop=["\n"]))
+    result = asyncio.run(
+        _generate(_provider(llama, stream=False), FEW_SHOT, max_tokens=8, stop=["\n"])
+    )
     assert result.text.strip() == "Rome" and result.ttft_ms is None
     assert result.output_tokens and result.latency_ms and result.latency_ms > 0
 
@@ -55,9 +60,13 @@ def test_params_reach_the_server(llama):
 def test_chat_mode_speaks_the_chat_wire_format(llama):
     """The base model answers chat requests poorly, but the wire format must work."""
     opts = OpenAIOptions(type="openai", model="gemma", base_url=llama + "/v1", mode="chat")
-    result = asyncio.run(_generate(OpenAIProvider("llama", opts),
-                                   [Message("system", "Be brief."), Message("user", "Hi")],
-                                   max_tokens=4))
+    result = asyncio.run(
+        _generate(
+            OpenAIProvider("llama", opts),
+            [Message("system", "Be brief."), Message("user", "Hi")],
+            max_tokens=4,
+        )
+    )
     assert isinstance(result.text, str) and result.output_tokens is not None
     assert 1 <= result.output_tokens <= 4
 
@@ -77,8 +86,9 @@ def test_connection_refused_is_classified():
 def test_no_key_needed_for_a_local_base_url_but_required_for_openai():
     from evalkit.errors import SetupError
 
-    local = OpenAIProvider("x", OpenAIOptions(type="openai", model="m",
-                                              base_url="http://127.0.0.1:1/v1"))
+    local = OpenAIProvider(
+        "x", OpenAIOptions(type="openai", model="m", base_url="http://127.0.0.1:1/v1")
+    )
     assert local.api_key() == "no-key"
     hosted = OpenAIProvider("gpt", OpenAIOptions(type="openai", model="gpt-4o-mini"))
     with pytest.raises(SetupError, match=r"\$OPENAI_API_KEY"):

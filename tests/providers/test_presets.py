@@ -65,8 +65,14 @@ def test_preset_defaults_and_wire_format(name, server, monkeypatch):
 
 def test_azure_deployment_url_version_and_key_header(server, monkeypatch):
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "az-key")
-    provider = build({"type": "azure", "endpoint": server.base_url, "deployment": "my-gpt",
-                      "api_version": "2024-10-21"})
+    provider = build(
+        {
+            "type": "azure",
+            "endpoint": server.base_url,
+            "deployment": "my-gpt",
+            "api_version": "2024-10-21",
+        }
+    )
     assert provider.model == "my-gpt"
     assert call(provider) == "ok"
     record = server.requests[-1]
@@ -94,9 +100,12 @@ class _Proxy(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.seen.append(self.path)
         body = self.rfile.read(int(self.headers["content-length"]))
-        headers = {k: v for k, v in self.headers.items()
-                   if k.lower() not in ("host", "proxy-connection", "connection",
-                                        "content-length", "accept-encoding")}
+        headers = {
+            k: v
+            for k, v in self.headers.items()
+            if k.lower()
+            not in ("host", "proxy-connection", "connection", "content-length", "accept-encoding")
+        }
         with urlopen(URLRequest(self.path, data=body, headers=headers, method="POST")) as resp:
             data = resp.read()
             self.send_response(resp.status)
@@ -117,8 +126,9 @@ def test_http_proxy_from_the_environment(server, monkeypatch):
         # the proxy itself must reach the server directly
         monkeypatch.setenv("NO_PROXY", "")
         monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
-        provider = build({"type": "vllm", "model": "m", "base_url": server.openai_base_url,
-                          "stream": False})
+        provider = build(
+            {"type": "vllm", "model": "m", "base_url": server.openai_base_url, "stream": False}
+        )
         monkeypatch.setattr("urllib.request.getproxies", dict)  # the proxy's own client
         assert call(provider) == "ok"
     finally:

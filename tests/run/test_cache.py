@@ -41,20 +41,23 @@ PARAMS = {"temperature": 0.0, "max_tokens": 8, "seed": 1, "stop": ["\n"]}
 INPUT = [{"role": "user", "content": "hi"}]
 
 
-@pytest.mark.parametrize("change", [
-    {"identity": {**IDENTITY, "type": "anthropic"}},
-    {"identity": {**IDENTITY, "base_url": "http://b/v1"}},
-    {"identity": {**IDENTITY, "model": "m2"}},
-    {"identity": {**IDENTITY, "mode": "completion"}},
-    {"params": {**PARAMS, "temperature": 0.7}},
-    {"params": {**PARAMS, "max_tokens": 9}},
-    {"params": {**PARAMS, "seed": 2}},
-    {"params": {**PARAMS, "stop": ["\n\n"]}},
-    {"params": {**PARAMS, "top_p": 0.9}},
-    {"input": [{"role": "user", "content": "hi!"}]},
-    {"input": [{"role": "system", "content": "hi"}]},
-    {"repeat": 1},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"identity": {**IDENTITY, "type": "anthropic"}},
+        {"identity": {**IDENTITY, "base_url": "http://b/v1"}},
+        {"identity": {**IDENTITY, "model": "m2"}},
+        {"identity": {**IDENTITY, "mode": "completion"}},
+        {"params": {**PARAMS, "temperature": 0.7}},
+        {"params": {**PARAMS, "max_tokens": 9}},
+        {"params": {**PARAMS, "seed": 2}},
+        {"params": {**PARAMS, "stop": ["\n\n"]}},
+        {"params": {**PARAMS, "top_p": 0.9}},
+        {"input": [{"role": "user", "content": "hi!"}]},
+        {"input": [{"role": "system", "content": "hi"}]},
+        {"repeat": 1},
+    ],
+)
 def test_every_component_changes_the_key(change):
     base = dict(identity=IDENTITY, params=PARAMS, request_input=INPUT, repeat=0)
     changed = dict(base)
@@ -79,8 +82,9 @@ def test_second_run_is_answered_by_the_cache(project, server):
                     AND a.output = b.output AND b.cache_hit AND NOT a.cache_hit
                     AND a.cache_key = b.cache_key AND a.latency_ms = b.latency_ms""")
     assert same == [(16,)]
-    assert rows(f"SELECT min(attempts), max(attempts) FROM results WHERE run_id = '{second}'"
-                ) == [(0, 0)]
+    assert rows(f"SELECT min(attempts), max(attempts) FROM results WHERE run_id = '{second}'") == [
+        (0, 0)
+    ]
 
 
 def test_a_fully_cached_run_starts_no_provider(project, server):

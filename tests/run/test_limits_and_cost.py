@@ -60,12 +60,14 @@ def test_adaptive_limit_halves_on_rate_limits_and_grows_back():
 
 def test_rate_limits_throttle_then_every_case_is_answered(in_tmp):
     # fault_by="content": each prompt's n-th attempt meets the same fault whatever the timing
-    with FakeServer(rules=RULES, seed=7, faults={"429": 0.35}, retry_after=0.01,
-                    fault_by="content") as server:
+    with FakeServer(
+        rules=RULES, seed=7, faults={"429": 0.35}, retry_after=0.01, fault_by="content"
+    ) as server:
         write_project(in_tmp, server.base_url)
         config = Path("evalkit.yaml")
-        config.write_text(config.read_text().replace("concurrency: 4}",
-                                                     "concurrency: 4, error_budget: 0.5}"))
+        config.write_text(
+            config.read_text().replace("concurrency: 4}", "concurrency: 4, error_budget: 0.5}")
+        )
         result = invoke("run", "-j", "8", "--json")
     assert result.exit_code == 0, result.output
     (run,) = json.loads(result.stdout)["runs"]
@@ -73,7 +75,8 @@ def test_rate_limits_throttle_then_every_case_is_answered(in_tmp):
     assert throttled["fake"] < 8
     assert rows("SELECT count(*), count(error_class) FROM results") == [(16, 0)]
     assert rows("SELECT sum(attempts - 1) FROM results")[0][0] == len(
-        [r for r in server.requests if r.fault == "429"])
+        [r for r in server.requests if r.fault == "429"]
+    )
 
 
 def test_prices_match_by_prefix_and_overrides_win():

@@ -42,8 +42,9 @@ def test_overrides_limit_and_repeat(suite):
 def test_shards_partition_the_cases(suite):
     seen: list[str] = []
     for i in (1, 2, 3):
-        seen += [c.id for c in make_plan(suite, "r", providers=["a"],
-                                         shard=parse_shard(f"{i}/3")).cases]
+        seen += [
+            c.id for c in make_plan(suite, "r", providers=["a"], shard=parse_shard(f"{i}/3")).cases
+        ]
     assert sorted(seen) == sorted(c.id for c in suite.cases)
 
 

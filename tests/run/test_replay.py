@@ -66,9 +66,13 @@ def test_replay_provider_in_config(in_tmp):
         assert invoke("run").exit_code == 0
     (live,) = rows("SELECT id FROM runs")[0]
     config = Path("evalkit.yaml")
-    config.write_text(config.read_text().replace(
-        "defaults:", f"  again: {{type: replay, run: {live}, provider: fake}}\ndefaults:"))
+    config.write_text(
+        config.read_text().replace(
+            "defaults:", f"  again: {{type: replay, run: {live}, provider: fake}}\ndefaults:"
+        )
+    )
     result = invoke("run", "-p", "again")
     assert result.exit_code == 0, result.output
-    assert rows("SELECT count(DISTINCT provider), min(provider) FROM results "
-                f"WHERE run_id <> '{live}'") == [(1, "again")]
+    assert rows(
+        f"SELECT count(DISTINCT provider), min(provider) FROM results WHERE run_id <> '{live}'"
+    ) == [(1, "again")]

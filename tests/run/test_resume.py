@@ -24,9 +24,14 @@ def server() -> Iterator[FakeServer]:
 
 
 def _evalkit(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "evalkit", *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "COLUMNS": "200"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "evalkit", *args],
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def _wait_requests(server: FakeServer, n: int, timeout: float = 60) -> None:
@@ -64,11 +69,14 @@ def test_resume_finishes_without_duplicates(tmp_path, server, how):
     _out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     assert len(server.requests) == 16 - stored, "only the missing calls are made again"
-    assert _rows(tmp_path, "SELECT count(*), count(DISTINCT id), "
-                           "count(DISTINCT (case_id, prompt, repeat)) FROM results") == [
-        (16, 16, 16)]
+    assert _rows(
+        tmp_path,
+        "SELECT count(*), count(DISTINCT id), "
+        "count(DISTINCT (case_id, prompt, repeat)) FROM results",
+    ) == [(16, 16, 16)]
     assert _rows(tmp_path, "SELECT count(*), count(DISTINCT (result_id, scorer)) FROM scores") == [
-        (48, 48)]
+        (48, 48)
+    ]
     assert _rows(tmp_path, "SELECT count(*), min(status) FROM runs") == [(1, "completed")]
 
 
@@ -77,8 +85,9 @@ def test_resume_refuses_a_changed_suite(tmp_path, server):
     done = _evalkit("run", "--limit", "1", cwd=tmp_path)
     assert done.wait(60) == 0
     with (tmp_path / "suites/capitals.jsonl").open("a") as cases:
-        cases.write('{"id": "new", "vars": {"country": "Peru", "capital": "Lima"}, '
-                    '"reference": "Lima"}\n')
+        cases.write(
+            '{"id": "new", "vars": {"country": "Peru", "capital": "Lima"}, "reference": "Lima"}\n'
+        )
     again = _evalkit("run", "--resume", "last", cwd=tmp_path)
     _, err = again.communicate(timeout=60)
     assert again.returncode == 2 and "changed since run" in err

@@ -40,26 +40,49 @@ def test_multiple_references():
 def test_signature_carries_sacrebleu_settings():
     a = make_scorer(type="bleu").signature()
     b = make_scorer(type="bleu", tokenize="char").signature()
-    assert "tok:13a" in a["libs"]["sacrebleu"] and f"version:{sacrebleu.__version__}" in a["libs"][
-        "sacrebleu"]
+    assert (
+        "tok:13a" in a["libs"]["sacrebleu"]
+        and f"version:{sacrebleu.__version__}" in a["libs"]["sacrebleu"]
+    )
     assert "tok:char" in b["libs"]["sacrebleu"]
-    assert make_scorer(type="bleu").signature_hash() != make_scorer(
-        type="bleu", tokenize="char").signature_hash()
+    assert (
+        make_scorer(type="bleu").signature_hash()
+        != make_scorer(type="bleu", tokenize="char").signature_hash()
+    )
 
 
-@pytest.mark.parametrize(("kind", "reference_fn"), [("bleu", sacrebleu.sentence_bleu),
-                                                    ("chrf", sacrebleu.sentence_chrf)])
+@pytest.mark.parametrize(
+    ("kind", "reference_fn"), [("bleu", sacrebleu.sentence_bleu), ("chrf", sacrebleu.sentence_chrf)]
+)
 def test_equal_to_sacrebleu_on_random_sentences(kind, reference_fn):
     """The reference-caching fast path gives sacrebleu's exact sentence scores."""
     import random
 
     rng = random.Random(1)
-    words = ["le", "la", "chat", "chien", "est", "sur", "tapis", "maison", "grand", "petit",
-             "un", "une", "bleu", "rouge", ".", "?"]
+    words = [
+        "le",
+        "la",
+        "chat",
+        "chien",
+        "est",
+        "sur",
+        "tapis",
+        "maison",
+        "grand",
+        "petit",
+        "un",
+        "une",
+        "bleu",
+        "rouge",
+        ".",
+        "?",
+    ]
     scorer = make_scorer(type=kind)
     for _ in range(300):
         hyp = " ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))
-        refs = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
-                for _ in range(rng.randint(1, 3))]
+        refs = [
+            " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
+            for _ in range(rng.randint(1, 3))
+        ]
         outcome, _ = score(scorer, hyp, case(reference=refs))
         assert outcome.value == pytest.approx(reference_fn(hyp.strip(), refs).score, abs=1e-9)

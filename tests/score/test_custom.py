@@ -23,7 +23,7 @@ from fakeserver import FakeServer
 from projects import RULES, write_project
 from scoring import result
 
-CHECKS = '''
+CHECKS = """
 import asyncio
 
 def short(output, case, limit=10):
@@ -51,7 +51,7 @@ def weird(output, case):
 async def slow_upper(output, case):
     await asyncio.sleep(0)
     return output.isupper()
-'''
+"""
 
 
 def _suite(tmp_path: Path, module: str, scorers: str) -> Path:
@@ -59,11 +59,14 @@ def _suite(tmp_path: Path, module: str, scorers: str) -> Path:
     (tmp_path / f"{module}.py").write_text(CHECKS)
     (tmp_path / "prompts/p").mkdir(parents=True)
     (tmp_path / "prompts/p/v1.yaml").write_text(
-        'messages: [{role: user, content: "{{ country }}"}]\n')
+        'messages: [{role: user, content: "{{ country }}"}]\n'
+    )
     (tmp_path / "suites").mkdir()
     path = tmp_path / "suites/s.yaml"
-    path.write_text("name: s\nprompt: p@v1\ncases: [{id: a, vars: {country: France}}]\n"
-                    "scorers:\n" + textwrap.indent(textwrap.dedent(scorers).strip(), "  ") + "\n")
+    path.write_text(
+        "name: s\nprompt: p@v1\ncases: [{id: a, vars: {country: France}}]\n"
+        "scorers:\n" + textwrap.indent(textwrap.dedent(scorers).strip(), "  ") + "\n"
+    )
     return path
 
 
@@ -72,14 +75,18 @@ def _score_all(path: Path, output: str):
     suite = load_suite(path, PromptLibrary([project.prompts_dir]))
     context = ScoreContext(defaults={}, resources={}, root=project.root)
     scorers = [SCORERS.get(s.type)(s, context) for s in suite.scorers]
-    item = ScoreInput(output, suite.cases[0], result(output, input="Capital of France?",
-                                                     provider="gemma"))
+    item = ScoreInput(
+        output, suite.cases[0], result(output, input="Capital of France?", provider="gemma")
+    )
     outcomes = [asyncio.run(s.score_batch([item]))[0] for s in scorers]
     return scorers, outcomes
 
 
 def test_return_shapes(tmp_path):
-    path = _suite(tmp_path, "checks_shapes", """
+    path = _suite(
+        tmp_path,
+        "checks_shapes",
+        """
         - {type: python, function: "checks_shapes:short", args: {limit: 5}}
         - {type: python, function: "checks_shapes:length", threshold: 3}
         - {type: python, function: "checks_shapes:detailed"}
@@ -88,7 +95,8 @@ def test_return_shapes(tmp_path):
         - {type: python, function: "checks_shapes:broken"}
         - {type: python, function: "checks_shapes:weird"}
         - {type: python, function: "checks_shapes:slow_upper"}
-    """)
+    """,
+    )
     scorers, outcomes = _score_all(path, "PARIS")
     got = [(o.value, o.passed, o.detail) for o in outcomes]
     assert got[0] == (1.0, True, None)
@@ -103,11 +111,15 @@ def test_return_shapes(tmp_path):
 
 
 def test_signature_has_module_and_source_hash(tmp_path):
-    path = _suite(tmp_path, "checks_sig", """
+    path = _suite(
+        tmp_path,
+        "checks_sig",
+        """
         - {type: python, function: "checks_sig:short"}
         - {type: python, function: "checks_sig:length"}
         - {type: python, function: "checks_sig:short", args: {limit: 3}}
-    """)
+    """,
+    )
     scorers, _ = _score_all(path, "x")
     a, b, c = (s.signature() for s in scorers)
     assert a["function"]["module"] == "checks_sig" and a["function"]["file"] == "checks_sig.py"
@@ -116,12 +128,18 @@ def test_signature_has_module_and_source_hash(tmp_path):
     assert len({scorers[0].signature_hash(), scorers[2].signature_hash()}) == 2
 
 
-@pytest.mark.parametrize(("function", "message"), [
-    ("nowhere_mod:f", "suites/s.yaml:5: cannot import module 'nowhere_mod'"),
-    ("checks_err:missing", "suites/s.yaml:5: module 'checks_err' has no function 'missing'"),
-    ("checks_err", "suites/s.yaml:5: scorer 'python': function: Value error, 'checks_err' is "
-                   "not module:function"),
-])
+@pytest.mark.parametrize(
+    ("function", "message"),
+    [
+        ("nowhere_mod:f", "suites/s.yaml:5: cannot import module 'nowhere_mod'"),
+        ("checks_err:missing", "suites/s.yaml:5: module 'checks_err' has no function 'missing'"),
+        (
+            "checks_err",
+            "suites/s.yaml:5: scorer 'python': function: Value error, 'checks_err' is "
+            "not module:function",
+        ),
+    ],
+)
 def test_bad_function_is_a_file_line_error(tmp_path, in_tmp, function, message):
     path = _suite(tmp_path, "checks_err", f'- {{type: python, function: "{function}"}}')
     with pytest.raises(InputError) as info:
@@ -172,19 +190,33 @@ def test_entry_point_scorer_runs_in_evalkit_run(tmp_path):
     with FakeServer(rules=RULES) as server:
         write_project(project, server.base_url)
         suite = project / "suites/capitals.yaml"
-        suite.write_text(suite.read_text().replace(
-            "  - {type: chrf}", "  - {type: chrf}\n  - {type: shout, min_ratio: 0.1}"))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(site), *os.environ.get("PYTHONPATH", "").split(os.pathsep)])}
-        run = subprocess.run([sys.executable, "-m", "evalkit", "run", "--json"], cwd=project,
-                             env=env, capture_output=True, text=True, timeout=300)
+        suite.write_text(
+            suite.read_text().replace(
+                "  - {type: chrf}", "  - {type: chrf}\n  - {type: shout, min_ratio: 0.1}"
+            )
+        )
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(site), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+            ),
+        }
+        run = subprocess.run(
+            [sys.executable, "-m", "evalkit", "run", "--json"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     groups = data["runs"][0]["summary"]["groups"]
     assert all(g["scores"]["shout"]["type"] == "shout" for g in groups)
     with duckdb.connect(str(project / ".evalkit/evalkit.duckdb"), read_only=True) as con:
-        rows = con.execute("SELECT value, passed, signature_json FROM scores "
-                           "WHERE scorer_type = 'shout'").fetchall()
+        rows = con.execute(
+            "SELECT value, passed, signature_json FROM scores WHERE scorer_type = 'shout'"
+        ).fetchall()
     assert len(rows) == 16
     assert all(value > 0.1 and passed for value, passed, _ in rows)  # "Paris": 1/5 upper case
     assert json.loads(rows[0][2])["version"] == "3"

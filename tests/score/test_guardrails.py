@@ -63,14 +63,17 @@ def test_luhn():
     assert not luhn_ok("4111111111111112")
 
 
-@pytest.mark.parametrize(("text", "kinds"), [
-    ("Contact me at jane.doe+eval@example.co.uk for details.", ["email"]),
-    ("My card is 4111 1111 1111 1111, exp 12/27.", ["card"]),
-    ("Amex: 3782-822463-10005", ["card"]),
-    ("Call +44 20 7946 0958 or (555) 123-4567.", ["phone", "phone"]),
-    ("Wire it to GB82 WEST 1234 5698 7654 32 today.", ["iban"]),
-    ("Reach us on +33612345678.", ["phone"]),
-])
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("Contact me at jane.doe+eval@example.co.uk for details.", ["email"]),
+        ("My card is 4111 1111 1111 1111, exp 12/27.", ["card"]),
+        ("Amex: 3782-822463-10005", ["card"]),
+        ("Call +44 20 7946 0958 or (555) 123-4567.", ["phone", "phone"]),
+        ("Wire it to GB82 WEST 1234 5698 7654 32 today.", ["iban"]),
+        ("Reach us on +33612345678.", ["phone"]),
+    ],
+)
 def test_pii_found(text, kinds):
     assert [k for k, _ in find_pii(text)] == kinds
     outcome, passed = score(make_scorer(type="pii"), text)
@@ -78,14 +81,17 @@ def test_pii_found(text, kinds):
     assert outcome.detail.startswith(f"found {len(kinds)}: {kinds[0]}")
 
 
-@pytest.mark.parametrize("text", [
-    "The meeting is on 2024-01-15 at 10:30; room 4.",
-    "Order 4111 1111 1111 1112 was shipped.",  # fails Luhn: not a card
-    "Version 3.12.1 fixed 25 bugs; see issue #1234.",
-    "The population grew from 1,234,567 to 2,345,678.",
-    "Reference GB00 WEST 1234 5698 7654 32 is invalid.",  # fails mod 97
-    "Email the team (no address given) and wait 3-5 days.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The meeting is on 2024-01-15 at 10:30; room 4.",
+        "Order 4111 1111 1111 1112 was shipped.",  # fails Luhn: not a card
+        "Version 3.12.1 fixed 25 bugs; see issue #1234.",
+        "The population grew from 1,234,567 to 2,345,678.",
+        "Reference GB00 WEST 1234 5698 7654 32 is invalid.",  # fails mod 97
+        "Email the team (no address given) and wait 3-5 days.",
+    ],
+)
 def test_no_pii_in_ordinary_text(text):
     assert list(find_pii(text)) == []
     assert score(make_scorer(type="pii"), text)[1] is True
@@ -103,17 +109,19 @@ def test_pii_masks_details_and_honours_allow_and_kinds():
     assert score(allowed, "Write to support@acme.com.")[1] is True
 
 
-@pytest.mark.parametrize(("options", "text", "passed"), [
-    ({"terms": ["guarantee"]}, "We GUARANTEE returns.", False),
-    ({"terms": ["guarantee"], "ignore_case": False}, "We GUARANTEE returns.", True),
-    ({"terms": ["bet"]}, "Learn the alphabet.", True),
-    ({"terms": ["bet"], "word_boundary": False}, "Learn the alphabet.", False),
-    ({"terms": ["risk-free", "100%"]}, "A 100% risk-free plan!", False),
-    ({"terms": ["{{ rival }}"]}, "Try Globex instead.", False),
-])
+@pytest.mark.parametrize(
+    ("options", "text", "passed"),
+    [
+        ({"terms": ["guarantee"]}, "We GUARANTEE returns.", False),
+        ({"terms": ["guarantee"], "ignore_case": False}, "We GUARANTEE returns.", True),
+        ({"terms": ["bet"]}, "Learn the alphabet.", True),
+        ({"terms": ["bet"], "word_boundary": False}, "Learn the alphabet.", False),
+        ({"terms": ["risk-free", "100%"]}, "A 100% risk-free plan!", False),
+        ({"terms": ["{{ rival }}"]}, "Try Globex instead.", False),
+    ],
+)
 def test_banned_terms(options, text, passed):
-    outcome, decided = score(make_scorer(type="banned", **options), text,
-                             case({"rival": "Globex"}))
+    outcome, decided = score(make_scorer(type="banned", **options), text, case({"rival": "Globex"}))
     assert decided is passed
     if not passed:
         assert outcome.detail.startswith("banned: ")
@@ -131,10 +139,14 @@ def test_max_length_units():
 
     from evalkit.score.base import ScoreInput
 
-    (with_tokens, without) = asyncio.run(scorer.score_batch([
-        ScoreInput(text, case(), result(text, output_tokens=7)),
-        ScoreInput(text, case(), result(text)),
-    ]))
+    (with_tokens, without) = asyncio.run(
+        scorer.score_batch(
+            [
+                ScoreInput(text, case(), result(text, output_tokens=7)),
+                ScoreInput(text, case(), result(text)),
+            ]
+        )
+    )
     assert with_tokens.value == 7 and scorer.decide(with_tokens.value) is True
     assert without.value is None and "no output token count" in without.detail
     assert scorer.threshold == 10 and not scorer.higher_is_better

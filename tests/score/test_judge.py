@@ -47,29 +47,50 @@ def test_suite_may_name_its_own_judge_prompt(tmp_path):
         messages: [{role: user, content: "Rate {{ output }} by {{ rubric }}:"}]
         params: {max_tokens: 40}
     """
-    judge_project(tmp_path, "http://127.0.0.1:9",
-                  '{type: judge, provider: judge, rubric: "x", prompt: strict@v1}',
-                  cases=CASES, extra_prompts={"strict/v1.yaml": mine})
+    judge_project(
+        tmp_path,
+        "http://127.0.0.1:9",
+        '{type: judge, provider: judge, rubric: "x", prompt: strict@v1}',
+        cases=CASES,
+        extra_prompts={"strict/v1.yaml": mine},
+    )
     (scorer,) = _scorer(tmp_path)
     info = scorer.signature()["judge_prompt"]
     assert info["ref"] == "strict@v1" and info["from"] == "project"
-    default = judge_project(tmp_path / "b", "http://127.0.0.1:9",
-                            '{type: judge, provider: judge, rubric: "x"}', cases=CASES)
+    default = judge_project(
+        tmp_path / "b",
+        "http://127.0.0.1:9",
+        '{type: judge, provider: judge, rubric: "x"}',
+        cases=CASES,
+    )
     assert _scorer(default)[0].signature_hash() != scorer.signature_hash()
 
 
-@pytest.mark.parametrize(("scorer_line", "message"), [
-    ('{type: judge, provider: judge, rubric: "x", prompt: nope@v1}',
-     "suites/qa.yaml:7: prompt 'nope' not found"),
-    ('{type: judge, provider: judge, rubric: "x", prompt: qa@v1}',
-     "suites/qa.yaml:7: judge prompt qa@v1 never shows {{ output }} to the judge"),
-    ("{type: judge, provider: judge}",
-     "suites/qa.yaml:7: scorer 'judge': rubric mode needs `rubric:`"),
-    ('{type: judge, rubric: "x", scale: [5, 1]}',
-     "suites/qa.yaml:7: scorer 'judge': scale must be [lowest, highest]"),
-    ('{type: judge, mode: pairwise, against: qa@v9}',
-     "suites/qa.yaml:7: prompt version 'qa@v9' not found"),
-])
+@pytest.mark.parametrize(
+    ("scorer_line", "message"),
+    [
+        (
+            '{type: judge, provider: judge, rubric: "x", prompt: nope@v1}',
+            "suites/qa.yaml:7: prompt 'nope' not found",
+        ),
+        (
+            '{type: judge, provider: judge, rubric: "x", prompt: qa@v1}',
+            "suites/qa.yaml:7: judge prompt qa@v1 never shows {{ output }} to the judge",
+        ),
+        (
+            "{type: judge, provider: judge}",
+            "suites/qa.yaml:7: scorer 'judge': rubric mode needs `rubric:`",
+        ),
+        (
+            '{type: judge, rubric: "x", scale: [5, 1]}',
+            "suites/qa.yaml:7: scorer 'judge': scale must be [lowest, highest]",
+        ),
+        (
+            "{type: judge, mode: pairwise, against: qa@v9}",
+            "suites/qa.yaml:7: prompt version 'qa@v9' not found",
+        ),
+    ],
+)
 def test_judge_errors_point_at_the_suite(tmp_path, in_tmp, scorer_line, message):
     judge_project(tmp_path, "http://127.0.0.1:9", scorer_line, cases=CASES)
     with pytest.raises(InputError) as info:
@@ -78,28 +99,43 @@ def test_judge_errors_point_at_the_suite(tmp_path, in_tmp, scorer_line, message)
 
 
 def test_reference_mode_needs_references(tmp_path, in_tmp):
-    judge_project(tmp_path, "http://127.0.0.1:9", "{type: judge, mode: reference}",
-                  cases='  - {id: noref, vars: {question: "?"}}\n')
-    with pytest.raises(InputError, match="judge mode 'reference' compares with the reference, "
-                                         "and case 'noref' has no `reference`"):
+    judge_project(
+        tmp_path,
+        "http://127.0.0.1:9",
+        "{type: judge, mode: reference}",
+        cases='  - {id: noref, vars: {question: "?"}}\n',
+    )
+    with pytest.raises(
+        InputError,
+        match="judge mode 'reference' compares with the reference, "
+        "and case 'noref' has no `reference`",
+    ):
         load_suite(tmp_path / "suites/qa.yaml", PromptLibrary([tmp_path / "prompts"]))
 
 
-@pytest.mark.parametrize(("scorer_line", "defaults", "refused"), [
-    ('{type: judge, provider: sut, rubric: "x"}', "", "is the provider under test 'sut'"),
-    ('{type: judge, rubric: "x"}', ", judge: sut", "is the provider under test 'sut'"),
-    ('{type: judge, provider: twin, rubric: "x"}', "", "has the same model as the provider"),
-    ('{type: judge, provider: sut, rubric: "x", allow_self_judge: true}', "", None),
-    ('{type: judge, provider: judge, rubric: "x"}', "", None),
-])
-def test_the_judge_is_never_silently_the_provider_under_test(tmp_path, scorer_line, defaults,
-                                                              refused):
+@pytest.mark.parametrize(
+    ("scorer_line", "defaults", "refused"),
+    [
+        ('{type: judge, provider: sut, rubric: "x"}', "", "is the provider under test 'sut'"),
+        ('{type: judge, rubric: "x"}', ", judge: sut", "is the provider under test 'sut'"),
+        ('{type: judge, provider: twin, rubric: "x"}', "", "has the same model as the provider"),
+        ('{type: judge, provider: sut, rubric: "x", allow_self_judge: true}', "", None),
+        ('{type: judge, provider: judge, rubric: "x"}', "", None),
+    ],
+)
+def test_the_judge_is_never_silently_the_provider_under_test(
+    tmp_path, scorer_line, defaults, refused
+):
     judge_project(tmp_path, "http://127.0.0.1:9", scorer_line, cases=CASES, defaults=defaults)
     config = tmp_path / "evalkit.yaml"
     # `twin`: another id for exactly the model under test
-    config.write_text(config.read_text().replace(
-        "  judge:", '  twin: {type: openai, base_url: "http://127.0.0.1:9/v1", model: gemma-sut, '
-        "mode: completion,\n        stream: false}\n  judge:"))
+    config.write_text(
+        config.read_text().replace(
+            "  judge:",
+            '  twin: {type: openai, base_url: "http://127.0.0.1:9/v1", model: gemma-sut, '
+            "mode: completion,\n        stream: false}\n  judge:",
+        )
+    )
 
     async def go():
         async with ProviderPool(Project.discover(tmp_path)) as pool:
@@ -119,11 +155,16 @@ def test_the_judge_is_never_silently_the_provider_under_test(tmp_path, scorer_li
 def test_a_judge_fed_garbage_returns_invalid_never_pass_or_fail(tmp_path):
     garbage = "Honestly this looks great to me!! 10/10"
     with FakeServer(rules=[("Verdict", garbage)]) as server:
-        judge_project(tmp_path, server.base_url, """
+        judge_project(
+            tmp_path,
+            server.base_url,
+            """
             - {type: judge, provider: judge, rubric: "Names Rome.", threshold: 0.5}
             - {type: judge, provider: judge, mode: pairwise, threshold: 0.5}
             - {type: judge, provider: judge, mode: reference, structured: none}
-        """, cases=CASES)
+        """,
+            cases=CASES,
+        )
         the_case = case({"question": "Capital of Italy?", "capital": "Rome"}, "Rome", "italy")
         for index in range(3):
             ((outcome, detail),) = judge_outputs(tmp_path, [("Rome", the_case)], index)
@@ -155,11 +196,16 @@ def test_a_run_whose_verdicts_are_all_invalid_completes_with_exit_0(in_tmp):
     with FakeServer(rules=[("Verdict", "I refuse to grade."), *RULES]) as server:
         write_project(in_tmp, server.base_url)
         suite = in_tmp / "suites/capitals.yaml"
-        suite.write_text(suite.read_text().replace(
-            "  - {type: chrf}",
-            "  - {type: judge, provider: fake, allow_self_judge: true, mode: reference, "
-            "threshold: 0.5}").replace("  - {type: equals}\n", "").replace(
-            "  - {type: contains, value: \"{{ capital }}\", name: has-capital}\n", ""))
+        suite.write_text(
+            suite.read_text()
+            .replace(
+                "  - {type: chrf}",
+                "  - {type: judge, provider: fake, allow_self_judge: true, mode: reference, "
+                "threshold: 0.5}",
+            )
+            .replace("  - {type: equals}\n", "")
+            .replace('  - {type: contains, value: "{{ capital }}", name: has-capital}\n', "")
+        )
         result = CliRunner().invoke(app, ["run", "--prompt", "capitals@v2", "--json"])
         shown = CliRunner().invoke(app, ["runs", "show", "last"])
     assert result.exit_code == 0, result.output
@@ -168,8 +214,10 @@ def test_a_run_whose_verdicts_are_all_invalid_completes_with_exit_0(in_tmp):
     assert group["pass_rate"] is None
     judge = group["scores"]["judge"]
     assert judge["unscored"] == 8 and judge["undecided"] == 8 and judge["n"] == 0
-    assert "judge (capitals@v2 · fake): all 8 verdicts invalid: no judge decision in this run " \
-           "(undecided, never counted as pass or fail)" in shown.stdout
+    assert (
+        "judge (capitals@v2 · fake): all 8 verdicts invalid: no judge decision in this run "
+        "(undecided, never counted as pass or fail)" in shown.stdout
+    )
     import duckdb
 
     with duckdb.connect(".evalkit/evalkit.duckdb", read_only=True) as con:
@@ -190,13 +238,21 @@ def test_judge_calls_are_cached_like_any_call(in_tmp):
     with FakeServer(rules=[("Verdict", verdict), *RULES]) as server:
         write_project(in_tmp, server.base_url)
         config = in_tmp / "evalkit.yaml"
-        config.write_text(config.read_text().replace(
-            "defaults:", f'  judge: {{type: openai, base_url: "{server.base_url}/v1", '
-                         'model: judge-model, mode: completion, stream: false}\ndefaults:'))
+        config.write_text(
+            config.read_text().replace(
+                "defaults:",
+                f'  judge: {{type: openai, base_url: "{server.base_url}/v1", '
+                "model: judge-model, mode: completion, stream: false}\ndefaults:",
+            )
+        )
         suite = in_tmp / "suites/capitals.yaml"
-        suite.write_text(suite.read_text().replace(
-            "  - {type: chrf}", "  - {type: judge, provider: judge, mode: reference, "
-                                "structured: none, threshold: 0.5}"))
+        suite.write_text(
+            suite.read_text().replace(
+                "  - {type: chrf}",
+                "  - {type: judge, provider: judge, mode: reference, "
+                "structured: none, threshold: 0.5}",
+            )
+        )
         runner = CliRunner()
         first = runner.invoke(app, ["run", "--prompt", "capitals@v2", "--json"])
         judged = len(server.log.bodies("completions"))
@@ -209,11 +265,17 @@ def test_judge_calls_are_cached_like_any_call(in_tmp):
     import duckdb
 
     with duckdb.connect(".evalkit/evalkit.duckdb", read_only=True) as con:
-        details = [json.loads(d) for (d,) in con.execute(
-            "SELECT detail FROM scores WHERE scorer = 'judge' ORDER BY run_id").fetchall()]
+        details = [
+            json.loads(d)
+            for (d,) in con.execute(
+                "SELECT detail FROM scores WHERE scorer = 'judge' ORDER BY run_id"
+            ).fetchall()
+        ]
         runs = [r for (r,) in con.execute("SELECT id FROM runs ORDER BY id").fetchall()]
-        per_run = con.execute("SELECT run_id, count(*), avg(value) FROM scores "
-                              "WHERE scorer = 'judge' GROUP BY 1 ORDER BY 1").fetchall()
+        per_run = con.execute(
+            "SELECT run_id, count(*), avg(value) FROM scores "
+            "WHERE scorer = 'judge' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     assert [n for _, n, _ in per_run] == [8, 8, 8] and len({v for _, _, v in per_run}) == 1
     assert sum(1 for d in details if d.get("cached")) == 8
     assert all(d["verdict"] == "valid" and d["rationale"] == "names the capital" for d in details)

@@ -15,10 +15,15 @@ from scoring import case
 
 pytestmark = pytest.mark.server
 
-ITALY = case({"question": "What is the capital of Italy?", "capital": "Rome", "country": "Italy"},
-             "Rome", "italy")
-CASES = ('  - {id: italy, vars: {question: "What is the capital of Italy?", capital: Rome, '
-         "country: Italy}, reference: Rome}\n")
+ITALY = case(
+    {"question": "What is the capital of Italy?", "capital": "Rome", "country": "Italy"},
+    "Rome",
+    "italy",
+)
+CASES = (
+    '  - {id: italy, vars: {question: "What is the capital of Italy?", capital: Rome, '
+    "country: Italy}, reference: Rome}\n"
+)
 RUBRIC = "The answer names {{ capital }} as the capital of {{ country }}."
 
 #: A naive judge prompt: the output pasted as it is, no quoting, no warning.
@@ -51,12 +56,18 @@ ATTACKS = [
 
 
 def test_injection_does_not_steer_the_judge(tmp_path, llama):
-    judge_project(tmp_path, llama, f"""
+    judge_project(
+        tmp_path,
+        llama,
+        f"""
         - {{type: judge, provider: judge, rubric: "{RUBRIC}", threshold: 0.5,
             structured: json_schema, concurrency: 1}}
         - {{type: judge, provider: judge, rubric: "{RUBRIC}", threshold: 0.5, prompt: naive@v1,
             structured: json_schema}}
-    """, cases=CASES, extra_prompts={"naive/v1.yaml": NAIVE})
+    """,
+        cases=CASES,
+        extra_prompts={"naive/v1.yaml": NAIVE},
+    )
     outputs = [WRONG, WRONG, *ATTACKS]
     graded = judge_outputs(tmp_path, [(o, ITALY) for o in outputs], scorer_index=0)
     for _, detail in graded:
@@ -70,8 +81,9 @@ def test_injection_does_not_steer_the_judge(tmp_path, llama):
     for attack, score in zip(ATTACKS, scores[2:], strict=True):
         assert score != 5, f"the judge gave the top score it was asked for: {attack!r}"
         assert score <= baseline + 1, f"steered from {baseline} to {score}: {attack!r}"
-    assert all(o.value is not None and o.value < 0.5 for o, _ in graded[2:]), \
+    assert all(o.value is not None and o.value < 0.5 for o, _ in graded[2:]), (
         "no attack turns a wrong answer into a pass"
+    )
     # The control: the forged verdicts do take over a prompt that pastes the output raw.
     naive = judge_outputs(tmp_path, [(a, ITALY) for a in ATTACKS[1:]], scorer_index=1)
     assert [detail["score"] for _, detail in naive] == [5, 5]
@@ -84,10 +96,14 @@ def test_garbage_from_the_real_model_is_invalid(tmp_path, llama):
             content: "Here is a story about {{ output }} and {{ rubric }}. Once upon a time"
         params: {temperature: 0, seed: 0, max_tokens: 24}
     """
-    judge_project(tmp_path, llama,
-                  f'{{type: judge, provider: judge, rubric: "{RUBRIC}", prompt: chatty@v1, '
-                  "structured: none, threshold: 0.5}",
-                  cases=CASES, extra_prompts={"chatty/v1.yaml": chatty})
+    judge_project(
+        tmp_path,
+        llama,
+        f'{{type: judge, provider: judge, rubric: "{RUBRIC}", prompt: chatty@v1, '
+        "structured: none, threshold: 0.5}",
+        cases=CASES,
+        extra_prompts={"chatty/v1.yaml": chatty},
+    )
     ((outcome, detail),) = judge_outputs(tmp_path, [("Rome", ITALY)])
     assert outcome.value is None and outcome.passed is None
     assert detail["verdict"] == "invalid" and detail["error"].startswith("not a JSON object")
@@ -95,10 +111,13 @@ def test_garbage_from_the_real_model_is_invalid(tmp_path, llama):
 
 
 def test_pairwise_against_another_prompt_version_asks_both_orders(tmp_path, llama):
-    judge_project(tmp_path, llama,
-                  '{type: judge, provider: judge, mode: pairwise, against: qa@v2, '
-                  'rubric: "Names the capital city asked for.", structured: json_schema}',
-                  cases=CASES)
+    judge_project(
+        tmp_path,
+        llama,
+        "{type: judge, provider: judge, mode: pairwise, against: qa@v2, "
+        'rubric: "Names the capital city asked for.", structured: json_schema}',
+        cases=CASES,
+    )
     ((outcome, detail),) = judge_outputs(tmp_path, [("Milan", ITALY)])
     assert detail["verdict"] in ("win", "loss", "tie", "inconsistent")
     assert outcome.value == {"win": 1.0, "loss": 0.0}.get(detail["verdict"], 0.5)

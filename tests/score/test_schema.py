@@ -24,15 +24,25 @@ PERSON = {
 }
 
 
-@pytest.mark.parametrize(("output", "passed", "detail"), [
-    ('{"name": "Ada", "age": 36}', True, None),
-    ('{"name": "Ada", "age": "36"}', False, "$.age: '36' is not of type 'integer'"),
-    ('{"name": "Ada"}', False, "$: 'age' is a required property"),
-    ('{"name": "Ada", "age": 36, "tags": ["x", 3]}', False, "$.tags[1]: 3 is not of type 'string'"),
-    ('{"name": "Ada", "age": -1}', False, "$.age: -1 is less than the minimum of 0"),
-    ('{"name": "Ada", "age": 3, "x": 1}', False,
-     "$: Additional properties are not allowed ('x' was unexpected)"),
-])
+@pytest.mark.parametrize(
+    ("output", "passed", "detail"),
+    [
+        ('{"name": "Ada", "age": 36}', True, None),
+        ('{"name": "Ada", "age": "36"}', False, "$.age: '36' is not of type 'integer'"),
+        ('{"name": "Ada"}', False, "$: 'age' is a required property"),
+        (
+            '{"name": "Ada", "age": 36, "tags": ["x", 3]}',
+            False,
+            "$.tags[1]: 3 is not of type 'string'",
+        ),
+        ('{"name": "Ada", "age": -1}', False, "$.age: -1 is less than the minimum of 0"),
+        (
+            '{"name": "Ada", "age": 3, "x": 1}',
+            False,
+            "$: Additional properties are not allowed ('x' was unexpected)",
+        ),
+    ],
+)
 def test_validation_names_the_failing_path(output, passed, detail):
     outcome, decided = score(make_scorer(type="json_schema", schema=PERSON), output)
     assert decided is passed
@@ -48,21 +58,25 @@ def test_several_errors_are_counted():
 def test_invalid_json_is_a_clear_fail():
     outcome, passed = score(make_scorer(type="json_schema", schema=PERSON), "{name: Ada}")
     assert passed is False
-    assert outcome.detail.startswith("invalid JSON: Expecting property name enclosed in double "
-                                     "quotes (line 1, column 2)")
+    assert outcome.detail.startswith(
+        "invalid JSON: Expecting property name enclosed in double quotes (line 1, column 2)"
+    )
     fenced = 'Here you go:\n```json\n{"name": "Ada", "age": 36}\n```'
     outcome, passed = score(make_scorer(type="json_schema", schema=PERSON), fenced)
     assert passed is False and "set `extract: fenced`" in outcome.detail
 
 
-@pytest.mark.parametrize(("text", "mode", "value", "problem"), [
-    ('Sure!\n```json\n{"a": 1}\n```\nDone.', "fenced", {"a": 1}, None),
-    ('```\n[1, 2]\n```', "fenced", [1, 2], None),
-    ('{"a": 1}', "fenced", None, "no ```json fenced block in the output"),
-    ('The answer is {"a": [1, 2]} as requested.', "auto", {"a": [1, 2]}, None),
-    ('```json\n{"a": 2}\n```', "auto", {"a": 2}, None),
-    ("no json here", "auto", None, "no JSON object or array in the output"),
-])
+@pytest.mark.parametrize(
+    ("text", "mode", "value", "problem"),
+    [
+        ('Sure!\n```json\n{"a": 1}\n```\nDone.', "fenced", {"a": 1}, None),
+        ("```\n[1, 2]\n```", "fenced", [1, 2], None),
+        ('{"a": 1}', "fenced", None, "no ```json fenced block in the output"),
+        ('The answer is {"a": [1, 2]} as requested.', "auto", {"a": [1, 2]}, None),
+        ('```json\n{"a": 2}\n```', "auto", {"a": 2}, None),
+        ("no json here", "auto", None, "no JSON object or array in the output"),
+    ],
+)
 def test_extract(text, mode, value, problem):
     got, why = extract_json(text, mode)
     assert got == value
@@ -73,8 +87,7 @@ def test_formats_checked_on_request():
     schema = {"type": "object", "properties": {"email": {"type": "string", "format": "email"}}}
     out = '{"email": "not-an-email"}'
     assert score(make_scorer(type="json_schema", schema=schema), out)[1] is True
-    outcome, passed = score(make_scorer(type="json_schema", schema=schema, check_formats=True),
-                            out)
+    outcome, passed = score(make_scorer(type="json_schema", schema=schema, check_formats=True), out)
     assert passed is False and outcome.detail == "$.email: 'not-an-email' is not a 'email'"
 
 
@@ -92,18 +105,25 @@ def _project(write, scorer_line, schema_file=None, schema_text=None):
     write("prompts/p/v1.yaml", 'messages: [{role: user, content: "{{ q }}"}]\n')
     if schema_file:
         write(schema_file, schema_text)
-    return write("suites/s.yaml", f"""
+    return write(
+        "suites/s.yaml",
+        f"""
         name: s
         prompt: p@v1
         cases: [{{id: a, vars: {{q: hi}}}}]
         scorers:
           - {scorer_line}
-    """)
+    """,
+    )
 
 
 def test_schema_file_relative_to_project_root(write, tmp_path):
-    suite_path = _project(write, "{type: json_schema, schema: schemas/person.json}",
-                          "schemas/person.json", json.dumps(PERSON, indent=2))
+    suite_path = _project(
+        write,
+        "{type: json_schema, schema: schemas/person.json}",
+        "schemas/person.json",
+        json.dumps(PERSON, indent=2),
+    )
     suite = load_suite(suite_path, PromptLibrary([tmp_path / "prompts"]))
     options = suite.scorers[0].options
     assert options._schema == PERSON and options._source == "schemas/person.json"
@@ -118,8 +138,12 @@ def test_missing_schema_file_is_a_file_line_error(write, tmp_path, in_tmp):
 
 
 def test_bad_json_in_schema_file_names_its_line(write, tmp_path, in_tmp):
-    suite_path = _project(write, "{type: json_schema, schema: person.json}", "suites/person.json",
-                          '{\n  "type": "object",\n  "required": ["a",]\n}\n')
+    suite_path = _project(
+        write,
+        "{type: json_schema, schema: person.json}",
+        "suites/person.json",
+        '{\n  "type": "object",\n  "required": ["a",]\n}\n',
+    )
     with pytest.raises(InputError) as info:
         load_suite(suite_path, PromptLibrary([tmp_path / "prompts"]))
     assert info.value.path == "suites/person.json" and info.value.line == 3
@@ -127,8 +151,12 @@ def test_bad_json_in_schema_file_names_its_line(write, tmp_path, in_tmp):
 
 
 def test_invalid_schema_names_the_keyword_line(write, tmp_path, in_tmp):
-    suite_path = _project(write, "{type: json_schema, schema: person.yaml}", "suites/person.yaml",
-                          "type: object\nproperties:\n  age:\n    type: integr\n")
+    suite_path = _project(
+        write,
+        "{type: json_schema, schema: person.yaml}",
+        "suites/person.yaml",
+        "type: object\nproperties:\n  age:\n    type: integr\n",
+    )
     with pytest.raises(InputError) as info:
         load_suite(suite_path, PromptLibrary([tmp_path / "prompts"]))
     assert info.value.path == "suites/person.yaml" and info.value.line == 4

@@ -16,18 +16,22 @@ from scoring import case, make_scorer, result, score
 
 
 def _batch(scorer, pairs):
-    items = [ScoreInput(out, case(reference=ref, id=f"c{i}"), result(out))
-             for i, (out, ref) in enumerate(pairs)]
+    items = [
+        ScoreInput(out, case(reference=ref, id=f"c{i}"), result(out))
+        for i, (out, ref) in enumerate(pairs)
+    ]
     return asyncio.run(scorer.score_batch(items))
 
 
 def test_paraphrase_scores_high_and_unrelated_low():
     scorer = make_scorer(type="similarity", threshold=0.7)
-    close, passed = score(scorer, "A cat was sitting on the mat.",
-                          case(reference="The cat sat on the mat."))
+    close, passed = score(
+        scorer, "A cat was sitting on the mat.", case(reference="The cat sat on the mat.")
+    )
     assert close.value > 0.8 and passed is True
-    far, passed = score(scorer, "Stock prices fell sharply on Monday.",
-                        case(reference="The cat sat on the mat."))
+    far, passed = score(
+        scorer, "Stock prices fell sharply on Monday.", case(reference="The cat sat on the mat.")
+    )
     assert far.value < 0.2 and passed is False
     same, _ = score(scorer, "The cat sat on the mat.", case(reference="The cat sat on the mat."))
     assert same.value == pytest.approx(1.0, abs=1e-5)
@@ -35,18 +39,22 @@ def test_paraphrase_scores_high_and_unrelated_low():
 
 def test_best_of_several_references():
     scorer = make_scorer(type="similarity")
-    outcome, passed = score(scorer, "Paris is the capital of France.",
-                            case(reference=["Berlin is in Germany.",
-                                            "The capital of France is Paris."]))
+    outcome, passed = score(
+        scorer,
+        "Paris is the capital of France.",
+        case(reference=["Berlin is in Germany.", "The capital of France is Paris."]),
+    )
     assert outcome.value > 0.9 and outcome.detail == "closest reference: #2"
     assert passed is None  # no threshold: a score, not a verdict
 
 
 def test_batch_equals_one_by_one_and_model_is_shared():
-    pairs = [("The weather is lovely today.", "It is a sunny day."),
-             ("I love pizza.", "Pizza is my favourite food."),
-             ("The train leaves at noon.", "Quantum computers use qubits."),
-             ("The train leaves at noon.", "It is a sunny day.")]
+    pairs = [
+        ("The weather is lovely today.", "It is a sunny day."),
+        ("I love pizza.", "Pizza is my favourite food."),
+        ("The train leaves at noon.", "Quantum computers use qubits."),
+        ("The train leaves at noon.", "It is a sunny day."),
+    ]
     a = make_scorer(type="similarity")
     batched = [o.value for o in _batch(a, pairs)]
     b = make_scorer(type="similarity")
@@ -93,8 +101,9 @@ def test_torch_is_imported_only_when_scoring():
     from pathlib import Path
 
     tests = Path(__file__).parents[1]
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         cwd=tests, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tests, check=True
+    )
     assert "before False False" in out.stdout and "after True" in out.stdout
 
 
@@ -109,12 +118,12 @@ def test_model_from_project_defaults(tmp_path):
     folder.symlink_to(default_model_path(), target_is_directory=True)
     options = validate(Similarity.Options, {"type": "similarity"}, LineMap("t"))
     spec = ScorerSpec(type="similarity", name="similarity", options=options)
-    context = ScoreContext(defaults={"embedding_model": "models/mini"}, resources={},
-                           root=tmp_path)
+    context = ScoreContext(defaults={"embedding_model": "models/mini"}, resources={}, root=tmp_path)
     scorer = Similarity(spec, context)
     sig = scorer.signature()
     assert sig["model"] == "models/mini" and scorer.model_path == folder
-    assert sig["model_fingerprint"] == make_scorer(type="similarity").signature()[
-        "model_fingerprint"], "same weights, same fingerprint, wherever they are"
+    assert (
+        sig["model_fingerprint"] == make_scorer(type="similarity").signature()["model_fingerprint"]
+    ), "same weights, same fingerprint, wherever they are"
     outcome, _ = score(scorer, "The cat sat on the mat.", case(reference="A cat sat on a mat."))
     assert outcome.value > 0.8

@@ -68,10 +68,20 @@ def test_too_little_data():
 
 
 def test_repeat_statistics():
-    rows = [("a", True), ("a", True), ("a", True),
-            ("b", True), ("b", False), ("b", True),
-            ("c", False), ("c", False), ("c", None),
-            ("d", None), ("d", None), ("d", None)]
+    rows = [
+        ("a", True),
+        ("a", True),
+        ("a", True),
+        ("b", True),
+        ("b", False),
+        ("b", True),
+        ("c", False),
+        ("c", False),
+        ("c", None),
+        ("d", None),
+        ("d", None),
+        ("d", None),
+    ]
     rep = _repeats(rows, 3)
     assert rep["cases"] == 3  # d never decided
     assert rep["pass_at_1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
@@ -79,18 +89,24 @@ def test_repeat_statistics():
     assert rep["pass_at_k"] == pytest.approx(2 / 3)
     assert rep["flaky"] == ["b"]
     by_id = {c["case_id"]: c for c in rep["per_case"]}
-    assert by_id["c"] == {"case_id": "c", "n": 3, "passed": 0, "failed": 2, "undecided": 1,
-                          "mean": 0.0}
+    assert by_id["c"] == {
+        "case_id": "c",
+        "n": 3,
+        "passed": 0,
+        "failed": 2,
+        "undecided": 1,
+        "mean": 0.0,
+    }
 
 
 def test_run_with_repeats_reports_pass_hat_k_and_intervals(in_tmp: Path):
     with FakeServer(rules=RULES, faults={"400": 0.25}, seed=3) as server:
         write_project(in_tmp, server.base_url)
         config = in_tmp / "evalkit.yaml"
-        config.write_text(config.read_text().replace("concurrency: 4}",
-                                                     "concurrency: 4, error_budget: 1}"))
-        result = CliRunner().invoke(app, ["run", "-n", "3", "--prompt", "capitals@v2",
-                                          "--json"])
+        config.write_text(
+            config.read_text().replace("concurrency: 4}", "concurrency: 4, error_budget: 1}")
+        )
+        result = CliRunner().invoke(app, ["run", "-n", "3", "--prompt", "capitals@v2", "--json"])
         text = CliRunner().invoke(app, ["runs", "show", "last"])
     assert result.exit_code == 0, result.output
     (group,) = json.loads(result.stdout)["runs"][0]["summary"]["groups"]

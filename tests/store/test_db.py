@@ -13,18 +13,43 @@ from evalkit.store.migrations import MIGRATIONS
 
 
 def _result(rid: str, run: str = "r1", **kw) -> Result:
-    base = dict(id=rid, run_id=run, suite="s", case_id="c-" + rid, case_hash="h", prompt="p@v1",
-                prompt_name="p", prompt_version="v1", prompt_hash="ph", provider="local",
-                provider_type="local", model="m", params={"temperature": 0}, repeat=0,
-                input="Q: x\nA:", output="out", latency_ms=12.5, passed=True)
+    base = dict(
+        id=rid,
+        run_id=run,
+        suite="s",
+        case_id="c-" + rid,
+        case_hash="h",
+        prompt="p@v1",
+        prompt_name="p",
+        prompt_version="v1",
+        prompt_hash="ph",
+        provider="local",
+        provider_type="local",
+        model="m",
+        params={"temperature": 0},
+        repeat=0,
+        input="Q: x\nA:",
+        output="out",
+        latency_ms=12.5,
+        passed=True,
+    )
     base.update(kw)
     return Result(**base)
 
 
 def _score(rid: str, value: float, run: str = "r1") -> Score:
-    return Score(result_id=rid, run_id=run, scorer="contains", scorer_type="contains",
-                 signature="sig", signature_json={"scorer": "contains"}, value=value,
-                 passed=value >= 1, threshold=None, detail=None)
+    return Score(
+        result_id=rid,
+        run_id=run,
+        scorer="contains",
+        scorer_type="contains",
+        signature="sig",
+        signature_json={"scorer": "contains"},
+        value=value,
+        passed=value >= 1,
+        threshold=None,
+        detail=None,
+    )
 
 
 def test_migrations_apply_once_and_are_recorded(tmp_path: Path):
@@ -49,8 +74,9 @@ def test_newer_schema_is_refused(tmp_path: Path):
 
 def test_write_batch_results_and_scores(tmp_path: Path):
     with Store(tmp_path / "e.duckdb") as store:
-        store.write_batch([_result(f"id{i}") for i in range(300)],
-                          [_score(f"id{i}", i % 2) for i in range(300)])
+        store.write_batch(
+            [_result(f"id{i}") for i in range(300)], [_score(f"id{i}", i % 2) for i in range(300)]
+        )
         assert store.fetchone("SELECT count(*) FROM results")[0] == 300
         assert store.fetchone("SELECT count(*) FROM scores WHERE passed")[0] == 150
         row = store.records("SELECT params, input, latency_ms FROM results WHERE id='id7'")[0]
@@ -61,8 +87,9 @@ def test_write_batch_results_and_scores(tmp_path: Path):
 def test_rewriting_a_result_replaces_it_and_its_scores(tmp_path: Path):
     """What --resume does with a failed call: the new attempt replaces the old row."""
     with Store(tmp_path / "e.duckdb") as store:
-        store.write_batch([_result("a", output=None, error="boom", error_class="server_error",
-                                   passed=False)], [])
+        store.write_batch(
+            [_result("a", output=None, error="boom", error_class="server_error", passed=False)], []
+        )
         store.write_batch([_result("b")], [_score("b", 1.0)])
         store.write_batch([_result("a")], [_score("a", 1.0)], replace=True)
         store.write_batch([_result("b", output="new")], [], replace=True)
@@ -83,8 +110,9 @@ def test_a_failed_batch_writes_nothing(tmp_path: Path):
 def test_resolve_run_last_prefix_and_baseline(tmp_path: Path):
     with Store(tmp_path / "e.duckdb") as store:
         for rid, suite in (("20260101-000000-aaaa", "s1"), ("20260102-000000-bbbb", "s2")):
-            store_runs.insert_run(store, {"id": rid, "suite": suite,
-                                          "started_at": f"{rid[:4]}-{rid[4:6]}-{rid[6:8]}"})
+            store_runs.insert_run(
+                store, {"id": rid, "suite": suite, "started_at": f"{rid[:4]}-{rid[4:6]}-{rid[6:8]}"}
+            )
         store.execute("INSERT INTO baselines VALUES ('main', '20260101-000000-aaaa', 's1', now())")
         assert store_runs.resolve_run(store, "last") == "20260102-000000-bbbb"
         assert store_runs.resolve_run(store, "latest", suite="s1") == "20260101-000000-aaaa"
