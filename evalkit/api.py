@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.config import Project
-from evalkit.errors import InputError
+from evalkit.errors import InputError, RunIncomplete
 from evalkit.load.prompts import project_library as _library
+from evalkit.load.suites import suite_paths
 from evalkit.records import PromptVersion
-from evalkit.run.session import Evaluation, Progress, RunOptions, RunOutcome, run_suites
+from evalkit.run.session import Evaluation, Progress, RunOptions, RunOutcome
 from evalkit.store.db import open_store
 
 __all__ = [
@@ -66,68 +67,111 @@ def evaluate(
 
     ``no_cache`` skips reading the response cache (fresh answers are still stored);
     ``replay`` answers every call from a stored run; ``max_cost`` stops before a call that
-    could pass that many USD; ``dry_run`` plans and prices the calls without making them;
-    ``baseline`` compares each run with it; ``fail_on`` turns verdicts into exit codes.
+    could pass that many USD (judge calls included); ``dry_run`` plans and prices the calls
+    without making them (and writes nothing); ``baseline`` compares each run with it;
+    ``fail_on`` turns verdicts into exit codes.
     """
     from evalkit.compare.policy import check_policy
-    from evalkit.load.suites import load_suite
-    from evalkit.providers.pool import ProviderPool
 
     check_policy(fail_on)
     project = project or Project.discover()
-    library = _library(project)
-    with open_store(project, db) as store:
-        pool = ProviderPool(project, log_dir=project.db_path(db).parent / "logs", store=store)
-        resume_id: str | None = None
+    options = RunOptions(
+        providers,
+        prompts,
+        repeat,
+        concurrency,
+        limit,
+        shard,
+        tags or {},
+        no_cache=no_cache,
+        replay=replay,
+        max_cost=max_cost,
+        dry_run=dry_run,
+    )
+    with _run_store(project, db, dry_run) as store:
         if resume:
-            from evalkit.store.runs import get_run, resolve_run
-
-            resume_id = resolve_run(store, resume)
-            row = get_run(store, resume_id)
-            paths = [project.root / row["suite_path"]] if row.get("suite_path") else []
-            saved = row.get("options") or {}
-            providers = providers or saved.get("providers") or ()
-            prompts = prompts or saved.get("prompts") or ()
-            repeat = repeat or saved.get("repeat")
-            limit = limit if limit is not None else saved.get("limit")
-            shard = shard or saved.get("shard")
+            resume, paths = _resumed(project, store, resume, options)
         else:
-            from evalkit.load.suites import suite_paths
-
             paths = suite_paths(project, [str(s) for s in suites])
-        known = pool.ids()
-        loaded = [load_suite(path, library, known) for path in paths]
-        if resume_id:
-            row = get_run(store, resume_id)
-            if loaded and loaded[0].hash != row.get("suite_hash"):
-                raise InputError(
-                    f"suite '{loaded[0].name}' changed since run {resume_id} started",
-                    path=loaded[0].shown_path,
-                    fix="start a new run (a resumed run must be the same suite)",
-                )
-        opts = RunOptions(
-            providers,
-            prompts,
-            repeat,
-            concurrency,
-            limit,
-            shard,
-            tags or {},
-            no_cache=no_cache,
-            replay=replay,
-            max_cost=max_cost,
-            dry_run=dry_run,
-        )
-        if baseline:
-            from evalkit.compare.baselines import check_reference
-
-            check_reference(store, baseline)  # before any call is made
-
-        runs = run_suites(project, store, pool, loaded, opts, progress, resume_id)
-        from evalkit.compare.service import judge_runs
-
-        judge_runs(store, runs, baseline, fail_on)
+        runs = _evaluate(project, store, paths, options, progress, resume, baseline, fail_on)
         return Evaluation(runs=runs, db=project.db_path(db), dry_run=dry_run)
+
+
+def _evaluate(
+    project: Project,
+    store: Any,
+    paths: Sequence[Path],
+    options: RunOptions,
+    progress: Progress | None,
+    resume: str | None,
+    baseline: str | None,
+    fail_on: str,
+) -> list[RunOutcome]:
+    """load → run (plan … finish) → compare with the baseline, for each suite."""
+    from evalkit.compare.service import judge_runs
+    from evalkit.load.suites import load_suite
+    from evalkit.providers.pool import ProviderPool
+    from evalkit.run.session import run_suites
+    from evalkit.run.stages import Invocation
+    from evalkit.store.runs import StoredAnswers, get_run, new_run_id
+
+    pool = ProviderPool(
+        project, log_dir=project.db_path(None).parent / "logs", answers=StoredAnswers(store)
+    )
+    loaded = [load_suite(path, _library(project), pool.ids()) for path in paths]
+    if resume and loaded and loaded[0].hash != get_run(store, resume).get("suite_hash"):
+        raise InputError(
+            f"suite '{loaded[0].name}' changed since run {resume} started",
+            path=loaded[0].shown_path,
+            fix="start a new run (a resumed run must be the same suite)",
+        )
+    if baseline:
+        from evalkit.compare.baselines import check_reference
+
+        check_reference(store, baseline)  # before any call is made
+    invocation = Invocation(
+        project, store, pool, options, id=new_run_id(), progress=progress, resume=resume
+    )
+    runs = run_suites(invocation, loaded)
+    if not options.dry_run:
+        judge_runs(store, runs, baseline, fail_on)
+    return runs
+
+
+def _resumed(project: Project, store: Any, ref: str, options: RunOptions) -> tuple[str, list[Path]]:
+    """The run to resume and its suite; options not given again are taken from the run."""
+    from evalkit.store.runs import get_run, resolve_run
+
+    run_id = resolve_run(store, ref)
+    row = get_run(store, run_id)
+    saved = row.get("options") or {}
+    options.providers = options.providers or saved.get("providers") or ()
+    options.prompts = options.prompts or saved.get("prompts") or ()
+    options.repeat = options.repeat or saved.get("repeat")
+    options.limit = options.limit if options.limit is not None else saved.get("limit")
+    options.shard = options.shard or saved.get("shard")
+    paths = [project.root / row["suite_path"]] if row.get("suite_path") else []
+    return run_id, paths
+
+
+@contextlib.contextmanager
+def _run_store(project: Project, db: str | Path | None, dry_run: bool) -> Iterator[Any]:
+    """The store a run writes to; a dry run only reads it (and creates none)."""
+    if not dry_run:
+        with open_store(project, db) as store:
+            yield store
+        return
+    if project.db_path(db).exists():
+        with open_store(project, db, read_only=True) as store:
+            yield store
+        return
+    import tempfile
+
+    with (
+        tempfile.TemporaryDirectory(prefix="evalkit-dry-run-") as folder,
+        open_store(project, Path(folder) / "empty.duckdb") as store,
+    ):
+        yield store
 
 
 # -- reading the store ----------------------------------------------------------------------
@@ -157,14 +201,12 @@ def get_run(
     """A run with its summary (recomputed from the store) and its providers."""
     from evalkit.score.metrics import summarize_run
     from evalkit.store.runs import get_run as _get
-    from evalkit.store.runs import resolve_run
+    from evalkit.store.runs import resolve_run, run_providers
 
     with _reader(project, db) as store:
         run_id = resolve_run(store, ref)
         run = _get(store, run_id)
-        run["providers"] = store.records(
-            "SELECT provider, type, model, identity FROM run_providers WHERE run_id = ?", [run_id]
-        )
+        run["providers"] = run_providers(store, run_id)
         stored = run.get("summary") or {}
         run["summary"] = summarize_run(store, run_id)
         run["gates"] = stored.get("gates", [])
@@ -175,21 +217,10 @@ def query(
     sql: str, *, project: Project | None = None, db: str | Path | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Read-only SQL over the store: (column names, rows)."""
-    import duckdb
+    from evalkit.store.query import read_query
 
     with _reader(project, db) as store:
-        try:
-            cursor = store.con.execute(sql)
-        except duckdb.Error as exc:
-            text = str(exc).splitlines()[0]
-            raise InputError(
-                f"query failed: {text}",
-                fix="tables: runs, results, scores, cases, prompt_versions, "
-                "run_providers, baselines",
-            ) from None
-        if cursor.description is None:
-            return [], []
-        return [d[0] for d in cursor.description], cursor.fetchall()
+        return read_query(store, sql)
 
 
 def list_prompts(*, project: Project | None = None) -> list[PromptVersion]:
@@ -264,7 +295,7 @@ def check_provider(provider_id: str, *, project: Project | None = None) -> dict[
     from evalkit.providers.base import Request
     from evalkit.providers.pool import ProviderPool
     from evalkit.records import Message
-    from evalkit.run.calls import RetryPolicy, call_with_retries
+    from evalkit.run.calls import CallService, RetryPolicy
 
     project = project or Project.discover()
 
@@ -275,11 +306,8 @@ def check_provider(provider_id: str, *, project: Project | None = None) -> dict[
                 [Message("user", "Q: What is the capital of France?\nA:")],
                 provider.effective_params({"max_tokens": 8, "stop": ["\n"]}),
             )
-            import random
-
-            outcome = await call_with_retries(
-                provider, request, RetryPolicy(max_attempts=2), random.Random(0)
-            )
+            calls = CallService(retry=RetryPolicy(max_attempts=2))  # no cache: a live check
+            outcome = await calls.call(provider, request, purpose="check")
             out: dict[str, Any] = {
                 "id": provider_id,
                 "identity": provider.identity(),
@@ -368,16 +396,27 @@ def compare(
     named = len(sides.prompts) == 2 or len(sides.providers) == 2
     data: dict[str, Any] | None = None
     if len(refs) == 1 and named and service.is_suite(project, refs[0]):
-        data = service.compare_suite(
-            project,
-            db,
-            refs[0],
-            sides,
-            repeat=repeat,
-            run_missing=run_missing,
-            evaluate=evaluate,
-            progress=progress,
-        )
+        planned = service.plan_suite_comparison(project, db, refs[0], sides, repeat=repeat)
+        ran: list[dict[str, Any]] = []
+        for prompt_refs, provider_ids in planned.runs_to_make() if run_missing else []:
+            outcome = evaluate(
+                [planned.path],
+                project=project,
+                db=db,
+                providers=provider_ids,
+                prompts=prompt_refs,
+                repeat=planned.repeat,
+                progress=progress,
+            ).runs[0]
+            if outcome.status != "completed":
+                raise RunIncomplete(
+                    f"the run of {', '.join(prompt_refs)} did not complete: {outcome.error}"
+                )
+            planned.filled(prompt_refs, provider_ids, outcome.run_id)
+            ran.append(
+                {"run_id": outcome.run_id, "prompts": prompt_refs, "providers": provider_ids}
+            )
+        data = service.compare_suite(project, db, planned, ran)
     elif len(refs) == 2 or (len(refs) == 1 and named):
         with _reader(project, db) as store:
             data = service.compare_refs(store, refs, sides)

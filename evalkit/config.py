@@ -133,9 +133,6 @@ class Project:
             return path
         return self.root / DEFAULT_DB
 
-    def provider_line(self, provider_id: str, *keys: str) -> int | None:
-        return self.lines.line(("providers", provider_id, *keys)) if self.lines else None
-
     @property
     def shown_config(self) -> str:
         return display_path(self.config_path) if self.config_path else CONFIG_FILE

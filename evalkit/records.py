@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.errors import ProviderCallError
+
 __all__ = [
+    "CallOutcome",
     "Case",
     "Gates",
     "Generation",
@@ -21,7 +25,9 @@ __all__ = [
     "PromptVersion",
     "Result",
     "Score",
+    "ScoreCacheRow",
     "ScorerSpec",
+    "StoredRun",
     "Suite",
     "WorkItem",
     "canonical_json",
@@ -230,6 +236,9 @@ class Result:
     #: scorer could decide (None).
     passed: bool | None = None
     created_at: float = 0.0
+    #: Weighted mean of the pass/fail outcomes of the scorers that decided (each scorer's
+    #: ``weight``); 0 for a failed call; None when no scorer decided.
+    score: float | None = None
 
 
 @dataclass
@@ -249,3 +258,46 @@ class Score:
     passed: bool | None
     threshold: float | None = None
     detail: str | None = None
+    #: The value was reused from the score cache (same signature, case and output).
+    cache_hit: bool = False
+
+
+@dataclass
+class CallOutcome:
+    """How one call through the call service (``evalkit.run.calls``) ended: a generation, or
+    the error of its last attempt, or ``refused`` without any request (e.g. ``max_cost``)."""
+
+    generation: Generation | None
+    error: ProviderCallError | None
+    #: Requests sent (0 when the cache answered or the call was refused).
+    attempts: int
+    #: Answered by the response cache (no request was made).
+    cache_hit: bool = False
+    #: USD the call cost (0 for a cache hit: it was paid when first made); None if unpriced.
+    cost_usd: float | None = None
+    #: Which provider answered (a fallback chain's member, else the provider called).
+    served_by: str | None = None
+    #: Why no request was made, e.g. ``"max_cost"``.
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A stored run's successful answers of one provider (what ``replay`` serves)."""
+
+    run_id: str
+    #: (case id, prompt ``name@vN``, repeat) → the stored result's columns.
+    answers: Mapping[tuple[str, str, int], Mapping[str, Any]]
+    #: The replayed provider's identity as recorded with the run.
+    identity: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreCacheRow:
+    """A reusable score: what a scorer of this signature gave this output of this case."""
+
+    key: str
+    scorer_type: str
+    signature: str
+    value: float | None
+    detail: str | None

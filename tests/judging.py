@@ -13,6 +13,7 @@ from evalkit.load.prompts import PromptLibrary
 from evalkit.load.suites import load_suite
 from evalkit.providers.pool import ProviderPool
 from evalkit.registry import SCORERS
+from evalkit.run.calls import CallService
 from evalkit.score.base import Outcome, ScoreContext, ScoreInput
 from scoring import result
 
@@ -92,6 +93,7 @@ def build(root: Path, pool: ProviderPool, under_test: tuple[str, ...] = ("sut",)
         root=project.root,
         pool=pool,
         under_test=under_test,
+        calls=CallService(),
     )
     return [SCORERS.get(s.type)(s, context) for s in suite.scorers]
 

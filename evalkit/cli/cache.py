@@ -88,8 +88,7 @@ def explain(
         console.print(
             f"hit: answered by the entry stored {str(data['entry_created_at'])[:19]}", markup=False
         )
-        return
-    if "nearest" in data:
+    elif "nearest" in data:
         near = data["nearest"]
         console.print(
             f"miss: the nearest entry then ({near['key']}, stored "
@@ -99,8 +98,16 @@ def explain(
         )
     else:
         console.print("miss: no entry for this provider or model was cached", markup=False)
-    if data["now_cached"]:
+    if data["status"] == "miss" and data["now_cached"]:
         console.print("its answer is in the cache now", markup=False)
+    for score in data.get("scores", []):
+        if score["status"] == "reused":
+            how = f"reused from the score cache (key {score['key']})"
+        elif score["cacheable"]:
+            how = "scored" + (" (reusable now)" if score["now_cached"] else "")
+        else:
+            how = "scored (this scorer's scores are never reused)"
+        console.print(f"  score {score['scorer']}: {how}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

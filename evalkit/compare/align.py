@@ -106,26 +106,15 @@ def _loads(value: Any) -> Any:
     return value
 
 
-_RESULTS = """
-SELECT id, case_id, case_hash, "repeat", prompt, prompt_name, prompt_hash, provider, model,
-       params, output, error, error_class, latency_ms, cost_usd, cache_hit, passed
-FROM results WHERE run_id = ? ORDER BY case_id, "repeat"
-"""
-_SCORES = """
-SELECT result_id, scorer, scorer_type, signature, signature_json, value, passed, threshold,
-       detail
-FROM scores WHERE run_id = ? ORDER BY rowid
-"""
-
-
 def load_run(store: Store, run_id: str) -> RunData:
     """A stored run, grouped by prompt version × provider."""
+    from evalkit.store.results import run_results, run_scores
     from evalkit.store.runs import get_run
 
     run = get_run(store, run_id)
     groups: dict[tuple[str, str], Group] = {}
     owner: dict[str, Group] = {}
-    for row in store.records(_RESULTS, [run_id]):
+    for row in run_results(store, run_id):
         key = (row["prompt"], row["provider"])
         group = groups.get(key)
         if group is None:
@@ -141,7 +130,7 @@ def load_run(store: Store, run_id: str) -> RunData:
         group.results[(row["case_id"], int(row["repeat"]))] = row
         group.case_hashes[row["case_id"]] = row["case_hash"]
         owner[row["id"]] = group
-    for row in store.records(_SCORES, [run_id]):
+    for row in run_scores(store, run_id):
         group = owner.get(row["result_id"])
         if group is None:
             continue

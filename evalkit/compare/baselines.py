@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalkit.errors import InputError, NotFoundError
-from evalkit.store.db import Store, utcnow
+from evalkit.store.baselines import (
+    count_named,
+    delete_named,
+    list_named,
+    name_exists,
+    named_run,
+    previous_completed_run,
+    set_named,
+)
+from evalkit.store.db import Store
 from evalkit.store.runs import LATEST, get_run, resolve_run
 
 __all__ = [
@@ -61,19 +70,14 @@ def set_baseline(
         runs.append(run)
     changed = []
     for run in runs:
-        previous = store.fetchone(
-            "SELECT run_id FROM baselines WHERE name = ? AND suite = ?", [name, run["suite"]]
-        )
-        store.execute(
-            "INSERT OR REPLACE INTO baselines (name, suite, run_id, set_at) VALUES (?, ?, ?, ?)",
-            [name, run["suite"], run["id"], utcnow()],
-        )
+        previous = named_run(store, name, run["suite"])
+        set_named(store, name, run["suite"], run["id"])
         changed.append(
             {
                 "name": name,
                 "suite": run["suite"],
                 "run_id": run["id"],
-                "previous": previous[0] if previous else None,
+                "previous": previous,
                 "status": run["status"],
             }
         )
@@ -81,30 +85,17 @@ def set_baseline(
 
 
 def list_baselines(store: Store, suite: str | None = None) -> list[dict[str, Any]]:
-    sql = (
-        "SELECT b.name, b.suite, b.run_id, b.set_at, r.started_at, r.status, r.git_commit, "
-        "(SELECT avg(CASE WHEN passed THEN 1.0 WHEN NOT passed THEN 0.0 END) FROM results "
-        " WHERE run_id = b.run_id) AS pass_rate "
-        "FROM baselines b LEFT JOIN runs r ON r.id = b.run_id "
-        + ("WHERE b.suite = ? " if suite else "")
-        + "ORDER BY b.name, b.suite"
-    )
-    return store.records(sql, [suite] if suite else [])
+    return list_named(store, suite)
 
 
 def delete_baseline(store: Store, name: str, suite: str | None = None) -> int:
-    where, params = (
-        "name = ?" + (" AND suite = ?" if suite else ""),
-        [name] + ([suite] if suite else []),
-    )
-    row = store.fetchone(f"SELECT count(*) FROM baselines WHERE {where}", params)
-    count = int(row[0]) if row else 0
+    count = count_named(store, name, suite)
     if not count:
         raise NotFoundError(
             f"no baseline '{name}'" + (f" for suite '{suite}'" if suite else ""),
             fix="see `evalkit baseline list`",
         )
-    store.execute(f"DELETE FROM baselines WHERE {where}", params)
+    delete_named(store, name, suite)
     return count
 
 
@@ -112,7 +103,7 @@ def check_reference(store: Store, ref: str) -> None:
     """Fail before running when ``--baseline REF`` can match nothing at all."""
     if ref in LATEST:
         return
-    if store.fetchone("SELECT 1 FROM baselines WHERE name = ?", [ref]):
+    if name_exists(store, ref):
         return
     try:
         resolve_run(store, ref)
@@ -126,13 +117,7 @@ def check_reference(store: Store, ref: str) -> None:
 
 def previous_run(store: Store, suite: str, current: str) -> str | None:
     """The newest completed run of ``suite`` that started before ``current``."""
-    row = store.fetchone(
-        "SELECT id FROM runs WHERE suite = ? AND id <> ? AND status = 'completed' AND "
-        "started_at <= (SELECT started_at FROM runs WHERE id = ?) "
-        "ORDER BY started_at DESC, id DESC LIMIT 1",
-        [suite, current, current],
-    )
-    return None if row is None else str(row[0])
+    return previous_completed_run(store, suite, current)
 
 
 def resolve_for_suite(
@@ -149,12 +134,10 @@ def resolve_for_suite(
         if earlier is None:
             return None, None, f"no earlier completed run of suite '{suite}' to compare with"
         return earlier, None, None
-    named = store.fetchone(
-        "SELECT run_id FROM baselines WHERE name = ? AND suite = ?", [ref, suite]
-    )
+    named = named_run(store, ref, suite)
     if named:
-        return str(named[0]), ref, None
-    if store.fetchone("SELECT 1 FROM baselines WHERE name = ?", [ref]):
+        return named, ref, None
+    if name_exists(store, ref):
         return (
             None,
             None,

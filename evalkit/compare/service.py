@@ -5,7 +5,8 @@ whatever is not in the store yet.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,19 @@ from evalkit.compare.align import Pairing, RunData, Sides, load_run
 from evalkit.compare.baselines import resolve_for_suite
 from evalkit.compare.drift import compare_pairings, compare_runs
 from evalkit.compare.policy import compact, decide
-from evalkit.errors import InputError, NotFoundError, RunIncomplete
+from evalkit.errors import InputError, NotFoundError
 from evalkit.store.db import Store
+from evalkit.store.runs import record_comparison
 
-__all__ = ["compare_refs", "compare_suite", "find_run_for", "is_suite", "judge_runs"]
+__all__ = [
+    "SuiteComparison",
+    "compare_refs",
+    "compare_suite",
+    "find_run_for",
+    "is_suite",
+    "judge_runs",
+    "plan_suite_comparison",
+]
 
 
 def judge_runs(store: Store, outcomes: Sequence[Any], ref: str | None, policy: str) -> None:
@@ -46,16 +56,13 @@ def judge_runs(store: Store, outcomes: Sequence[Any], ref: str | None, policy: s
         outcome.exit_code = code
         outcome.exit_reasons = reasons
         if outcome.run_id and (ref or code != 0):
-            store.execute(
-                "UPDATE runs SET baseline = ?, baseline_run_id = ?, comparison = ?, "
-                "exit_code = ? WHERE id = ?",
-                [
-                    ref,
-                    baseline_id if comparison else None,
-                    compact(comparison) if comparison else None,
-                    code,
-                    outcome.run_id,
-                ],
+            record_comparison(
+                store,
+                outcome.run_id,
+                baseline=ref,
+                baseline_run_id=baseline_id if comparison else None,
+                comparison=compact(comparison) if comparison else None,
+                exit_code=code,
             )
 
 
@@ -100,39 +107,64 @@ def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> dict[str, A
 def find_run_for(store: Store, suite: Any, prompt: Any, provider: str, repeat: int) -> str | None:
     """The newest completed run of this very suite (same file and cases) that has every case
     of ``prompt`` (same content hash) on ``provider``, with at least ``repeat`` repeats."""
+    from evalkit.store.runs import case_counts, runs_with_prompt
+
     want = {(c.id, c.hash) for c in suite.cases}
-    rows = store.fetchall(
-        "SELECT DISTINCT ru.id, ru.started_at FROM runs ru JOIN results r ON r.run_id = ru.id "
-        "WHERE ru.suite = ? AND ru.suite_hash = ? AND ru.status = 'completed' "
-        "AND r.prompt = ? AND r.prompt_hash = ? AND r.provider = ? "
-        "ORDER BY ru.started_at DESC, ru.id DESC LIMIT 20",
-        [suite.name, suite.hash, prompt.ref, prompt.hash, provider],
-    )
-    for run_id, _ in rows:
-        got = store.fetchall(
-            "SELECT case_id, case_hash, count(*) FROM results WHERE run_id = ? AND prompt = ? "
-            "AND provider = ? GROUP BY ALL",
-            [run_id, prompt.ref, provider],
-        )
+    for run_id in runs_with_prompt(
+        store, suite.name, suite.hash, prompt.ref, prompt.hash, provider
+    ):
+        got = case_counts(store, run_id, prompt.ref, provider)
         have = {(c, h) for c, h, _ in got}
         if want <= have and min((n for _, _, n in got), default=0) >= repeat:
-            return str(run_id)
+            return run_id
     return None
 
 
-def compare_suite(
-    project: Any,
-    db: Any,
-    suite_ref: str,
-    sides: Sides,
-    *,
-    repeat: int | None,
-    run_missing: bool,
-    evaluate: Callable[..., Any],
-    progress: Any = None,
-) -> dict[str, Any]:
-    """``evalkit compare --prompt x@v1 --prompt x@v2 SUITE``: the versions case by case on
-    every provider (or ``--provider A --provider B``: the providers on every version)."""
+@dataclass
+class SuiteComparison:
+    """``compare --prompt A --prompt B SUITE`` (or two ``--provider``): the cells to compare
+    and which stored run holds each; ``missing`` cells must be run first."""
+
+    path: Path
+    suite: Any
+    sides: Sides
+    versions: list[Any]
+    providers: list[str]
+    repeat: int
+    #: (prompt ref, provider) → the run that holds it, or None.
+    found: dict[tuple[str, str], str | None]
+
+    @property
+    def by_prompt(self) -> bool:
+        return len(self.sides.prompts) == 2
+
+    @property
+    def cells(self) -> list[tuple[Any, str]]:
+        return [(v, p) for v in self.versions for p in self.providers]
+
+    def missing(self) -> list[tuple[Any, str]]:
+        return [(v, p) for v, p in self.cells if self.found[(v.ref, p)] is None]
+
+    def runs_to_make(self) -> list[tuple[list[str], list[str]]]:
+        """(prompt refs, provider ids) per run that fills the missing cells."""
+        plans: dict[tuple[str, ...], list[Any]] = {}
+        missing = self.missing()
+        for v, _ in missing:
+            providers = tuple(q for w, q in missing if w.ref == v.ref)
+            if v not in plans.setdefault(providers, []):
+                plans[providers].append(v)
+        return [([v.ref for v in versions], list(pids)) for pids, versions in plans.items()]
+
+    def filled(self, prompts: Sequence[str], providers: Sequence[str], run_id: str) -> None:
+        for ref in prompts:
+            for pid in providers:
+                self.found[(ref, pid)] = run_id
+
+
+def plan_suite_comparison(
+    project: Any, db: Any, suite_ref: str, sides: Sides, *, repeat: int | None
+) -> SuiteComparison:
+    """Which stored runs hold each (version, provider) cell of a suite comparison."""
     from evalkit.load.prompts import project_library
     from evalkit.load.suites import load_suite, suite_paths
     from evalkit.providers.pool import ProviderPool, default_provider_id
@@ -140,66 +172,47 @@ def compare_suite(
 
     library = project_library(project)
     (path,) = suite_paths(project, [suite_ref])
-    suite = load_suite(path, library, ProviderPool(project).ids())
-    by_prompt = len(sides.prompts) == 2
+    known = ProviderPool(project).ids()
+    suite = load_suite(path, library, known)
     versions = [library.get(ref) for ref in sides.prompts] if sides.prompts else list(suite.prompts)
-    if len(sides.providers) == 2 or sides.providers:
+    if sides.providers:
         providers = list(sides.providers)
     else:
         providers = list(suite.providers or [default_provider_id(project)])
-    known = set(ProviderPool(project).ids())
     for pid in providers:
         if known and pid not in known:
             raise NotFoundError(
                 f"provider '{pid}' is not defined in evalkit.yaml",
                 fix=f"use one of: {', '.join(sorted(known))}",
             )
-    cells = [(v, p) for v in versions for p in providers]
     repeats = repeat or suite.repeat
     with open_store(project, db) as store:
-        found = {(v.ref, p): find_run_for(store, suite, v, p, repeats) for v, p in cells}
-    missing = [(v, p) for v, p in cells if found[(v.ref, p)] is None]
-    if missing and not run_missing:
+        found = {
+            (v.ref, p): find_run_for(store, suite, v, p, repeats)
+            for v in versions
+            for p in providers
+        }
+    return SuiteComparison(path, suite, sides, versions, providers, repeats, found)
+
+
+def compare_suite(
+    project: Any, db: Any, planned: SuiteComparison, ran: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The verdict of a suite comparison whose cells are all in the store (``ran``: the runs
+    made for it just now)."""
+    from evalkit.store.db import open_store
+
+    missing = planned.missing()
+    if missing:
         raise NotFoundError(
             "not in the store yet: " + ", ".join(f"{v.ref} on {p}" for v, p in missing),
             fix="drop --no-run to run them now",
         )
-    ran: list[dict[str, Any]] = []
-    plans: dict[tuple[str, ...], list[Any]] = {}
-    for v, _ in missing:
-        providers_missing = tuple(q for w, q in missing if w.ref == v.ref)
-        if v not in plans.setdefault(providers_missing, []):
-            plans[providers_missing].append(v)
-    for provider_ids, prompt_versions in plans.items():
-        evaluation = evaluate(
-            [path],
-            project=project,
-            db=db,
-            providers=list(provider_ids),
-            prompts=[v.ref for v in prompt_versions],
-            repeat=repeats,
-            progress=progress,
-        )
-        outcome = evaluation.runs[0]
-        if outcome.status != "completed":
-            raise RunIncomplete(
-                f"the run of {', '.join(v.ref for v in prompt_versions)} "
-                f"did not complete: {outcome.error}"
-            )
-        for v in prompt_versions:
-            for p in provider_ids:
-                found[(v.ref, p)] = outcome.run_id
-        ran.append(
-            {
-                "run_id": outcome.run_id,
-                "prompts": [v.ref for v in prompt_versions],
-                "providers": list(provider_ids),
-            }
-        )
+    found = planned.found
+    versions, providers = planned.versions, planned.providers
     with open_store(project, db, read_only=True) as store:
         loaded: dict[str, RunData] = {}
-        for run_id in set(found.values()):
-            assert run_id is not None
+        for run_id in {r for r in found.values() if r}:
             loaded[run_id] = load_run(store, run_id)
 
     def group(v: Any, p: str) -> Any:
@@ -207,8 +220,8 @@ def compare_suite(
         assert run_id is not None
         return loaded[run_id].groups[(v.ref, p)]
 
-    pairings = []
-    rows = []
+    by_prompt = planned.by_prompt
+    pairings, rows = [], []
     if by_prompt:
         for p in providers:
             pairings.append(Pairing(group(versions[0], p), group(versions[1], p)))
@@ -217,23 +230,19 @@ def compare_suite(
         for v in versions:
             pairings.append(Pairing(group(v, providers[0]), group(v, providers[1])))
             rows.append(v.ref)
-    side_runs = [
-        {
+
+    def side(first: bool) -> list[dict[str, Any]]:
+        runs = {
             found[(v.ref, p)]
-            for v, p in cells
-            if (v == versions[0] if by_prompt else p == providers[0])
-        },
-        {
-            found[(v.ref, p)]
-            for v, p in cells
-            if (v == versions[1] if by_prompt else p == providers[1])
-        },
-    ]
+            for v, p in planned.cells
+            if (
+                v == versions[0 if first else 1] if by_prompt else p == providers[0 if first else 1]
+            )
+        }
+        return [loaded[r].run for r in sorted(x for x in runs if x)]
+
     comparison = compare_pairings(
-        pairings,
-        suite=suite.name,
-        baseline_runs=[loaded[r].run for r in sorted(x for x in side_runs[0] if x)],
-        candidate_runs=[loaded[r].run for r in sorted(x for x in side_runs[1] if x)],
+        pairings, suite=planned.suite.name, baseline_runs=side(True), candidate_runs=side(False)
     )
     comparison["matrix"] = {
         "by": "prompt" if by_prompt else "provider",

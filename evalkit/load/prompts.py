@@ -28,6 +28,7 @@ __all__ = [
     "parse_ref",
     "project_library",
     "render_messages",
+    "render_template",
     "template_variables",
 ]
 
@@ -145,6 +146,12 @@ def parse_ref(ref: str) -> tuple[str, str]:
             fix="write NAME@vN, e.g. summarize@v2 (or summarize@latest)",
         )
     return match.group("name"), match.group("version") or "latest"
+
+
+def render_template(source: str, variables: Mapping[str, Any]) -> str:
+    """Render one Jinja2 template string in the sandbox (``StrictUndefined``): scorer options
+    that use a case's vars, completion templates. Compiled templates are cached."""
+    return _compile(source).render(variables)
 
 
 def render_messages(prompt: PromptVersion, variables: Mapping[str, Any]) -> list[Message]:

@@ -18,18 +18,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import ProviderCallError
-from evalkit.records import Generation, Message
+from evalkit.records import Generation, Message, StoredRun
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "AnswerSource",
     "ClientProvider",
     "Provider",
     "ProviderEnv",
+    "ProviderLookup",
     "ProviderOptions",
     "Request",
     "classify_sdk_error",
@@ -76,13 +78,31 @@ class Request:
     item: Any = None
 
 
+class ProviderLookup(Protocol):
+    """The invocation's providers by id (``evalkit.providers.pool.ProviderPool``): what a
+    fallback chain and a judge need to find and start other providers."""
+
+    @property
+    def specs(self) -> Mapping[str, Mapping[str, Any]]: ...
+
+    def ids(self) -> list[str]: ...
+    def get(self, provider_id: str) -> Provider: ...
+    async def start(self, provider_id: str, concurrency: int) -> Provider: ...
+
+
+class AnswerSource(Protocol):
+    """Reads stored answers (the store implements it; providers never run SQL)."""
+
+    def stored_run(self, run: str, provider: str) -> StoredRun: ...
+
+
 @dataclass
 class ProviderEnv:
-    """What the invocation lends its providers: the pool (for chains), the store (for
+    """What the invocation lends its providers: the pool (for chains), stored answers (for
     replay) and a folder for server logs."""
 
-    pool: Any = None
-    store: Any = None
+    pool: ProviderLookup | None = None
+    answers: AnswerSource | None = None
     log_dir: Path | None = None
 
 
@@ -94,9 +114,9 @@ def completion_text(messages: Sequence[Message], template: str | None = None) ->
     """
     if template is None:
         return "\n".join(m.content for m in messages)
-    from evalkit.load.prompts import _compile
+    from evalkit.load.prompts import render_template
 
-    return _compile(template).render(messages=[m.as_dict() for m in messages])
+    return render_template(template, {"messages": [m.as_dict() for m in messages]})
 
 
 class Provider(ABC):
@@ -119,6 +139,11 @@ class Provider(ABC):
     def model(self) -> str | None:
         return self.options.model
 
+    def chain(self) -> list[tuple[Provider, int]] | None:
+        """For a fallback chain: its members in order, each with its number of attempts.
+        The call service tries them in turn; a plain provider returns None."""
+        return None
+
     @property
     def needs_network(self) -> bool:
         """False for providers that answer without calling anything (replay)."""
@@ -131,6 +156,12 @@ class Provider(ABC):
     def identity(self) -> dict[str, Any]:
         """What identifies the system under test (provenance and cache key; never a key)."""
         return {"type": self.type, "model": self.model, "mode": self.mode}
+
+    def default_concurrency(self) -> int | None:
+        """Calls in flight when neither ``-j`` nor the provider entry says: None leaves it to
+        ``defaults.concurrency``. A server that decodes N requests at a time says N, so that
+        latency measures the provider rather than time spent queueing at it."""
+        return None
 
     def default_params(self) -> dict[str, Any]:
         """Params this provider type adds to ``DEFAULT_PARAMS`` (e.g. a seed)."""

@@ -4,15 +4,16 @@
       safe: {type: fallback, chain: [gpt, claude, gemma]}
 
 Each member gets ``member_attempts`` tries (with the run's backoff); on an error or a timeout
-the chain moves on. The result records which member served it (``served_by``); its stored
-params are the first member's, and each member receives params derived from the prompt's own
+the chain moves on. The call service (``evalkit.run.calls``) walks the chain: the chain itself
+is never retried as a whole, so a request count is at most the sum of the members' attempts.
+The result records which member served it (``served_by``); its stored params are the first
+member's, and each member receives params derived from the prompt's own
 (so, e.g., Anthropic never gets a ``seed``).
 """
 
 from __future__ import annotations
 
 import builtins
-import random
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -40,21 +41,22 @@ class FallbackProvider(Provider):
     def __init__(self, provider_id: str, options: ProviderOptions) -> None:
         super().__init__(provider_id, options)
         self._members: list[Provider] | None = None
-        self._rng = random.Random(0)
 
     @property
-    def chain(self) -> list[str]:
+    def chain_ids(self) -> list[str]:
         return list(self.options.chain)  # type: ignore[attr-defined]
 
     def members(self) -> list[Provider]:
         if self._members is None:
             pool = self.env.pool
-            if self.id in self.chain:
+            if pool is None:
+                raise InputError(f"fallback '{self.id}' has no providers to chain")
+            if self.id in self.chain_ids:
                 raise InputError(
                     f"fallback '{self.id}' lists itself in its chain",
                     fix="name other providers in `chain:`",
                 )
-            self._members = [pool.get(member) for member in self.chain]
+            self._members = [pool.get(member) for member in self.chain_ids]
         return self._members
 
     @property
@@ -70,35 +72,17 @@ class FallbackProvider(Provider):
     def request_input(self, request: Request) -> Any:
         return self.members()[0].request_input(request)
 
+    def chain(self) -> list[tuple[Provider, int]]:
+        attempts: int = self.options.member_attempts  # type: ignore[attr-defined]
+        return [(member, attempts) for member in self.members()]
+
     async def start(self, concurrency: int) -> None:
+        assert self.env.pool is not None
         for member in self.members():
             await self.env.pool.start(member.id, concurrency)
 
     async def generate(self, request: Request) -> Generation:
-        from evalkit.run.calls import RetryPolicy, call_with_retries
-
-        policy = RetryPolicy(max_attempts=self.options.member_attempts)  # type: ignore[attr-defined]
-        failures: list[str] = []
-        last: ProviderCallError | None = None
-        for member in self.members():
-            member_request = Request(
-                request.messages,
-                member.effective_params(request.prompt_params),
-                request.prompt_params,
-                request.item,
-            )
-            outcome = await call_with_retries(member, member_request, policy, self._rng)
-            if outcome.generation is not None:
-                outcome.generation.served_by = member.id
-                return outcome.generation
-            assert outcome.error is not None
-            last = outcome.error
-            failures.append(f"{member.id}: {last.error_class}")
-        assert last is not None
+        """A chain is not called directly: the call service tries its members in turn."""
         raise ProviderCallError(
-            last.error_class,
-            f"every provider of the chain failed ({', '.join(failures)})",
-            retryable=last.retryable,
-            retry_after=last.retry_after,
-            status=last.status,
+            "unknown", f"fallback '{self.id}' is called through the call service", retryable=False
         )

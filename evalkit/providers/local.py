@@ -175,6 +175,11 @@ class LocalProvider(Provider):
     def default_params(self) -> dict[str, Any]:
         return {"seed": 0}
 
+    def default_concurrency(self) -> int:
+        """One call per decoding slot: more would only wait in the server's queue, and the
+        wait would be measured as the model's latency."""
+        return self.opts.slots
+
     async def start(self, concurrency: int) -> None:
         if self._client is not None:
             return

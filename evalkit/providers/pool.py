@@ -15,7 +15,7 @@ from typing import Any
 from evalkit.config import DEFAULT_PROVIDER_ID, Project
 from evalkit.errors import NotFoundError
 from evalkit.load.source import LineMap, validate
-from evalkit.providers.base import Provider, ProviderEnv
+from evalkit.providers.base import AnswerSource, Provider, ProviderEnv
 from evalkit.registry import PROVIDERS
 
 __all__ = ["ProviderPool", "default_provider_id", "provider_specs"]
@@ -42,10 +42,15 @@ def default_provider_id(project: Project) -> str:
 class ProviderPool:
     """The providers of one invocation."""
 
-    def __init__(self, project: Project, log_dir: Path | None = None, store: Any = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        log_dir: Path | None = None,
+        answers: AnswerSource | None = None,
+    ) -> None:
         self.project = project
         self.specs = provider_specs(project)
-        self.env = ProviderEnv(pool=self, store=store, log_dir=log_dir)
+        self.env = ProviderEnv(pool=self, answers=answers, log_dir=log_dir)
         self._providers: dict[str, Provider] = {}
         self._started: dict[str, asyncio.Task[None]] = {}
 

@@ -11,8 +11,7 @@ RUN`` replaces every provider of the plan with a replay of the same id; in evalk
 from __future__ import annotations
 
 import builtins
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from evalkit.errors import InputError, ProviderCallError, SetupError
@@ -38,7 +37,7 @@ class ReplayProvider(Provider):
 
     def __init__(self, provider_id: str, options: ProviderOptions) -> None:
         super().__init__(provider_id, options)
-        self._answers: dict[tuple[str, str, int], dict[str, Any]] | None = None
+        self._answers: dict[tuple[str, str, int], Mapping[str, Any]] | None = None
         self.run_id: str | None = None
         self._identity: dict[str, Any] | None = None
 
@@ -58,24 +57,13 @@ class ReplayProvider(Provider):
         """Read the stored answers (once)."""
         if self._answers is not None:
             return
-        store = self.env.store
-        if store is None:
+        source = self.env.answers
+        if source is None:
             raise SetupError(f"provider '{self.id}' (replay) has no store to read from")
-        from evalkit.store.runs import resolve_run
-
-        self.run_id = resolve_run(store, self.opts.run)
-        rows = store.records(
-            "SELECT case_id, prompt, repeat, output, latency_ms, ttft_ms, input_tokens, "
-            "output_tokens, cached_input_tokens, finish_reason, model, cost_usd FROM results "
-            "WHERE run_id = ? AND provider = ? AND error_class IS NULL",
-            [self.run_id, self.source],
-        )
-        self._answers = {(r["case_id"], r["prompt"], r["repeat"]): r for r in rows}
-        ident = store.fetchone(
-            "SELECT identity FROM run_providers WHERE run_id = ? AND provider = ?",
-            [self.run_id, self.source],
-        )
-        self._identity = json.loads(ident[0]) if ident and ident[0] else None
+        stored = source.stored_run(self.opts.run, self.source)
+        self.run_id = stored.run_id
+        self._answers = dict(stored.answers)
+        self._identity = dict(stored.identity) if stored.identity else None
 
     @property
     def model(self) -> str | None:

@@ -100,6 +100,7 @@ def render_report(
     from evalkit.report.collect import collect
     from evalkit.report.html import render_html
     from evalkit.score.metrics import summarize_run
+    from evalkit.store.baselines import named_run
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run
 
@@ -115,9 +116,7 @@ def render_report(
                 )
         elif row.get("baseline_run_id"):  # the baseline it was compared with when it ran
             ref, base_id = row.get("baseline"), row["baseline_run_id"]
-            if store.fetchone(
-                "SELECT 1 FROM baselines WHERE name = ? AND suite = ?", [ref, row["suite"]]
-            ):
+            if ref and named_run(store, ref, row["suite"]):
                 name = ref
         if base_id:
             comparison = compare_runs(store, base_id, run_id)

@@ -1,7 +1,20 @@
-"""One provider call with retries: the single path every model call takes.
+"""The call service: the one path every model call takes.
 
-The runner calls it for each work item; scorers that call a model (judges) call it too, so
-both get the same retry policy (and, as it grows, the same cache and accounting).
+The runner's calls, every judge call, pairwise "answer B" generations, fallback chain members
+and ``evalkit providers check`` all go through ``CallService.call``, which does, in order:
+
+1. **cache**: answer from the response cache when the key is there (no request, no cost);
+2. **budget**: refuse a call that could take the run's spend past ``--max-cost`` (the
+   estimate of every call in flight is reserved until it ends);
+3. **attempts**: hold one of the provider's adaptive slots per attempt (not during the backoff),
+   retry retryable errors with capped exponential backoff and jitter, honouring
+   ``Retry-After``; a fallback chain tries each member with that member's own attempts, in
+   order, and is never retried again as a whole;
+4. **accounting**: cost from the price table (by the provider that served), tokens, retries by
+   error class, requests per provider and per purpose;
+5. **cache write**: a fresh answer becomes a ``CacheRow`` (the runner commits the rows with its
+   result batch when the cache lives in the same store);
+6. **tracing**: every observer receives one ``CallEvent`` per call, with its attempts.
 """
 
 from __future__ import annotations
@@ -9,14 +22,29 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from evalkit.errors import ProviderCallError
 from evalkit.providers.base import Provider, Request
-from evalkit.records import Generation
+from evalkit.providers.pricing import Pricing
+from evalkit.records import CallOutcome, Generation
+from evalkit.run.cache import KeyMaker
+from evalkit.store.cache import CacheEntry, CacheRow, ResponseCache
+from evalkit.store.db import utcnow
 
-__all__ = ["AdaptiveLimit", "CallOutcome", "RetryPolicy", "call_with_retries"]
+__all__ = [
+    "AdaptiveLimit",
+    "Attempt",
+    "CallEvent",
+    "CallObserver",
+    "CallService",
+    "CallTally",
+    "RetryPolicy",
+]
 
 
 @dataclass(frozen=True)
@@ -76,7 +104,7 @@ class AdaptiveLimit:
                 raise
         self.active += 1
 
-    async def release(self, rate_limited: bool) -> None:
+    def release(self, rate_limited: bool) -> None:
         self.active -= 1
         if rate_limited:
             self.limit = max(1, self.limit // 2)
@@ -95,51 +123,397 @@ class AdaptiveLimit:
                 free -= 1
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One request: which provider got it, how it ended, how long it took."""
+
+    provider: str
+    error_class: str | None
+    latency_ms: float
+
+
 @dataclass
-class CallOutcome:
-    """A generation, or the error that ended the last attempt."""
+class CallEvent:
+    """What an observer (a tracer) sees of one call through the service."""
 
-    generation: Generation | None
-    error: ProviderCallError | None
-    attempts: int
-    #: Answered by the response cache (no call was made).
-    cache_hit: bool = False
+    #: ``run`` (a planned work item), ``judge``, ``pairwise`` (a judge's answer B), ``check``.
+    purpose: str
+    provider: str
+    provider_type: str
+    model: str | None
+    #: Wall-clock start and end (epoch seconds).
+    started: float
+    ended: float
+    outcome: CallOutcome
+    attempts: list[Attempt]
+    #: Context of the call (case id, prompt ref, repeat, scorer name...), for attributes.
+    context: dict[str, Any] = field(default_factory=dict)
 
 
-async def call_with_retries(
-    provider: Provider,
-    request: Request,
-    policy: RetryPolicy,
-    rng: random.Random,
-    *,
-    stopped: Callable[[], bool] = lambda: False,
-    on_retry: Callable[[ProviderCallError], None] | None = None,
-    limit: AdaptiveLimit | None = None,
-) -> CallOutcome:
-    """Call ``provider`` until it answers, fails for good, or the attempts run out.
+class CallObserver(Protocol):
+    """Receives every call's ``CallEvent`` (e.g. an OpenTelemetry exporter)."""
 
-    ``stopped()`` true means the run is ending: no further retry is started. With ``limit``,
-    each attempt holds one of the provider's slots (not the backoff in between), and rate
-    limits shrink the number of slots.
-    """
-    attempt = 0
-    while True:
-        attempt += 1
-        error: ProviderCallError | None = None
-        if limit is not None:
-            await limit.acquire()
+    def on_call(self, event: CallEvent) -> None: ...
+
+
+@dataclass
+class CallTally:
+    """What the service did, for the run summary and tests."""
+
+    #: Requests sent, per provider id that received them.
+    requests: Counter[str] = field(default_factory=Counter)
+    #: Calls per purpose (run, judge, pairwise, check), cached or not.
+    calls: Counter[str] = field(default_factory=Counter)
+    #: Calls answered by the response cache, per purpose.
+    cache_hits: Counter[str] = field(default_factory=Counter)
+    #: Retried attempts by the error class that caused them.
+    retries: Counter[str] = field(default_factory=Counter)
+    #: USD spent, per purpose (cache hits cost nothing).
+    spent: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @property
+    def spent_usd(self) -> float:
+        return float(sum(self.spent.values()))
+
+    @property
+    def retried(self) -> int:
+        return sum(self.retries.values())
+
+
+_UNSET: Any = object()
+
+
+class CallService:
+    """Every model call of one invocation (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        cache: ResponseCache | None = None,
+        read_cache: bool = True,
+        write_cache: bool = True,
+        pricing: Pricing | None = None,
+        retry: RetryPolicy | None = None,
+        max_cost: float | None = None,
+        observers: Sequence[CallObserver] = (),
+        seed: int = 0,
+        claim_ttl_s: float = 300.0,
+    ) -> None:
+        self.cache = cache
+        self.read_cache = read_cache and cache is not None
+        self.write_cache = write_cache and cache is not None
+        self.pricing = pricing or Pricing()
+        self.retry = retry or RetryPolicy()
+        self.max_cost = max_cost
+        self.observers = list(observers)
+        self.rng = random.Random(seed)
+        self.claim_ttl_s = claim_ttl_s
+        #: Claims matter only for a cache shared between processes (not the run's own store).
+        self._claims = cache is not None and not getattr(cache, "in_store_batches", False)
+        self.tally = CallTally()
+        #: Set once a call was refused for ``max_cost``: the run stops making calls.
+        self.over_cost = False
+        self._reserved = 0.0
+        self._limits: dict[str, AdaptiveLimit] = {}
+        self._identities: dict[str, dict[str, Any]] = {}
+        self._keys = KeyMaker()
+        self._fresh: list[CacheRow] = []
+        self.on_retry: Callable[[ProviderCallError], None] | None = None
+
+    # -- set-up ---------------------------------------------------------------------------
+    def set_concurrency(self, provider_id: str, maximum: int) -> AdaptiveLimit:
+        """The adaptive limit of a provider's calls in flight (made once, on first use)."""
+        limit = self._limits.get(provider_id)
+        if limit is None:
+            limit = self._limits[provider_id] = AdaptiveLimit(maximum)
+        return limit
+
+    def limit(self, provider_id: str) -> AdaptiveLimit:
+        return self._limits.get(provider_id) or self.set_concurrency(provider_id, 4)
+
+    def throttled(self) -> dict[str, int]:
+        """Providers whose limit rate limits pushed below its maximum: the lowest it reached."""
+        return {pid: lim.lowest for pid, lim in self._limits.items() if lim.lowest < lim.maximum}
+
+    def identity(self, provider: Provider) -> dict[str, Any]:
+        if provider.id not in self._identities:
+            self._identities[provider.id] = provider.identity()
+        return self._identities[provider.id]
+
+    def key(self, provider: Provider, request: Request, repeat: int) -> tuple[dict[str, Any], str]:
+        """(components, key) of a request in the response cache."""
+        return self._keys.components_and_key(
+            self.identity(provider),
+            dict(request.params),
+            provider.request_input(request),
+            repeat,
+        )
+
+    # -- the cache ------------------------------------------------------------------------
+    def lookup(self, keys: Sequence[str]) -> dict[str, CacheEntry]:
+        """Bulk lookup (the runner's prepare step); nothing when reading is off."""
+        if not self.read_cache or self.cache is None or not keys:
+            return {}
+        return self.cache.lookup(keys)
+
+    def take_fresh_rows(self) -> list[CacheRow]:
+        """Cache rows of fresh answers not yet handed out (to be written with a batch)."""
+        rows, self._fresh = self._fresh, []
+        return rows
+
+    def flush(self) -> None:
+        """Write pending fresh rows through the cache itself (when nothing batches them)."""
+        rows = self.take_fresh_rows()
+        if rows and self.cache is not None:
+            self.cache.put(rows)
+
+    def _remember(
+        self,
+        key: str,
+        components: dict[str, Any],
+        provider: Provider,
+        generation: Generation,
+        cost: float | None,
+    ) -> None:
+        if not self.write_cache:
+            return
+        entry = CacheEntry(
+            key,
+            generation.text,
+            generation.input_tokens,
+            generation.output_tokens,
+            generation.cached_input_tokens,
+            generation.latency_ms,
+            generation.ttft_ms,
+            generation.finish_reason,
+            generation.served_by or provider.id,
+            cost,
+        )
+        row = CacheRow(entry, provider.type, provider.model, components, utcnow())
+        if getattr(self.cache, "in_store_batches", False):
+            self._fresh.append(row)
+        else:
+            assert self.cache is not None
+            self.cache.put([row])
+
+    # -- the budget -----------------------------------------------------------------------
+    def estimate(self, provider: Provider, request: Request) -> float | None:
+        """Upper-bound USD of one call before it is made (None when unpriced)."""
+        return self.pricing.estimate(
+            provider.type,
+            provider.model,
+            len(str(provider.request_input(request))),
+            request.params.get("max_tokens"),
+        )
+
+    def _reserve(self, estimate: float | None) -> bool:
+        if self.max_cost is None:
+            return True
+        needed = estimate or 0.0
+        if self.tally.spent_usd + self._reserved + needed > self.max_cost:
+            self.over_cost = True
+            return False
+        self._reserved += needed
+        return True
+
+    # -- calls ----------------------------------------------------------------------------
+    async def call(
+        self,
+        provider: Provider,
+        request: Request,
+        *,
+        repeat: int = 0,
+        purpose: str = "run",
+        key: tuple[dict[str, Any], str] | None = None,
+        read_cache: bool = True,
+        stopped: Callable[[], bool] = lambda: False,
+        context: dict[str, Any] | None = None,
+        estimate: Any = _UNSET,
+    ) -> CallOutcome:
+        """One call, through the cache, the budget, the attempts and the accounting.
+
+        ``key`` is the precomputed (components, key) when the caller already has it;
+        ``read_cache=False`` skips the lookup (the runner looked it up in bulk already);
+        ``stopped()`` true means the run is ending: no further attempt is started;
+        ``estimate`` is the call's precomputed upper-bound cost (else computed when needed).
+        """
+        began = time.time()
+        self.tally.calls[purpose] += 1
+        components, cache_key = key or self.key(provider, request, repeat)
+        if read_cache and self.read_cache and self.cache is not None:
+            entry = (await asyncio.to_thread(self.cache.lookup, [cache_key])).get(cache_key)
+            if entry is not None:
+                return self._hit(provider, entry, purpose, began, context)
+        claimed = False
+        if self._claims and self.write_cache and self.cache is not None:
+            claimed = await asyncio.to_thread(self.cache.claim, cache_key, self.claim_ttl_s)
+            if not claimed:  # another process is making this very call: wait for its answer
+                entry = await asyncio.to_thread(self.cache.wait_for, cache_key, self.claim_ttl_s)
+                if entry is not None:
+                    return self._hit(provider, entry, purpose, began, context)
+        if self.max_cost is None:
+            estimate = None
+        elif estimate is _UNSET:
+            estimate = self.estimate(provider, request)
+        if not self._reserve(estimate):
+            if claimed and self.cache is not None:
+                await asyncio.to_thread(self.cache.release, cache_key)
+            outcome = CallOutcome(None, None, 0, refused="max_cost")
+            self._emit(purpose, provider, began, outcome, [], context)
+            return outcome
+        attempts: list[Attempt] = []
         try:
-            generation = await provider.generate(request)
-        except ProviderCallError as exc:
-            error = exc
+            outcome = await self._attempts(provider, request, stopped, attempts)
         finally:
-            if limit is not None:
-                await limit.release(error is not None and error.error_class == "rate_limit")
-        if error is None:
-            return CallOutcome(generation, None, attempt)
-        if error.retryable and attempt < policy.max_attempts and not stopped():
-            if on_retry is not None:
-                on_retry(error)
-            await asyncio.sleep(policy.delay(attempt, error.retry_after, rng, error.error_class))
-            continue
-        return CallOutcome(None, error, attempt)
+            if self.max_cost is not None:
+                self._reserved -= estimate or 0.0
+        if outcome.generation is not None:
+            served = self._served(provider, outcome.served_by)
+            outcome.cost_usd = self.pricing.cost(served.type, served.model, outcome.generation)
+            self.tally.spent[purpose] += outcome.cost_usd or 0.0
+            self._remember(cache_key, components, provider, outcome.generation, outcome.cost_usd)
+        elif claimed and self.cache is not None:
+            await asyncio.to_thread(self.cache.release, cache_key)
+        self._emit(purpose, provider, began, outcome, attempts, context)
+        return outcome
+
+    def _hit(
+        self,
+        provider: Provider,
+        entry: CacheEntry,
+        purpose: str,
+        began: float,
+        context: dict[str, Any] | None,
+    ) -> CallOutcome:
+        self.tally.cache_hits[purpose] += 1
+        generation = entry.generation()
+        outcome = CallOutcome(
+            generation,
+            None,
+            0,
+            cache_hit=True,
+            cost_usd=entry.cost_usd,
+            served_by=generation.served_by or provider.id,
+        )
+        self._emit(purpose, provider, began, outcome, [], context)
+        return outcome
+
+    def _served(self, provider: Provider, served_by: str | None) -> Provider:
+        for member, _ in provider.chain() or ():
+            if member.id == served_by:
+                return member
+        return provider
+
+    async def _attempts(
+        self,
+        provider: Provider,
+        request: Request,
+        stopped: Callable[[], bool],
+        attempts: list[Attempt],
+    ) -> CallOutcome:
+        chain = provider.chain()
+        if not chain:
+            return await self._retrying(provider, request, self.retry, stopped, attempts)
+        failures: list[str] = []
+        last: CallOutcome | None = None
+        for member, member_attempts in chain:
+            member_request = Request(
+                request.messages,
+                member.effective_params(request.prompt_params),
+                request.prompt_params,
+                request.item,
+            )
+            policy = RetryPolicy(
+                max_attempts=member_attempts,
+                base_delay=self.retry.base_delay,
+                max_delay=self.retry.max_delay,
+                max_retry_after=self.retry.max_retry_after,
+            )
+            last = await self._retrying(member, member_request, policy, stopped, attempts)
+            if last.generation is not None:
+                last.generation.served_by = member.id
+                last.served_by = member.id
+                last.attempts = len(attempts)
+                return last
+            assert last.error is not None
+            failures.append(f"{member.id}: {last.error.error_class}")
+            if stopped():
+                break
+        assert last is not None and last.error is not None
+        error = last.error
+        last.error = ProviderCallError(
+            error.error_class,
+            f"every provider of the chain failed ({', '.join(failures)})",
+            retryable=error.retryable,
+            retry_after=error.retry_after,
+            status=error.status,
+        )
+        last.attempts = len(attempts)
+        return last
+
+    async def _retrying(
+        self,
+        provider: Provider,
+        request: Request,
+        policy: RetryPolicy,
+        stopped: Callable[[], bool],
+        attempts: list[Attempt],
+    ) -> CallOutcome:
+        limit = self.limit(provider.id)
+        attempt = 0
+        while True:
+            attempt += 1
+            error: ProviderCallError | None = None
+            generation: Generation | None = None
+            await limit.acquire()
+            begun = time.perf_counter()
+            self.tally.requests[provider.id] += 1
+            try:
+                generation = await provider.generate(request)
+            except ProviderCallError as exc:
+                error = exc
+            finally:
+                limit.release(error is not None and error.error_class == "rate_limit")
+            attempts.append(
+                Attempt(
+                    provider.id,
+                    error.error_class if error else None,
+                    (time.perf_counter() - begun) * 1000,
+                )
+            )
+            if error is None:
+                return CallOutcome(generation, None, attempt, served_by=provider.id)
+            if error.retryable and attempt < policy.max_attempts and not stopped():
+                self.tally.retries[error.error_class] += 1
+                if self.on_retry is not None:
+                    self.on_retry(error)
+                await asyncio.sleep(
+                    policy.delay(attempt, error.retry_after, self.rng, error.error_class)
+                )
+                continue
+            return CallOutcome(None, error, attempt, served_by=provider.id)
+
+    def _emit(
+        self,
+        purpose: str,
+        provider: Provider,
+        began: float,
+        outcome: CallOutcome,
+        attempts: list[Attempt],
+        context: dict[str, Any] | None,
+    ) -> None:
+        if not self.observers:
+            return
+        event = CallEvent(
+            purpose,
+            provider.id,
+            provider.type,
+            provider.model,
+            began,
+            time.time(),
+            outcome,
+            attempts,
+            context or {},
+        )
+        for observer in self.observers:
+            observer.on_call(event)

@@ -1,68 +1,67 @@
-"""run: execute a plan's calls concurrently, score them in batches and store them.
+"""run (execute): a plan's calls, made concurrently, scored in batches and stored.
 
 ``prepare()`` renders every request, computes its cache key and looks all keys up in one
 query; cached answers never reach a provider, so a fully cached run starts none.
-``run()`` then sends the rest: per provider, workers pull items from a queue and call it
-through ``call_with_retries`` (backoff with jitter, ``Retry-After``), holding one of the
-provider's adaptive slots per attempt (halved on a rate limit, grown back on success). Every
-item ends as a stored ``Result``: an answer, or an error with its class.
+``run()`` then sends the rest: per provider, workers pull items from a queue and make each
+call through the call service (``evalkit.run.calls``: retries, adaptive slots, spend,
+``--max-cost``). Every item ends as a stored ``Result``: an answer, or an error with its class.
 
-Completed results flow to one sink task, which scores them in batches (a scorer sees many
-results at once, so embedding models and judges can batch) and writes each batch with its
-scores and new cache entries in one transaction, in a worker thread, while calls continue. A
-killed run loses at most the unwritten batch; ``--resume`` redoes only what is missing.
+Finished results flow to one sink task, which scores them in batches (``evalkit.score.batch``:
+a scorer sees many results at once, so embedding models and judges can batch) and writes each
+batch with its scores and new cache entries in one transaction, in a worker thread, while calls
+continue. A killed run loses at most the unwritten batch; ``--resume`` redoes only what is
+missing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalkit.errors import ProviderCallError
 from evalkit.load.prompts import render_messages
 from evalkit.providers.base import Provider, Request
 from evalkit.providers.pool import ProviderPool
-from evalkit.providers.pricing import Pricing
-from evalkit.records import Generation, Result, Score, WorkItem
-from evalkit.run import cache
-from evalkit.run.calls import AdaptiveLimit, RetryPolicy, call_with_retries
+from evalkit.records import CallOutcome, Generation, Result, WorkItem
+from evalkit.run.calls import CallService
 from evalkit.run.plan import Plan
-from evalkit.score.base import Outcome, ScoreInput, Scorer
+from evalkit.score.batch import BatchScorer
+from evalkit.store.cache import CacheEntry, cache_row_tuple
 from evalkit.store.db import Store
+from evalkit.store.score_cache import score_cache_tuples
 
-__all__ = ["RetryPolicy", "RunStats", "Runner"]  # RetryPolicy re-exported for callers
+__all__ = ["RunStats", "Runner"]
 
 
 @dataclass
 class RunStats:
+    """How the execution went (the calls' own tallies are on the call service)."""
+
     planned: int = 0
     done: int = 0
     errors: int = 0
-    retries: int = 0
+    #: Results answered by the response cache.
     cache_hits: int = 0
-    #: USD spent by this run's calls (cache hits cost nothing).
-    spent_usd: float = 0.0
+    #: Retried attempts of the run's calls (judges' included), when the run ended.
+    retries: int = 0
     error_classes: Counter[str] = field(default_factory=Counter)
     #: Stopped early: too many errors for the budget.
     aborted: bool = False
-    #: Stopped early: the next call would have passed ``--max-cost``.
+    #: Stopped early: the next call could have passed ``--max-cost``.
     over_cost: bool = False
-    #: Lowest concurrency a provider was throttled to by rate limits.
-    throttled_to: dict[str, int] = field(default_factory=dict)
     #: Seconds spent rendering requests and reading the cache, before any call.
     prepare_s: float = 0.0
     #: When calls began (``run()``); provider start-up is not part of the run's time.
     started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return (self.ended or time.monotonic()) - self.started
 
 
 #: Called after each finished item (for progress display).
@@ -74,58 +73,46 @@ class _Pending:
     item: WorkItem
     request: Request
     result: Result
-    #: Upper-bound cost estimate of the call (for --max-cost), or None if unknown.
+    key: tuple[dict[str, Any], str]
+    #: Upper-bound cost estimate of the call (for --max-cost and --dry-run), or None.
     estimate: float | None = None
 
 
 class Runner:
-    """Runs one plan against a provider pool into a store."""
+    """Runs one plan against a provider pool into a store, through one call service."""
 
     def __init__(
         self,
         plan: Plan,
         pool: ProviderPool,
         store: Store,
-        scorers: Sequence[Scorer],
+        scoring: BatchScorer,
+        calls: CallService,
         *,
         concurrency: dict[str, int],
         skip: set[str] | None = None,
         error_budget: float = 0.05,
-        retry: RetryPolicy | None = None,
         on_result: OnResult | None = None,
         batch_size: int = 256,
         flush_seconds: float = 0.5,
-        seed: int = 0,
-        read_cache: bool = True,
-        write_cache: bool = True,
-        pricing: Pricing | None = None,
-        max_cost: float | None = None,
     ) -> None:
         self.plan = plan
         self.pool = pool
         self.store = store
-        self.scorers = list(scorers)
+        self.scoring = scoring
+        self.calls = calls
         self.concurrency = concurrency
         self.skip = skip or set()
         self.error_budget = error_budget
-        self.retry = retry or RetryPolicy()
         self.on_result = on_result
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
-        self.rng = random.Random(seed)
-        self.read_cache = read_cache
-        self.write_cache = write_cache
-        self.pricing = pricing or Pricing()
-        self.max_cost = max_cost
         self.stats = RunStats()
         #: Finished results waiting to be scored and stored.
         self._done: list[Result] = []
         self._ready = asyncio.Event()
         self._closing = False
         self._stop = asyncio.Event()
-        self._signatures = {s.name: (s.signature_hash(), s.signature()) for s in self.scorers}
-        self._cases = {c.id: c for c in plan.cases}
-        self._components: dict[str, dict[str, Any]] = {}
         self._hits: list[Result] = []
         self._pending: list[_Pending] = []
         self._prepared = False
@@ -137,37 +124,27 @@ class Runner:
         if self._prepared:
             return {p.item.provider for p in self._pending}
         begun = time.monotonic()
-        keys = cache.KeyMaker()
-        identities: dict[str, dict[str, Any]] = {}
         todo = [item for item in self.plan.items if item.result_id not in self.skip]
         for item in todo:
             provider = self.pool.get(item.provider)
-            if item.provider not in identities:
-                identities[item.provider] = provider.identity()
             messages = render_messages(item.prompt, item.case.vars)
             request = Request(
                 messages, provider.effective_params(item.prompt.params), item.prompt.params, item
             )
             result = self._result(item, provider, request)
-            components, result.cache_key = keys.components_and_key(
-                identities[item.provider], result.params, result.input, item.repeat
-            )
-            self._components[result.id] = components
-            price = self.pricing.estimate(
+            key = self.calls.key(provider, request, item.repeat)
+            result.cache_key = key[1]
+            estimate = self.calls.pricing.estimate(
                 provider.type,
                 provider.model,
                 len(str(result.input)),
                 request.params.get("max_tokens"),
             )
-            self._pending.append(_Pending(item, request, result, price))
-        found = (
-            cache.lookup(self.store, [p.result.cache_key or "" for p in self._pending])
-            if self.read_cache
-            else {}
-        )
+            self._pending.append(_Pending(item, request, result, key, estimate))
+        found = self.calls.lookup([p.key[1] for p in self._pending])
         remaining = []
         for pending in self._pending:
-            entry = found.get(pending.result.cache_key or "")
+            entry = found.get(pending.key[1])
             if entry is None or not self.pool.get(pending.item.provider).needs_network:
                 remaining.append(pending)
                 continue
@@ -188,7 +165,6 @@ class Runner:
         """Models with calls to make whose cost cannot be estimated."""
         return sorted({str(p.result.model) for p in self._pending if p.estimate is None})
 
-    # -- calls ----------------------------------------------------------------------------
     def _result(self, item: WorkItem, provider: Provider, request: Request) -> Result:
         prompt = item.prompt
         return Result(
@@ -210,54 +186,36 @@ class Runner:
             created_at=time.time(),
         )
 
-    async def _call(self, pending: _Pending, provider: Provider, limit: AdaptiveLimit) -> Result:
-        result = pending.result
-        outcome = await call_with_retries(
+    # -- calls ----------------------------------------------------------------------------
+    async def _call(self, pending: _Pending, provider: Provider) -> Result | None:
+        item = pending.item
+        outcome = await self.calls.call(
             provider,
             pending.request,
-            self.retry,
-            self.rng,
+            repeat=item.repeat,
+            purpose="run",
+            key=pending.key,
+            read_cache=False,  # looked up in bulk by prepare()
+            estimate=pending.estimate,
             stopped=self._stop.is_set,
-            on_retry=self._count_retry,
-            limit=limit,
+            context={"case_id": item.case.id, "prompt": item.prompt.ref, "repeat": item.repeat},
         )
-        result.attempts = outcome.attempts
-        result.created_at = time.time()
-        if outcome.error is not None:
-            result.error = outcome.error.message[:2000]
-            result.error_class = outcome.error.error_class
-            return result
-        generation = outcome.generation
-        assert generation is not None
-        _fill(result, generation)
-        served = self.pool.get(result.served_by or pending.item.provider)
-        result.cost_usd = self.pricing.cost(served.type, served.model, generation)
-        self.stats.spent_usd += result.cost_usd or 0.0
-        return result
-
-    def _count_retry(self, _: ProviderCallError) -> None:
-        self.stats.retries += 1
-
-    def _over_budget(self, pending: _Pending) -> bool:
-        if self.max_cost is None:
-            return False
-        if self.stats.spent_usd + (pending.estimate or 0.0) > self.max_cost:
+        if outcome.refused:  # --max-cost: no more calls; the item stays unanswered
             self.stats.over_cost = True
             self._stop.set()
-            return True
-        return False
+            return None
+        return _fill(pending.result, outcome)
 
-    async def _worker(
-        self, queue: asyncio.Queue[_Pending], provider: Provider, limit: AdaptiveLimit
-    ) -> None:
+    async def _worker(self, queue: asyncio.Queue[_Pending], provider: Provider) -> None:
         while not self._stop.is_set():
             try:
                 pending = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            if self._over_budget(pending):
+            result = await self._call(pending, provider)
+            if result is None:
                 return
-            self._finished(await self._call(pending, provider, limit))
+            self._finished(result)
 
     def _finished(self, result: Result) -> None:
         stats = self.stats
@@ -278,55 +236,6 @@ class Runner:
             self.on_result(result, stats)
 
     # -- scoring and storing --------------------------------------------------------------
-    async def _score(self, results: list[Result]) -> list[Score]:
-        answered = [r for r in results if r.error_class is None]
-        inputs = [ScoreInput((r.output or "").strip(), self._cases[r.case_id], r) for r in answered]
-        scores: list[Score] = []
-        verdicts: dict[str, list[bool | None]] = {r.id: [] for r in answered}
-        for scorer in self.scorers:
-            try:
-                outcomes = await scorer.score_batch(inputs) if inputs else []
-            except Exception as exc:  # a broken (user) scorer must not lose the results
-                outcomes = [
-                    Outcome(None, None, f"scorer error: {type(exc).__name__}: {exc}")
-                    for _ in inputs
-                ]
-            signature, signature_json = self._signatures[scorer.name]
-            for item, outcome in zip(inputs, outcomes, strict=True):
-                passed = (
-                    outcome.passed if outcome.passed is not None else scorer.decide(outcome.value)
-                )
-                if scorer.decides:
-                    verdicts[item.result.id].append(passed)
-                scores.append(
-                    Score(
-                        result_id=item.result.id,
-                        run_id=self.plan.run_id,
-                        scorer=scorer.name,
-                        scorer_type=scorer.type,
-                        signature=signature,
-                        signature_json=signature_json,
-                        value=outcome.value,
-                        passed=passed,
-                        threshold=scorer.threshold,
-                        detail=outcome.detail,
-                    )
-                )
-        for result in results:
-            if result.error_class is not None:
-                result.passed = False
-                continue
-            marks = verdicts[result.id]
-            if not marks:
-                result.passed = None
-            elif any(m is False for m in marks):
-                result.passed = False
-            elif any(m is None for m in marks):
-                result.passed = None
-            else:
-                result.passed = True
-        return scores
-
     async def _drain(self) -> None:
         """Score and store finished results in batches, as they come.
 
@@ -342,13 +251,19 @@ class Runner:
             self._ready.clear()
             batch, self._done = self._done, []
             if batch:
-                scores = await self._score(batch)
-                rows = cache.rows_for(batch, self._components) if self.write_cache else []
+                scores = await self.scoring.score(batch)
+                cache_rows = [cache_row_tuple(r) for r in self.calls.take_fresh_rows()]
+                score_rows = score_cache_tuples(self.scoring.fresh)
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(
                     asyncio.to_thread(
-                        self.store.write_batch, batch, scores, rows, replace=bool(self.skip)
+                        self.store.write_batch,
+                        batch,
+                        scores,
+                        cache_rows,
+                        replace=bool(self.skip),
+                        score_cache_rows=score_rows,
                     )
                 )
             if closing and not self._done:
@@ -374,20 +289,15 @@ class Runner:
             queues: dict[str, asyncio.Queue[_Pending]] = {}
             for pending in self._pending:
                 queues.setdefault(pending.item.provider, asyncio.Queue()).put_nowait(pending)
-            limits: dict[str, AdaptiveLimit] = {}
             for provider_id, queue in queues.items():
                 most = self.concurrency.get(provider_id, 4)
                 provider = await self.pool.start(provider_id, most)
-                limits[provider_id] = limit = AdaptiveLimit(most)
                 workers += [
-                    asyncio.ensure_future(self._worker(queue, provider, limit))
+                    asyncio.ensure_future(self._worker(queue, provider))
                     for _ in range(min(most, queue.qsize()))
                 ]
             if workers:
                 await asyncio.gather(*workers)
-            self.stats.throttled_to = {
-                pid: lim.lowest for pid, lim in limits.items() if lim.lowest < lim.maximum
-            }
         finally:
             for task in workers:
                 task.cancel()
@@ -397,11 +307,28 @@ class Runner:
             self._closing = True
             self._ready.set()
             await asyncio.shield(drain)
+            self.stats.ended = time.monotonic()
+            self.stats.retries = self.calls.tally.retried
         return self.stats
 
 
-def _fill(result: Result, generation: Generation) -> None:
-    """Copy an answer onto its result."""
+def _fill(result: Result, outcome: CallOutcome) -> Result:
+    """Copy a call's outcome onto its result."""
+    result.attempts = outcome.attempts
+    result.created_at = time.time()
+    if outcome.error is not None:
+        result.error = outcome.error.message[:2000]
+        result.error_class = outcome.error.error_class
+        return result
+    generation = outcome.generation
+    assert generation is not None
+    _copy(result, generation)
+    result.cost_usd = outcome.cost_usd
+    result.cache_hit = outcome.cache_hit
+    return result
+
+
+def _copy(result: Result, generation: Generation) -> None:
     result.output = generation.text
     result.latency_ms = generation.latency_ms
     result.ttft_ms = generation.ttft_ms
@@ -412,9 +339,9 @@ def _fill(result: Result, generation: Generation) -> None:
     result.served_by = generation.served_by or result.provider
 
 
-def _from_cache(result: Result, entry: cache.CacheEntry) -> Result:
+def _from_cache(result: Result, entry: CacheEntry) -> Result:
     """A result answered by the cache: the stored answer and what it cost to produce."""
-    _fill(result, entry.generation())
+    _copy(result, entry.generation())
     result.cost_usd = entry.cost_usd
     result.cache_hit = True
     result.attempts = 0

@@ -20,17 +20,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from evalkit.errors import InputError
-from evalkit.records import Case, Result, ScorerSpec, content_hash
+from evalkit.providers.base import Provider, ProviderLookup, Request
+from evalkit.providers.pricing import Pricing
+from evalkit.records import CallOutcome, Case, Result, ScorerSpec, content_hash
 
 if TYPE_CHECKING:
     from evalkit.load.source import LineMap
 
 __all__ = [
+    "CallEstimate",
+    "Caller",
     "Outcome",
     "PerItemScorer",
     "ScoreContext",
@@ -74,23 +77,49 @@ class Outcome:
     detail: str | None = None
 
 
+class Caller(Protocol):
+    """The call service a scorer's model calls go through (``evalkit.run.calls.CallService``):
+    the run's response cache, retries, concurrency limits, spend and ``--max-cost``."""
+
+    async def call(
+        self,
+        provider: Provider,
+        request: Request,
+        *,
+        repeat: int = 0,
+        purpose: str = "run",
+        context: dict[str, Any] | None = None,
+    ) -> CallOutcome: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallEstimate:
+    """Calls a scorer expects to make for a batch, priced before the run (``--dry-run``)."""
+
+    provider: str
+    calls: int
+    #: Upper-bound USD of all of them; None when the provider has no price.
+    usd: float | None
+
+
 @dataclass
 class ScoreContext:
     """What a scorer may need from the run: project defaults, shared resources, and the
-    providers (a judge calls a model through the same pool and retry path as the run)."""
+    providers (a judge calls a model through the run's call service)."""
 
     defaults: Mapping[str, Any]
     #: Shared objects (e.g. a loaded embedding model) keyed by name, per process.
     resources: dict[str, Any]
     #: The project root (for files a scorer names, e.g. a JSON schema or a judge prompt).
     root: Path | None = None
-    #: The invocation's ``ProviderPool``; ``await pool.start(id, n)`` gives a provider.
-    pool: Any = None
+    #: The invocation's providers; ``await pool.start(id, n)`` gives a started provider.
+    pool: ProviderLookup | None = None
     #: Provider ids under test in this run.
     under_test: tuple[str, ...] = ()
-    #: The response cache for a scorer's own model calls (``evalkit.run.cache.CallCache``);
-    #: None calls without caching.
-    calls: Any = None
+    #: The call service for a scorer's own model calls (required by scorers that call one).
+    calls: Caller | None = None
+    #: The run's price table (for ``estimate_calls``).
+    pricing: Pricing | None = None
 
 
 _JINJA = re.compile(r"{{|{%")
@@ -112,6 +141,11 @@ class Scorer(ABC):
     examples: ClassVar[dict[str, str]] = {}
     #: True when the scorer needs ``case.reference``.
     needs_reference: ClassVar[bool] = False
+    #: True when the value depends only on the output, the case and the signature (not on
+    #: latency, cost, another model's answer or outside state): such scores are reused from
+    #: the score cache for an output scored before (``evalkit.score.batch``). Set it where
+    #: scoring costs more than a lookup (BLEU/chrF, embeddings, schemas), not on cheap checks.
+    cacheable: ClassVar[bool] = False
 
     def __init__(self, spec: ScorerSpec, context: ScoreContext) -> None:
         self.spec = spec
@@ -188,9 +222,9 @@ class Scorer(ABC):
         """An option string with the case's vars filled in (when it is a template)."""
         if not _JINJA.search(value):
             return value
-        from evalkit.load.prompts import _compile
+        from evalkit.load.prompts import render_template
 
-        return _compile(value).render(case.vars)
+        return render_template(value, case.vars)
 
     def decide(self, value: float | None) -> bool | None:
         if value is None:
@@ -200,6 +234,11 @@ class Scorer(ABC):
         if self.threshold is None:
             return None
         return value >= self.threshold if self.higher_is_better else value <= self.threshold
+
+    def estimate_calls(self, results: int, sut_max_tokens: int) -> list[CallEstimate]:
+        """Model calls this scorer would make to score ``results`` answers of up to
+        ``sut_max_tokens`` tokens each (``--dry-run``'s estimate); none by default."""
+        return []
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Called once before the run's first call (start a judge's provider, check that it
@@ -218,10 +257,6 @@ class PerItemScorer(Scorer):
 
     @abstractmethod
     def score_one(self, item: ScoreInput) -> Outcome: ...
-
-
-def invalid_options(spec_type: str, message: str, fix: str | None = None) -> InputError:
-    return InputError(f"scorer '{spec_type}': {message}", fix=fix)
 
 
 def project_root(suite_path: Path) -> Path:

@@ -41,6 +41,7 @@ def _signature_text(metric: Any) -> str:
 
 
 class _Sacre(PerItemScorer):
+    cacheable = True
     needs_reference = True
 
     @cached_property

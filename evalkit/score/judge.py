@@ -13,8 +13,8 @@
 The judge is ``provider:``, else ``defaults.judge`` in evalkit.yaml, else the embedded local
 model. It never silently grades its own answers: a judge that is (or has the identity of) a
 provider under test is refused unless ``allow_self_judge: true`` says it is meant. Calls run
-at temperature 0 with a seed, through ``evalkit.run.calls.call_with_retries`` (the run's
-retries and response cache). The prompt is a versioned prompt: the package's
+at temperature 0 with a seed, through the run's call service (its retries, response cache,
+spend and ``--max-cost``). The prompt is a versioned prompt: the package's
 ``judge-rubric@v1`` / ``judge-reference@v1`` / ``judge-pairwise@v1`` or ``prompt:`` naming one
 in the project's prompts/; its hash, the judge's identity and params are in the signature.
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -37,9 +36,15 @@ from evalkit.errors import InputError, SetupError
 from evalkit.load.prompts import PromptLibrary, render_messages, template_variables
 from evalkit.load.source import LineMap
 from evalkit.providers.base import Request
-from evalkit.records import Case, PromptVersion
-from evalkit.run.calls import RetryPolicy, call_with_retries
-from evalkit.score.base import Outcome, ScoreInput, Scorer, ScorerOptions, project_root
+from evalkit.records import CallOutcome, Case, PromptVersion
+from evalkit.score.base import (
+    CallEstimate,
+    Outcome,
+    ScoreInput,
+    Scorer,
+    ScorerOptions,
+    project_root,
+)
 from evalkit.score.verdicts import (
     pairwise_schema,
     parse_verdict,
@@ -169,8 +174,6 @@ class Judge(Scorer):
         self.judge_id = self._judge_id()
         self.provider: Any = None
         self.how = "none"
-        self.retry = RetryPolicy()
-        self.rng = random.Random(0)
         self._sem: asyncio.Semaphore | None = None
         self._b_answers: dict[tuple[str, str, int], Any] = {}
         #: The judge is (the model of) a provider under test, allowed by allow_self_judge.
@@ -270,13 +273,39 @@ class Judge(Scorer):
             }.get((judge.type, judge.mode), "none")
 
     # -- calls ----------------------------------------------------------------------------
-    async def _call(self, provider: Any, request: Request) -> Any:
-        """One model call, through the run's response cache when there is one."""
-        if self.context.calls is not None:
-            return await self.context.calls.call(provider, request, self.retry, self.rng)
-        return await call_with_retries(provider, request, self.retry, self.rng)
+    async def _call(
+        self, provider: Any, request: Request, purpose: str, item: ScoreInput
+    ) -> CallOutcome:
+        """One model call through the run's call service (cache, retries, spend, budget)."""
+        calls = self.context.calls
+        if calls is None:
+            raise SetupError(f"scorer '{self.name}' needs the run's call service to call a judge")
+        context = {"scorer": self.name, "case_id": item.case.id, "result_id": item.result.id}
+        return await calls.call(provider, request, purpose=purpose, context=context)
 
-    async def _ask(self, variables: dict[str, Any]) -> dict[str, Any]:
+    def estimate_calls(self, results: int, sut_max_tokens: int) -> list[CallEstimate]:
+        """Judge calls (two per result when pairwise) and pairwise answer-B generations,
+        each priced as an upper bound: the judge prompt with an answer of the provider
+        under test's ``max_tokens`` (about 4 characters a token), and the judge's own."""
+        pool = self.context.pool
+        if pool is None or results == 0:
+            return []
+        judge = pool.get(self.judge_id)
+        pricing = self.context.pricing
+        params = judge.effective_params({**self.prompt.params, **self.options.params})
+        chars = sum(len(m.content) for m in self.prompt.messages) + 8 * sut_max_tokens
+        per_call = (
+            pricing.estimate(judge.type, judge.model, chars, params.get("max_tokens"))
+            if pricing is not None
+            else None
+        )
+        calls = results * (2 if self.options.mode == "pairwise" else 1)
+        out = [CallEstimate(self.judge_id, calls, None if per_call is None else per_call * calls)]
+        if self.options._against is not None:  # answer B: one per (case, provider, repeat)
+            out.append(CallEstimate("(the providers under test)", results, None))
+        return out
+
+    async def _ask(self, variables: dict[str, Any], item: ScoreInput) -> dict[str, Any]:
         """One judge call → ``{"verdict": {...}}`` or ``{"invalid": why}``, with ``raw``."""
         assert self.provider is not None and self._sem is not None
         messages = render_messages(self.prompt, variables)
@@ -287,7 +316,9 @@ class Judge(Scorer):
         }
         request = Request(messages, self.provider.effective_params(params))
         async with self._sem:
-            outcome = await self._call(self.provider, request)
+            outcome = await self._call(self.provider, request, "judge", item)
+        if outcome.refused:
+            return {"invalid": f"judge call not made ({outcome.refused})", "raw": None}
         if outcome.error is not None:
             return {
                 "invalid": f"judge call failed ({outcome.error.error_class}): "
@@ -311,11 +342,13 @@ class Judge(Scorer):
         key = (item.case.id, item.result.provider, item.result.repeat)
         if key not in self._b_answers:
             prompt = self.options._against
-            provider = await self.context.pool.start(item.result.provider, 1)
+            pool = self.context.pool
+            assert pool is not None
+            provider = await pool.start(item.result.provider, 1)
             request = Request(
                 render_messages(prompt, item.case.vars), provider.effective_params(prompt.params)
             )
-            outcome = await self._call(provider, request)
+            outcome = await self._call(provider, request, "pairwise", item)
             text = outcome.generation.text.strip() if outcome.generation else None
             self._b_answers[key] = text
         answer: str | None = self._b_answers[key]
@@ -342,7 +375,7 @@ class Judge(Scorer):
         return json.dumps(fields, ensure_ascii=False)
 
     async def _grade(self, item: ScoreInput) -> Outcome:
-        reply = await self._ask(self._variables(item))
+        reply = await self._ask(self._variables(item), item)
         cached = {"cached": True} if reply.get("cached") else {}
         if "invalid" in reply:
             return Outcome(
@@ -372,8 +405,8 @@ class Judge(Scorer):
             )
         base = self._variables(item)
         first, second = await asyncio.gather(
-            self._ask({**base, "a": quote(item.output), "b": quote(b)}),
-            self._ask({**base, "a": quote(b), "b": quote(item.output)}),
+            self._ask({**base, "a": quote(item.output), "b": quote(b)}, item),
+            self._ask({**base, "a": quote(b), "b": quote(item.output)}, item),
         )
         orders = [{"order": "output=A", **first}, {"order": "output=B", **second}]
         if "invalid" in first or "invalid" in second:

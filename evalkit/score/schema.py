@@ -151,6 +151,8 @@ def load_schema(
 class JsonSchema(PerItemScorer):
     """The output is JSON valid against a schema (1) or not (0)."""
 
+    cacheable = True
+
     type = "json_schema"
     version = "1"
     boolean = True

@@ -125,6 +125,8 @@ class SimilarityOptions(ScorerOptions):
 class Similarity(Scorer):
     """Cosine similarity of the output to its closest reference (sentence embeddings)."""
 
+    cacheable = True
+
     type = "similarity"
     version = "1"
     Options = SimilarityOptions

@@ -20,7 +20,15 @@ from evalkit.errors import StoreError
 from evalkit.records import Result, Score
 from evalkit.store.migrations import MIGRATIONS
 
-__all__ = ["CACHE_COLUMNS", "RESULT_COLUMNS", "SCORE_COLUMNS", "Store", "open_store", "utcnow"]
+__all__ = [
+    "CACHE_COLUMNS",
+    "RESULT_COLUMNS",
+    "SCORE_CACHE_COLUMNS",
+    "SCORE_COLUMNS",
+    "Store",
+    "open_store",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -65,6 +73,7 @@ RESULT_COLUMNS: list[tuple[str, str]] = [
     ("created_at", "TIMESTAMP"),
     ("cache_key", "VARCHAR"),
     ("cached_input_tokens", "INTEGER"),
+    ("score", "DOUBLE"),
 ]
 SCORE_COLUMNS: list[tuple[str, str]] = [
     ("result_id", "VARCHAR"),
@@ -77,6 +86,7 @@ SCORE_COLUMNS: list[tuple[str, str]] = [
     ("passed", "BOOLEAN"),
     ("threshold", "DOUBLE"),
     ("detail", "VARCHAR"),
+    ("cache_hit", "BOOLEAN"),
 ]
 
 
@@ -95,6 +105,17 @@ CACHE_COLUMNS: list[tuple[str, str]] = [
     ("finish_reason", "VARCHAR"),
     ("served_by", "VARCHAR"),
     ("cost_usd", "DOUBLE"),
+    ("created_at", "TIMESTAMP"),
+]
+
+
+#: score_cache columns (migration 4), in insert order.
+SCORE_CACHE_COLUMNS: list[tuple[str, str]] = [
+    ("key", "VARCHAR"),
+    ("scorer_type", "VARCHAR"),
+    ("signature", "VARCHAR"),
+    ("value", "DOUBLE"),
+    ("detail", "VARCHAR"),
     ("created_at", "TIMESTAMP"),
 ]
 
@@ -136,6 +157,7 @@ def _result_row(r: Result) -> tuple[Any, ...]:
         _timestamp(r.created_at),
         r.cache_key,
         r.cached_input_tokens,
+        r.score,
     )
 
 
@@ -158,6 +180,7 @@ def _score_row(s: Score, signatures: dict[int, str | None] | None = None) -> tup
         s.passed,
         s.threshold,
         s.detail,
+        s.cache_hit,
     )
 
 
@@ -218,6 +241,7 @@ class Store:
         self._result_sql = {r: _insert_sql("results", RESULT_COLUMNS, r) for r in (False, True)}
         self._score_sql = {r: _insert_sql("scores", SCORE_COLUMNS, r) for r in (False, True)}
         self._cache_sql = _insert_sql("cache", CACHE_COLUMNS)
+        self._score_cache_sql = _insert_sql("score_cache", SCORE_CACHE_COLUMNS)
 
     # -- lifecycle ------------------------------------------------------------------------
     def migrate(self) -> list[int]:
@@ -307,8 +331,10 @@ class Store:
         cache_rows: Sequence[tuple[Any, ...]] = (),
         *,
         replace: bool = False,
+        score_cache_rows: Sequence[tuple[Any, ...]] = (),
     ) -> None:
-        """Results, their scores and new cache entries, in one transaction.
+        """Results, their scores, new response cache entries (``CACHE_COLUMNS``) and new score
+        cache entries (``SCORE_CACHE_COLUMNS``), in one transaction.
 
         ``replace``: results may already be stored (a resumed run redoing failed calls);
         their old scores are dropped first. A fresh run's result ids are new, so it skips
@@ -317,7 +343,7 @@ class Store:
         result_rows = [_result_row(r) for r in results]
         signatures: dict[int, str | None] = {}  # one JSON text per scorer, not per score
         score_rows = [_score_row(s, signatures) for s in scores]
-        if not result_rows and not score_rows and not cache_rows:
+        if not result_rows and not score_rows and not cache_rows and not score_cache_rows:
             return
         with self._lock:
             self.con.execute("BEGIN TRANSACTION")
@@ -336,6 +362,9 @@ class Store:
                 if cache_rows:
                     cols = [list(c) for c in zip(*cache_rows, strict=True)]
                     self.con.execute(self._cache_sql, cols)
+                if score_cache_rows:
+                    cols = [list(c) for c in zip(*score_cache_rows, strict=True)]
+                    self.con.execute(self._score_cache_sql, cols)
                 self.con.execute("COMMIT")
             except Exception as exc:
                 self.con.execute("ROLLBACK")

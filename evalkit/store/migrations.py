@@ -162,9 +162,27 @@ ALTER TABLE runs ADD COLUMN baseline_run_id VARCHAR;   -- the run it resolved to
 ALTER TABLE runs ADD COLUMN comparison JSON;           -- verdict, per-metric verdicts, flips
 """
 
+# Reusable scores (the score cache), each result's weighted score, and the invocation a run
+# belonged to (so `runs show last` can show every suite one `evalkit run` ran).
+_SCORE_CACHE = """
+CREATE TABLE score_cache (
+    key          VARCHAR PRIMARY KEY,  -- hash of scorer signature, case content hash, output
+    scorer_type  VARCHAR,
+    signature    VARCHAR,
+    value        DOUBLE,
+    detail       VARCHAR,
+    created_at   TIMESTAMP
+);
+
+ALTER TABLE scores ADD COLUMN cache_hit BOOLEAN;    -- value reused from the score cache
+ALTER TABLE results ADD COLUMN score DOUBLE;         -- weighted mean of pass/fail outcomes
+ALTER TABLE runs ADD COLUMN invocation VARCHAR;     -- runs started by one command share it
+"""
+
 #: (number, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", _INITIAL),
     (2, "response cache", _CACHE),
     (3, "baselines per suite; a run's baseline", _BASELINES),
+    (4, "score cache; weighted score; invocation", _SCORE_CACHE),
 ]

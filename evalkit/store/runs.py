@@ -10,20 +10,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evalkit.errors import NotFoundError
-from evalkit.records import Case, PromptVersion
+from evalkit.records import Case, PromptVersion, StoredRun
 from evalkit.store.db import Store, utcnow
 
 __all__ = [
+    "StoredAnswers",
+    "case_counts",
     "done_result_ids",
     "finish_run",
     "get_run",
     "insert_run",
+    "invocation_runs",
     "list_runs",
     "new_run_id",
     "record_cases",
+    "record_comparison",
     "record_prompts",
     "record_providers",
+    "reopen_run",
     "resolve_run",
+    "run_providers",
+    "runs_with_prompt",
 ]
 
 LATEST = ("last", "latest")
@@ -70,6 +77,72 @@ def finish_run(
             run_id,
         ],
     )
+
+
+def reopen_run(store: Store, run_id: str) -> None:
+    """A resumed run is running again."""
+    store.execute("UPDATE runs SET status = 'running', ended_at = NULL WHERE id = ?", [run_id])
+
+
+def record_comparison(
+    store: Store,
+    run_id: str,
+    *,
+    baseline: str | None,
+    baseline_run_id: str | None,
+    comparison: str | None,
+    exit_code: int,
+) -> None:
+    """The baseline a run was compared with, the verdict (compact JSON) and the exit code."""
+    store.execute(
+        "UPDATE runs SET baseline = ?, baseline_run_id = ?, comparison = ?, exit_code = ? "
+        "WHERE id = ?",
+        [baseline, baseline_run_id, comparison, exit_code, run_id],
+    )
+
+
+def run_providers(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The providers of a run with their recorded identities."""
+    return store.records(
+        "SELECT provider, type, model, identity FROM run_providers WHERE run_id = ?", [run_id]
+    )
+
+
+def invocation_runs(store: Store, run_id: str) -> list[str]:
+    """The runs started by the same command as ``run_id`` (itself included), in order."""
+    rows = store.fetchall(
+        "SELECT id FROM runs WHERE invocation = (SELECT invocation FROM runs WHERE id = ?) "
+        "ORDER BY started_at, id",
+        [run_id],
+    )
+    return [str(r[0]) for r in rows] or [run_id]
+
+
+def runs_with_prompt(
+    store: Store, suite: str, suite_hash: str, prompt: str, prompt_hash: str, provider: str
+) -> list[str]:
+    """Completed runs of this suite file (newest first, at most 20) with results of this
+    prompt version (same hash) on this provider."""
+    rows = store.fetchall(
+        "SELECT DISTINCT ru.id, ru.started_at FROM runs ru JOIN results r ON r.run_id = ru.id "
+        "WHERE ru.suite = ? AND ru.suite_hash = ? AND ru.status = 'completed' "
+        "AND r.prompt = ? AND r.prompt_hash = ? AND r.provider = ? "
+        "ORDER BY ru.started_at DESC, ru.id DESC LIMIT 20",
+        [suite, suite_hash, prompt, prompt_hash, provider],
+    )
+    return [str(r[0]) for r in rows]
+
+
+def case_counts(
+    store: Store, run_id: str, prompt: str, provider: str
+) -> list[tuple[str, str, int]]:
+    """(case id, case hash, results) of one prompt version on one provider in a run."""
+    rows = store.fetchall(
+        "SELECT case_id, case_hash, count(*) FROM results WHERE run_id = ? AND prompt = ? "
+        "AND provider = ? GROUP BY ALL",
+        [run_id, prompt, provider],
+    )
+    return [(str(c), str(h), int(n)) for c, h, n in rows]
 
 
 def record_providers(store: Store, run_id: str, identities: dict[str, dict[str, Any]]) -> None:
@@ -284,3 +357,28 @@ def git_info(root: os.PathLike[str] | str) -> tuple[str | None, bool | None]:
         return commit or None, bool(status)
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+class StoredAnswers:
+    """Stored answers for ``replay`` providers, read from a store (``AnswerSource``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def stored_run(self, run: str, provider: str) -> StoredRun:
+        run_id = resolve_run(self.store, run)
+        rows = self.store.records(
+            "SELECT case_id, prompt, repeat, output, latency_ms, ttft_ms, input_tokens, "
+            "output_tokens, cached_input_tokens, finish_reason, model, cost_usd FROM results "
+            "WHERE run_id = ? AND provider = ? AND error_class IS NULL",
+            [run_id, provider],
+        )
+        ident = self.store.fetchone(
+            "SELECT identity FROM run_providers WHERE run_id = ? AND provider = ?",
+            [run_id, provider],
+        )
+        return StoredRun(
+            run_id,
+            {(r["case_id"], r["prompt"], r["repeat"]): r for r in rows},
+            json.loads(ident[0]) if ident and ident[0] else None,
+        )

@@ -154,29 +154,22 @@ def test_server_dies_with_a_killed_parent(local_model, tmp_path):
 def test_concurrent_streaming_calls_need_no_retry(local_model):
     """llama-server drops some kept-alive connections while requests queue for its slot; the
     local provider opens a fresh loopback connection per call, so none fails."""
-    import random
-
-    from evalkit.run.calls import AdaptiveLimit, RetryPolicy, call_with_retries
+    from evalkit.run.calls import CallService
 
     async def scenario():
         provider = LocalProvider("gemma", LocalOptions(type="local", stream=True))
         await provider.start(4)
         retried: list[str] = []
-        limit = AdaptiveLimit(4)
+        calls = CallService()
+        calls.set_concurrency(provider.id, 4)
+        calls.on_retry = lambda e: retried.append(e.message)
 
         async def one(i: int):
             request = Request(
                 [Message("user", f"Q: What is the capital of country {i}?\nA:")],
                 provider.effective_params({"max_tokens": 6, "stop": ["\n"]}),
             )
-            return await call_with_retries(
-                provider,
-                request,
-                RetryPolicy(),
-                random.Random(0),
-                on_retry=lambda e: retried.append(e.message),
-                limit=limit,
-            )
+            return await calls.call(provider, request)
 
         try:
             outcomes = await asyncio.gather(*(one(i) for i in range(40)))

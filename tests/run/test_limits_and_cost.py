@@ -38,12 +38,12 @@ def test_adaptive_limit_halves_on_rate_limits_and_grows_back():
         limit = AdaptiveLimit(8)
         for _ in range(3):
             await limit.acquire()
-            await limit.release(rate_limited=True)
+            limit.release(rate_limited=True)
         assert limit.limit == 1 and limit.lowest == 1
         grown = []
         for _ in range(20):
             await limit.acquire()
-            await limit.release(rate_limited=False)
+            limit.release(rate_limited=False)
             grown.append(limit.limit)
         assert grown[0] == 2 and grown[-1] > 4 and max(grown) <= 8
         # the limit is enforced: with limit 1, a second acquire waits
@@ -52,7 +52,7 @@ def test_adaptive_limit_halves_on_rate_limits_and_grows_back():
         waiter = asyncio.ensure_future(limit.acquire())
         await asyncio.sleep(0.01)
         assert not waiter.done()
-        await limit.release(rate_limited=False)
+        limit.release(rate_limited=False)
         await asyncio.wait_for(waiter, 1)
 
     asyncio.run(scenario())

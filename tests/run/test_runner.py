@@ -12,9 +12,11 @@ from evalkit.load.prompts import PromptLibrary
 from evalkit.load.suites import load_suite
 from evalkit.providers.pool import ProviderPool
 from evalkit.registry import SCORERS
+from evalkit.run.calls import CallService, RetryPolicy
 from evalkit.run.plan import make_plan
-from evalkit.run.runner import RetryPolicy, Runner
+from evalkit.run.runner import Runner
 from evalkit.score.base import ScoreContext
+from evalkit.score.batch import BatchScorer
 from evalkit.store.db import Store
 from fakeserver import FakeServer
 from projects import RULES, write_project
@@ -34,7 +36,8 @@ def _run(
     suite = load_suite(root / "suites/capitals.yaml", library, ["fake", "claude"])
     plan = make_plan(suite, "run1", providers=[provider], prompts=[library.get(p) for p in prompts])
     store = Store(root / "e.duckdb")
-    context = ScoreContext(defaults={}, resources={})
+    calls = CallService(retry=retry)
+    context = ScoreContext(defaults={}, resources={}, calls=calls)
     scorers = [SCORERS.get(s.type)(s, context) for s in suite.scorers]
     from evalkit.store.runs import insert_run
 
@@ -42,14 +45,15 @@ def _run(
 
     async def go():
         async with ProviderPool(project) as pool:
+            calls.set_concurrency(provider, 2)
             runner = Runner(
                 plan,
                 pool,
                 store,
-                scorers,
+                BatchScorer(scorers, plan.cases, plan.run_id),
+                calls,
                 concurrency={provider: 2},
                 error_budget=budget,
-                retry=retry,
                 flush_seconds=0.05,
                 batch_size=3,
             )
