@@ -256,6 +256,11 @@ class CallService:
             return {}
         return self.cache.lookup(keys)
 
+    def count_hits(self, purpose: str, hits: int) -> None:
+        """Calls answered by a bulk lookup (the runner's prepare step) count as calls too."""
+        self.tally.calls[purpose] += hits
+        self.tally.cache_hits[purpose] += hits
+
     def take_fresh_rows(self) -> list[CacheRow]:
         """Cache rows of fresh answers not yet handed out (to be written with a batch)."""
         rows, self._fresh = self._fresh, []

@@ -150,6 +150,7 @@ class Runner:
                 continue
             self._hits.append(_from_cache(pending.result, entry))
         self._pending = remaining
+        self.calls.count_hits("run", len(self._hits))
         self.stats.planned = len(todo)
         self.stats.prepare_s = time.monotonic() - begun
         self._prepared = True
@@ -208,6 +209,9 @@ class Runner:
 
     async def _worker(self, queue: asyncio.Queue[_Pending], provider: Provider) -> None:
         while not self._stop.is_set():
+            if self.calls.over_cost:  # a judge's call was refused: the budget is spent
+                self.stats.over_cost = True
+                return
             try:
                 pending = queue.get_nowait()
             except asyncio.QueueEmpty:
