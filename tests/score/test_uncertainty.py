@@ -1,4 +1,4 @@
-"""Repeat statistics, and the intervals of a run summary (the methods: tests/test_stats.py)."""
+"""Repeat statistics, and the intervals of a run summary (the methods: tests/stats/)."""
 
 from __future__ import annotations
 
