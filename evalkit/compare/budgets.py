@@ -6,6 +6,12 @@ bootstrap percentile interval (cases resampled together on both sides). *slower*
 with the machine's load; ×1.05 for cost); *faster* / *cheaper* below its inverse; *over budget*
 means the suite's gate failed for the candidate. Answers served from the cache are left out of
 latency.
+
+Resamples whose baseline statistic is 0 or missing (a resample of only cached answers, or
+of only free calls) have no ratio: they are counted (``undefined_resamples``), the interval
+places them in whichever tail widens it, and with more than α/2 of them there is no
+interval; either way the budget's ``warnings`` say so. A budget from fewer than
+``evalkit.stats.MIN_BOOTSTRAP_CASES`` cases carries a warning too.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from evalkit.compare import stats
+from evalkit import stats
 from evalkit.compare.align import Alignment, Pairing, value_matrix
+from evalkit.compare.stats import small_suite_warning
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,6 +42,32 @@ class Ratio:
     candidate: float
     ratio: float | None
     ci: tuple[float, float] | None
+    #: Cases compared, bootstrap resamples drawn, and resamples whose ratio was undefined
+    #: (the resampled baseline statistic 0 or missing).
+    cases: int = 0
+    resamples: int = 0
+    undefined: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the interval cannot tell: too few cases, undefined resamples."""
+        out = []
+        small = small_suite_warning(self.cases)
+        if small and self.ratio is not None:
+            out.append(small)
+        if self.undefined:
+            share = f"{self.undefined} of {self.resamples} bootstrap resamples"
+            if self.ci is None:
+                out.append(
+                    f"no interval: {share} had no defined ratio (a zero or missing "
+                    "baseline); too many to bound the interval"
+                )
+            else:
+                out.append(
+                    f"{share} had no defined ratio (a zero or missing baseline); the "
+                    "interval counts them in whichever tail widens it"
+                )
+        return out
 
 
 def _stat(x: np.ndarray, statistic: str) -> Any:
@@ -56,7 +89,14 @@ def ratio(
     alpha: float = stats.ALPHA,
 ) -> Ratio | None:
     """``statistic`` ("p95" or "mean") of b over a; a and b are (cases, repeats) with NaN
-    where missing, resampled together by case."""
+    where missing, resampled together by case (``evalkit.stats.resample_cases``).
+
+    A resample whose baseline statistic is 0 or missing has no ratio: such resamples are
+    counted (``Ratio.undefined``) and the interval accounts for them
+    (``evalkit.stats.percentile_interval``), or there is none when there are too many.
+    """
+    import warnings
+
     import numpy as np
 
     a = np.atleast_2d(np.asarray(a, dtype=float))
@@ -68,23 +108,31 @@ def ratio(
         return None
     base, cand = float(_stat(a.ravel(), statistic)), float(_stat(b.ravel(), statistic))
     if not base > 0:
-        return Ratio(statistic, base, cand, None, None)
+        return Ratio(statistic, base, cand, None, None, cases=n)
     rng = rng if rng is not None else stats.rng_for("ratio", statistic, n)
-    ratios = np.empty(n_resamples)
-    chunk = max(1, stats._CHUNK // max(a.size, 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for start in range(0, n_resamples, chunk):
-            size = min(chunk, n_resamples - start)
-            idx = rng.integers(0, n, size=(size, n))
-            ratios[start : start + size] = _stat(b[idx].reshape(size, -1), statistic) / _stat(
-                a[idx].reshape(size, -1), statistic
-            )
-    ratios = ratios[np.isfinite(ratios)]
-    ci = None
-    if ratios.size:
-        low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
-        ci = (float(low), float(high))
-    return Ratio(statistic, base, cand, cand / base, ci)
+
+    def resampled(idx: np.ndarray) -> np.ndarray:
+        rows = idx.shape[0]
+        return _stat(b[idx].reshape(rows, -1), statistic) / _stat(
+            a[idx].reshape(rows, -1), statistic
+        )
+
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        # a resample of only missing values: its statistic is NaN, counted below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ratios = stats.resample_cases(n, rng, n_resamples, resampled, cells=a.size)
+    undefined = int(np.count_nonzero(~np.isfinite(ratios)))
+    ci = stats.percentile_interval(ratios, alpha)
+    return Ratio(
+        statistic,
+        base,
+        cand,
+        cand / base,
+        ci,
+        cases=n,
+        resamples=n_resamples,
+        undefined=undefined,
+    )
 
 
 def _gate(run: dict[str, Any], gate: str, scope: str) -> dict[str, Any] | None:
@@ -136,6 +184,9 @@ def budgets(
                 "budget": budget,
                 "tolerance": tol,
                 "worse": verdict in (words[0], "over budget"),
+                "resamples": found.resamples,
+                "undefined_resamples": found.undefined,
+                "warnings": found.warnings,
             }
         )
     return out

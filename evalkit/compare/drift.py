@@ -262,6 +262,7 @@ def _metric_json(metric: _Metric, alpha: float) -> dict[str, Any]:
         "reason": metric.reason,
         "note": metric.note,
         "same_as": metric.same_as,
+        "warnings": [],
     }
     r = metric.result
     if r is not None and metric.reason is None:
@@ -280,6 +281,7 @@ def _metric_json(metric: _Metric, alpha: float) -> dict[str, Any]:
                 "discordant": None
                 if r.discordant is None
                 else {"pass_to_fail": r.discordant[0], "fail_to_pass": r.discordant[1]},
+                "warnings": list(r.warnings),
             }
         )
     return out

@@ -308,6 +308,11 @@ class Store:
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def fetchnumpy(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any]:
+        """The result as ``{column: numpy array}`` (no Python object per row)."""
+        with self._lock:
+            return dict(self.con.execute(sql, params or []).fetchnumpy())
+
     def insert_columns(
         self,
         table: str,

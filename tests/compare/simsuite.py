@@ -43,6 +43,13 @@ def regress(rng: np.random.Generator, p: np.ndarray, drop: float) -> tuple[np.nd
     return np.where(hit, P_HIT, p), hit
 
 
+def shift_flaky(p: np.ndarray, shift: float) -> np.ndarray:
+    """Candidate probabilities where every coin-flip case moves by ``shift`` (a change that
+    only repeats can see case by case)."""
+    flaky = (p > P_FAIL) & (p < P_PASS)
+    return np.where(flaky, np.clip(p + shift, 0.0, 1.0), p)
+
+
 def draw(rng: np.random.Generator, p: np.ndarray, repeats: int) -> np.ndarray:
     """Pass (1.0) / fail (0.0) outcomes, shape (sims, n, repeats)."""
     return (rng.random((*p.shape, repeats)) < p[..., None]).astype(float)
@@ -52,7 +59,7 @@ def p_values(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(two-sided p, estimate b − a) of the pass-rate test evalkit uses, per simulation:
     exact McNemar (vectorised) with one repeat, the exact sign-flip test over cases with
     more."""
-    from evalkit.compare import stats
+    from evalkit import stats
 
     estimate = b.mean(axis=(1, 2)) - a.mean(axis=(1, 2))
     if a.shape[2] == 1:

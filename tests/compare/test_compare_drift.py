@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from storeutil import make_result, make_score, simple_run, write_run
 
-from evalkit.compare import stats
+from evalkit import stats
 from evalkit.compare.align import Sides
 from evalkit.compare.drift import compare_runs
 from evalkit.errors import InputError
