@@ -199,7 +199,7 @@ def get_run(
     ref: str, *, project: Project | None = None, db: str | Path | None = None
 ) -> dict[str, Any]:
     """A run with its summary (recomputed from the store) and its providers."""
-    from evalkit.score.metrics import summarize_run
+    from evalkit.run.summary import summarize_run
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run, run_providers
 

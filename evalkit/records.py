@@ -136,6 +136,8 @@ class Gates:
     """
 
     pass_rate: float | None = None
+    #: Lowest mean weighted score per group (see ``Result.score``).
+    score: float | None = None
     latency_p95_ms: float | None = None
     ttft_p95_ms: float | None = None
     cost_usd: float | None = None

@@ -28,6 +28,9 @@ __all__ = ["case_from_mapping", "discover_suites", "load_suite", "suite_paths"]
 class _GatesModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pass_rate: float | None = Field(default=None, ge=0, le=1)
+    #: Lowest mean weighted score (each result: the weighted share of its pass/fail scorers
+    #: that passed, by the scorers' ``weight``).
+    score: float | None = Field(default=None, ge=0, le=1)
     latency_p95_ms: float | None = Field(default=None, gt=0)
     ttft_p95_ms: float | None = Field(default=None, gt=0)
     cost_usd: float | None = Field(default=None, ge=0)

@@ -99,7 +99,7 @@ def render_report(
     from evalkit.compare.drift import compare_runs
     from evalkit.report.collect import collect
     from evalkit.report.html import render_html
-    from evalkit.score.metrics import summarize_run
+    from evalkit.run.summary import summarize_run
     from evalkit.store.baselines import named_run
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run

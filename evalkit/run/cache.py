@@ -52,21 +52,27 @@ def cache_key(components: dict[str, Any]) -> str:
 
 class KeyMaker:
     """``cache_key(key_components(...))`` for many requests, fast: the canonical JSON of a
-    provider's identity and params is built once per distinct pair, not once per request.
+    provider's identity and params is built once per distinct pair of objects (the runner
+    shares one params mapping per provider and prompt version), not once per request.
     Equal to ``cache_key`` by construction (tested)."""
 
     def __init__(self) -> None:
-        self._parts: dict[tuple[int, str], str] = {}
+        # (id(identity), id(params)) -> (identity, params, JSON middle); the objects are kept
+        # so their ids cannot be reused by others while the maker lives.
+        self._parts: dict[tuple[int, int], tuple[Any, Any, str]] = {}
 
     def components_and_key(
         self, identity: dict[str, Any], params: dict[str, Any], request_input: Any, repeat: int
     ) -> tuple[dict[str, Any], str]:
         components = key_components(identity, params, request_input, repeat)
-        memo = (id(identity), canonical_json(params))
-        middle = self._parts.get(memo)
-        if middle is None:
-            middle = self._parts[memo] = f'"params":{memo[1]},"provider":{canonical_json(identity)}'
-        text = f'{{"input":"{components["input"]}",{middle},"repeat":{int(repeat)}}}'
+        memo = (id(identity), id(params))
+        found = self._parts.get(memo)
+        if found is None:
+            if len(self._parts) >= 4096:  # callers that build params per call (judges)
+                self._parts.clear()
+            middle = f'"params":{canonical_json(params)},"provider":{canonical_json(identity)}'
+            found = self._parts[memo] = (identity, params, middle)
+        text = f'{{"input":"{components["input"]}",{found[2]},"repeat":{int(repeat)}}}'
         return components, hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 

@@ -244,7 +244,7 @@ class CallService:
         """(components, key) of a request in the response cache."""
         return self._keys.components_and_key(
             self.identity(provider),
-            dict(request.params),
+            request.params,  # type: ignore[arg-type]  # read only
             provider.request_input(request),
             repeat,
         )

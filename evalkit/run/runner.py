@@ -125,12 +125,16 @@ class Runner:
             return {p.item.provider for p in self._pending}
         begun = time.monotonic()
         todo = [item for item in self.plan.items if item.result_id not in self.skip]
+        # One effective-params mapping per (provider, prompt version), shared by its items.
+        params: dict[tuple[str, str], dict[str, Any]] = {}
         for item in todo:
             provider = self.pool.get(item.provider)
+            shared = params.get((item.provider, item.prompt.ref))
+            if shared is None:
+                shared = provider.effective_params(item.prompt.params)
+                params[(item.provider, item.prompt.ref)] = shared
             messages = render_messages(item.prompt, item.case.vars)
-            request = Request(
-                messages, provider.effective_params(item.prompt.params), item.prompt.params, item
-            )
+            request = Request(messages, shared, item.prompt.params, item)
             result = self._result(item, provider, request)
             key = self.calls.key(provider, request, item.repeat)
             result.cache_key = key[1]
@@ -181,7 +185,7 @@ class Runner:
             provider=item.provider,
             provider_type=provider.type,
             model=provider.model,
-            params=dict(request.params),
+            params=request.params,  # type: ignore[arg-type]  # shared, never mutated
             repeat=item.repeat,
             input=provider.request_input(request),
             created_at=time.time(),
@@ -290,9 +294,11 @@ class Runner:
         try:
             for result in self._hits:
                 self._finished(result)
+            self._hits = []
             queues: dict[str, asyncio.Queue[_Pending]] = {}
             for pending in self._pending:
                 queues.setdefault(pending.item.provider, asyncio.Queue()).put_nowait(pending)
+            self._pending = []  # the queues hold them now: each is freed once stored
             for provider_id, queue in queues.items():
                 most = self.concurrency.get(provider_id, 4)
                 provider = await self.pool.start(provider_id, most)

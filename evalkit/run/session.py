@@ -105,8 +105,8 @@ async def run_suite(inv: Invocation, suite: Suite) -> RunOutcome:
 
 def finish(inv: Invocation, recorded: RecordedRun, executed: Executed) -> RunOutcome:
     """Summarise from the store, check the gates and the error budget, close the run row."""
+    from evalkit.run.summary import summarize_run
     from evalkit.score.gates import check_gates
-    from evalkit.score.metrics import summarize_run
     from evalkit.store import runs as store_runs
 
     prepared = recorded.prepared

@@ -320,7 +320,7 @@ async def execute(inv: Invocation, recorded: RecordedRun) -> Executed:
     try:
         return Executed(await runner.run())
     except (asyncio.CancelledError, KeyboardInterrupt):
-        from evalkit.score.metrics import summarize_run
+        from evalkit.run.summary import summarize_run
 
         summary = summarize_run(inv.store, planned.run_id)
         store_runs.finish_run(

@@ -1,7 +1,8 @@
 """Suite gates: requirements on a run's summary; a failed gate makes ``evalkit run`` exit 1.
 
-``pass_rate``, ``latency_p95_ms`` and ``ttft_p95_ms`` apply to every group (prompt version ×
-provider) of the run: each system under test must meet them. ``cost_usd`` and ``tokens`` are
+``pass_rate``, ``score`` (the mean weighted score), ``latency_p95_ms`` and ``ttft_p95_ms``
+apply to every group (prompt version × provider) of the run: each system under test must meet
+them. ``cost_usd`` and ``tokens`` are
 budgets for the whole run.
 """
 
@@ -37,6 +38,8 @@ def check_gates(gates: Gates, summary: dict[str, Any]) -> list[dict[str, Any]]:
         scope = f"{group['prompt']} · {group['provider']}"
         if gates.pass_rate is not None:
             out.append(_gate("pass_rate", scope, gates.pass_rate, group["pass_rate"], True))
+        if gates.score is not None:
+            out.append(_gate("score", scope, gates.score, group.get("score"), True))
         if gates.latency_p95_ms is not None:
             out.append(
                 _gate("latency_p95_ms", scope, gates.latency_p95_ms, group["latency_p95_ms"], False)

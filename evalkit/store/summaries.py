@@ -2,8 +2,8 @@
 and per-case totals (as numpy arrays) for the intervals and repeat statistics.
 
 Everything is aggregated in DuckDB: a run of 100,000 results comes back as one row per
-group, per scorer and per case, never as one Python object per result. ``score.metrics``
-and ``score.uncertainty`` turn these into the run summary.
+group, per scorer and per case, never as one Python object per result. ``run.summary``
+and ``run.uncertainty`` turn these into the run summary.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ SELECT prompt, provider, any_value(model) AS model,
        sum(output_tokens) AS output_tokens,
        sum(cost_usd) AS cost_usd,
        count(*) FILTER (WHERE cache_hit) AS cache_hits,
-       sum(attempts - 1) AS retries
+       sum(attempts - 1) AS retries,
+       avg(score) AS score
 FROM results WHERE run_id = ?
 GROUP BY prompt, provider ORDER BY prompt, provider
 """

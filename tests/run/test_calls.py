@@ -261,3 +261,19 @@ def test_weights_make_a_weighted_score_per_result(in_tmp):
     assert scores["france"] == (1.0, True)
     # peru answers Quito: has-capital (weight 3) and equals (1) fail, chrf >= 0 passes (1)
     assert scores["peru"] == (0.2, False)
+
+
+def test_the_weighted_score_is_summarised_and_gated(in_tmp):
+    with FakeServer(rules=RULES) as server:
+        write_project(in_tmp, server.base_url, gates="{score: 0.9}")
+        suite = Path("suites/capitals.yaml")
+        suite.write_text(
+            suite.read_text().replace("name: has-capital}", "name: has-capital, weight: 3}")
+        )
+        result = invoke("run", "--prompt", "capitals@v1", "--json")
+    assert result.exit_code == 1, result.output  # v1 misses two capitals: 6/8 = 0.75 < 0.9
+    run = json.loads(result.output)["runs"][0]
+    (group,) = run["summary"]["groups"]
+    assert group["score"] == 0.75
+    (gate,) = run["gates"]
+    assert gate["gate"] == "score" and gate["passed"] is False and gate["actual"] == 0.75

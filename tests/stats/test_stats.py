@@ -140,7 +140,7 @@ def test_mde_solves_connors_equation():
     assert stats.mde_pass_rate(3, 0.5) is None
 
 
-# -- intervals of one run's mean (score.uncertainty uses these) ------------------------------
+# -- intervals of one run's mean (run.uncertainty uses these) ------------------------------
 def test_independent_proportion_is_plain_wilson():
     values = [1] * 15 + [0] * 7
     low, high, method = mean_interval(values, list(range(22)))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from evalkit.records import Result, Score
-from evalkit.score.metrics import summarize_run
+from evalkit.run.summary import summarize_run
 from evalkit.stats import mean_interval
 from evalkit.store import runs as store_runs
 from evalkit.store import summaries

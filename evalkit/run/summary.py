@@ -8,14 +8,14 @@ within a run: one prompt version on one provider. The totals are aggregated in D
 
 Pass rate = passed / (passed + failed): undecided results (no scorer could decide, e.g. an
 invalid judge verdict) are counted apart; failed calls count as failed cases. Intervals and
-repeat statistics (pass@1, pass^k) come from ``evalkit.score.uncertainty``.
+repeat statistics (pass@1, pass^k) come from ``evalkit.run.uncertainty``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from evalkit.score.uncertainty import add_uncertainty
+from evalkit.run.uncertainty import add_uncertainty
 from evalkit.stats import wilson
 from evalkit.store import summaries
 from evalkit.store.db import Store

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evalkit.cli.main import app
-from evalkit.score.uncertainty import repeat_statistics
+from evalkit.run.uncertainty import repeat_statistics
 from fakeserver import FakeServer
 from projects import RULES, write_project
 
