@@ -1,8 +1,10 @@
 """Typed records shared by every stage of the pipeline.
 
-load → ``PromptVersion``, ``Case``, ``Suite``; plan → ``WorkItem``; run → ``Generation`` then
-``Result``; score → ``Score``. The store writes ``Result`` and ``Score`` rows field for field
-(see ``evalkit.store.migrations`` for the columns), so a field added here is a column added there.
+load → ``PromptVersion``, ``Case``, ``Suite``; plan → ``WorkItem``; the call service →
+``Generation`` inside a ``CallOutcome``; run → ``Result``; score → ``Score``. The store writes
+``Result`` and ``Score`` rows field by field (``RESULT_COLUMNS``/``SCORE_COLUMNS`` in
+``evalkit.store.db``, columns added by ``evalkit.store.migrations``): a field added here needs
+its column there, or it is not stored.
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ class Suite:
     shown_path: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkItem:
     """One planned call: a case × a prompt version × a provider × a repeat index."""
 
@@ -177,7 +179,7 @@ class WorkItem:
     result_id: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Generation:
     """What a provider returns for one successful call."""
 
@@ -195,7 +197,7 @@ class Generation:
     served_by: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     """One stored answer (or failure) for a ``WorkItem``; a row of the ``results`` table."""
 
@@ -243,7 +245,7 @@ class Result:
     score: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Score:
     """One scorer's verdict on one result; a row of the ``scores`` table."""
 
