@@ -22,6 +22,7 @@ class Contract(BaseModel):
         use_attribute_docstrings=True,
         populate_by_name=True,
         ser_json_inf_nan="null",
+        json_schema_serialization_defaults_required=True,
     )
 
     def as_json(self) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 ``python -m evalkit.contracts [DIR]`` writes them (default ``docs/schemas/``);
 ``--check`` exits 1 when a committed file differs from what the models generate.
+
+The models forbid unknown fields (a producer must declare what it adds), but the published
+schemas do not: ``--json`` output only ever gains fields, so a consumer validating with them
+keeps working when a field is added.
 """
 
 from __future__ import annotations
@@ -28,12 +32,25 @@ def generate(name: str) -> dict[str, Any]:
 
     model_name, title = SCHEMAS[name]
     model = getattr(contracts, model_name)
-    schema: dict[str, Any] = model.model_json_schema(mode="serialization", by_alias=True)
+    schema: dict[str, Any] = _open(model.model_json_schema(mode="serialization", by_alias=True))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         **schema,
         "title": title,
     }
+
+
+def _open(node: Any) -> Any:
+    """The schema without ``additionalProperties: false`` anywhere (see the module doc)."""
+    if isinstance(node, dict):
+        return {
+            k: _open(v)
+            for k, v in node.items()
+            if not (k == "additionalProperties" and v is False)
+        }
+    if isinstance(node, list):
+        return [_open(v) for v in node]
+    return node
 
 
 def render(name: str) -> str:

@@ -126,7 +126,7 @@ def _p(p: float) -> str:
 
 
 def margin_text(metric: Metric) -> str:
-    """The equivalence margin used: ``±2 points``, ``±0.62 (2% of the baseline)``."""
+    """The equivalence margin used: ``±2 points``, ``±0.62, 2% of the baseline``."""
     margin = metric.margin
     if margin is None:
         return ""
@@ -134,7 +134,7 @@ def margin_text(metric: Metric) -> str:
         return f"±{_points(margin.value)} points"
     text = f"±{margin.value:.{_digits(metric)}f}"
     if margin.relative is not None:
-        text += f" ({margin.relative * 100:g}% of the baseline)"
+        text += f", {margin.relative * 100:g}% of the baseline"
     return text
 
 
