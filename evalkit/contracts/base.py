@@ -21,7 +21,6 @@ class Contract(BaseModel):
         extra="forbid",
         use_attribute_docstrings=True,
         populate_by_name=True,
-        ser_json_inf_nan="null",
         json_schema_serialization_defaults_required=True,
     )
 

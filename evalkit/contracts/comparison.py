@@ -35,6 +35,7 @@ __all__ = [
     "Unpaired",
 ]
 
+
 class Discordant(Contract):
     """Cases whose pass/fail outcome differs between the sides (one repeat only)."""
 

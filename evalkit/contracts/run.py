@@ -4,12 +4,12 @@ it back from the store (``evalkit.run.show/1``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ConfigDict, Field, computed_field, field_validator
+from pydantic import ConfigDict, Field, computed_field, field_validator, model_validator
 
 from evalkit.contracts.base import Contract
 from evalkit.contracts.comparison import Comparison
@@ -97,6 +97,16 @@ class Evaluation(Contract):
     """The store."""
     dry_run: bool = False
     """Whether nothing was called (``--dry-run``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def read_json(cls, value: Any) -> Any:
+        """Read back printed ``--json`` output: ``schema`` and ``exit_code`` are derived."""
+        if isinstance(value, dict) and ("schema" in value or "exit_code" in value):
+            if value.get("schema", "evalkit.run/1") != "evalkit.run/1":
+                raise ValueError(f"not evalkit.run/1 data (schema {value['schema']!r})")
+            value = {k: v for k, v in value.items() if k not in ("schema", "exit_code")}
+        return value
 
     @computed_field(alias="schema")  # type: ignore[prop-decorator]
     @property

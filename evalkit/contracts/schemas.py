@@ -44,9 +44,7 @@ def _open(node: Any) -> Any:
     """The schema without ``additionalProperties: false`` anywhere (see the module doc)."""
     if isinstance(node, dict):
         return {
-            k: _open(v)
-            for k, v in node.items()
-            if not (k == "additionalProperties" and v is False)
+            k: _open(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)
         }
     if isinstance(node, list):
         return [_open(v) for v in node]

@@ -123,7 +123,7 @@ def test_the_verdict_code_agrees_with_the_vectorised_simulation():
             else "improved"
             if pv[i] < 0.05
             else "equivalent"
-            if -0.02 <= low and high <= 0.02
+            if low >= -0.02 and high <= 0.02
             else "inconclusive"
         )
         assert pass_rate.verdict == expected
