@@ -62,7 +62,7 @@ class MarginError(ValueError):
 
 def _check_value(key: str | None, value: Any) -> float | str:
     """A validated margin value, or ``MarginError`` saying what is wrong and what to write."""
-    where = f"'{key}'" if key else "equivalence_margin"
+    where = f"equivalence_margin '{key}'" if key else "equivalence_margin"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise MarginError(
             f"{where}: a margin is a number or a percentage, got {type(value).__name__}", key

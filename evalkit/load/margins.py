@@ -51,8 +51,8 @@ def load_margin(raw: Any, scorers: Sequence[ScorerSpec], lines: LineMap) -> dict
         if isinstance(value, float) and value >= 1 and _pass_fail(spec):
             raise lines.error(
                 ("equivalence_margin", spec.name),
-                f"equivalence_margin: '{spec.name}' has a pass/fail outcome, so its margin is "
-                f"a share (0.02 = 2 points), got {value:g}",
+                f"equivalence_margin '{spec.name}': the scorer has a pass/fail outcome, so "
+                f"its margin is a share (0.02 = 2 points), got {value:g}",
                 fix=f"e.g. `{spec.name}: 0.02`",
             )
     return setting.model_dump()
