@@ -18,6 +18,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -91,8 +92,10 @@ evalkit.cli.main.main()
 """
 
 
-def timed(project: Path, db: Path, src: str) -> tuple[float, int]:
+def timed(project: Path, db: Path, src: str) -> tuple[float, float, int]:
+    """(wall s, CPU s of the process, bytes printed)."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", LAUNCH, src, "compare", "base", "cand", "--json", "--db", str(db)],
@@ -102,9 +105,11 @@ def timed(project: Path, db: Path, src: str) -> tuple[float, int]:
         text=True,
     )
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode not in (0, 1):
         raise SystemExit(done.stderr)
-    return wall, len(done.stdout)
+    return wall, cpu, len(done.stdout)
 
 
 def in_process(db: Path) -> None:
@@ -142,21 +147,27 @@ def main() -> int:
         db = project / "bench.duckdb"
         started = time.perf_counter()
         build_store(db, args.cases, args.flips)
-        print(f"store: 2 runs × {args.cases} cases in {time.perf_counter() - started:.1f} s")
+        print(f"store: 2 runs × {args.cases} cases in {time.perf_counter() - started:.1f} s\n")
         other = str(export(args.against, project / "other"))
         walls: dict[str, list[float]] = {args.against: [], "this tree": []}
+        cpus: dict[str, list[float]] = {args.against: [], "this tree": []}
         for i in range(args.rounds):
             order = [(args.against, other), ("this tree", "")]
             for name, path in order if i % 2 == 0 else order[::-1]:
-                wall, size = timed(project, db, path)
+                wall, cpu, size = timed(project, db, path)
                 walls[name].append(wall)
-                print(f"round {i + 1}: {name:>10} {wall:6.2f} s  ({size / 1e6:.1f} MB of JSON)")
-        base = statistics.median(walls[args.against])
-        mine = statistics.median(walls["this tree"])
-        print(
-            f"\nmedian whole command: {args.against} {base:.2f} s, this tree {mine:.2f} s "
-            f"→ ×{mine / base:.2f}"
-        )
+                cpus[name].append(cpu)
+                print(
+                    f"round {i + 1}: {name:>10} {wall:6.2f} s wall, {cpu:6.2f} s CPU "
+                    f"({size / 1e6:.1f} MB of JSON)"
+                )
+        for what, values in (("wall", walls), ("CPU", cpus)):
+            base = statistics.median(values[args.against])
+            mine = statistics.median(values["this tree"])
+            print(
+                f"median {what:>4}: {args.against} {base:.2f} s, this tree {mine:.2f} s "
+                f"→ ×{mine / base:.2f}"
+            )
         in_process(db)
     return 0
 
