@@ -187,12 +187,13 @@ class RunSummary(Contract):
     """One per prompt version × provider."""
     errors: list[ErrorCount] = Field(default_factory=list)
     """Failed calls by error class, most frequent first."""
-    results: int = 0
-    """Results in the run."""
-    cost_usd: float = 0.0
-    """Cost of every answer, USD."""
-    tokens: int = 0
-    """Input + output tokens of every answer."""
+    results: int | None = None
+    """Results in the run (None: nothing was summarised — a dry run, or a run that never
+    started)."""
+    cost_usd: float | None = None
+    """Cost of every answer, USD (None: nothing was summarised)."""
+    tokens: int | None = None
+    """Input + output tokens of every answer (None: nothing was summarised)."""
     run: RunStats | None = None
     """How the run went (absent for an interrupted or incomplete run)."""
     dry_run: list[DryRunCalls] | None = None

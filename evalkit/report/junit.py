@@ -150,21 +150,23 @@ def _verdict_suite(root: ET.Element, report: RunReport) -> None:
                 continue
             tc = _testcase(el, f"{suite}.verdict", f"{pairing.label} · {m.metric}", counts)
             text = f"{verdict_text(m)}; change {change(m)}"
+            note = m.disagreement if isinstance(m, Metric) else None
             if m.verdict in ("regressed", "over budget"):
                 flips = [f.case_id for f in pairing.flips.pass_to_fail]
+                body = "cases pass → fail: " + ", ".join(flips) if flips else text
                 _fail(
                     tc,
                     counts,
                     f"{m.metric} {text}",
-                    "cases pass → fail: " + ", ".join(flips) if flips else text,
+                    body + (f"\nnote: {note}" if note else ""),
                     m.verdict,
                 )
             elif m.verdict == "not comparable":
                 _skip(tc, counts, verdict_text(m))
             else:  # improved, equivalent, inconclusive, budgets: the words, for the reader
-                ET.SubElement(tc, "system-out").text = _safe(text)
-                if isinstance(m, Metric) and m.disagreement:
-                    ET.SubElement(tc, "system-err").text = _safe(f"note: {m.disagreement}")
+                ET.SubElement(tc, "system-out").text = _safe(
+                    text + (f"\nnote: {note}" if note else "")
+                )
     for gate in report.outcome.gates:
         tc = _testcase(el, f"{suite}.gates", f"gate {gate.gate} · {gate.scope}", counts)
         if gate.passed is False:
