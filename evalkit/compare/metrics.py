@@ -116,6 +116,8 @@ def _passed(row: dict[str, Any], scores: dict[str, dict[str, Any]], names: Seque
 
 
 def pairing_metrics(pairing: Pairing, alignment: Alignment) -> tuple[list[PairedMetric], list[str]]:
+    """The pass rate then one metric per scorer, with their paired values (or the reason
+    they are refused), and notes on what the pass rate was computed over."""
     a, b = pairing.baseline, pairing.candidate
     names = list(a.scorers) + [n for n in b.scorers if n not in a.scorers]
     refusals = {n: _refusal(n, a, b) for n in names}
