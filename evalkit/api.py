@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.config import Project
+from evalkit.contracts import Comparison, StoredRun
 from evalkit.errors import InputError
 from evalkit.load.prompts import project_library as _library
 from evalkit.records import PromptVersion
@@ -151,10 +152,9 @@ def list_runs(
         return _list(store, suite, limit)
 
 
-def get_run(
-    ref: str, *, project: Project | None = None, db: str | Path | None = None
-) -> dict[str, Any]:
-    """A run with its summary (recomputed from the store) and its providers."""
+def get_run(ref: str, *, project: Project | None = None, db: str | Path | None = None) -> StoredRun:
+    """A stored run (``evalkit.run.show/1``): its row, providers, summary (recomputed from
+    the store), the gates as checked when it ran, and its comparison, if it was compared."""
     from evalkit.score.metrics import summarize_run
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run
@@ -168,7 +168,7 @@ def get_run(
         stored = run.get("summary") or {}
         run["summary"] = summarize_run(store, run_id)
         run["gates"] = stored.get("gates", [])
-        return run
+        return StoredRun.model_validate(run)
 
 
 def query(
@@ -354,8 +354,8 @@ def compare(
     project: Project | None = None,
     db: str | Path | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
-    """``evalkit.compare/1`` data for: two runs (``[RUN_A, RUN_B]``); one run with two named
+) -> Comparison:
+    """``evalkit.compare/1`` for: two runs (``[RUN_A, RUN_B]``); one run with two named
     sides; or a suite (``[SUITE]``) with two ``prompts`` (or ``providers``), running first
     whatever the store lacks. ``exit_code`` in it applies ``fail_on`` to the verdict."""
     from evalkit.compare import service
@@ -366,7 +366,7 @@ def compare(
     project = project or Project.discover()
     sides = Sides(tuple(prompts), tuple(providers))
     named = len(sides.prompts) == 2 or len(sides.providers) == 2
-    data: dict[str, Any] | None = None
+    data: Comparison | None = None
     if len(refs) == 1 and named and service.is_suite(project, refs[0]):
         data = service.compare_suite(
             project,
@@ -382,7 +382,7 @@ def compare(
         with _reader(project, db) as store:
             data = service.compare_refs(store, refs, sides)
     if data is not None:
-        data["exit_code"], data["exit_reasons"] = decide(0, [], data, fail_on)
+        data.exit_code, data.exit_reasons = decide(0, [], data, fail_on)
         return data
     raise InputError(
         "compare needs two runs, or a suite (or run) and two --prompt (or --provider)",
@@ -392,7 +392,7 @@ def compare(
 
 
 def write_reports(
-    data: dict[str, Any],
+    data: Evaluation | Comparison,
     *,
     junit: str | Path | None = None,
     summary: str | Path | None = None,

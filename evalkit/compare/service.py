@@ -13,13 +13,14 @@ from evalkit.compare.align import Pairing, RunData, Sides, load_run
 from evalkit.compare.baselines import resolve_for_suite
 from evalkit.compare.drift import compare_pairings, compare_runs
 from evalkit.compare.policy import compact, decide
+from evalkit.contracts import Comparison, Matrix, RanRun, RunOutcome
 from evalkit.errors import InputError, NotFoundError, RunIncomplete
 from evalkit.store.db import Store
 
 __all__ = ["compare_refs", "compare_suite", "find_run_for", "is_suite", "judge_runs"]
 
 
-def judge_runs(store: Store, outcomes: Sequence[Any], ref: str | None, policy: str) -> None:
+def judge_runs(store: Store, outcomes: Sequence[RunOutcome], ref: str | None, policy: str) -> None:
     """Compare each completed run with its baseline (when ``ref``), apply ``--fail-on``, and
     record on the run which baseline it was compared with and the verdict."""
     for outcome in outcomes:
@@ -31,16 +32,16 @@ def judge_runs(store: Store, outcomes: Sequence[Any], ref: str | None, policy: s
             )
             if warning:
                 outcome.warnings.append(warning)
-                outcome.header["baseline_note"] = warning
+                outcome.header.baseline_note = warning
             if baseline_id:
                 try:
                     comparison = compare_runs(store, baseline_id, outcome.run_id)
                 except InputError as exc:
                     note = f"not compared with {ref}: {exc.message}"
                     outcome.warnings.append(note)
-                    outcome.header["baseline_note"] = note
+                    outcome.header.baseline_note = note
                 else:
-                    comparison["baseline"].update(ref=ref, name=name)
+                    comparison.baseline.ref, comparison.baseline.name = ref, name
         code, reasons = decide(outcome.exit_code, outcome.gates, comparison, policy)
         outcome.comparison = comparison
         outcome.exit_code = code
@@ -69,16 +70,35 @@ def is_suite(project: Any, name: str) -> bool:
     )
 
 
-def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> dict[str, Any]:
+def _matrix(comparison: Comparison, sides: Sides) -> Matrix | None:
+    """The two sides the user named, labelled by their prompt versions (or providers)."""
+    if len(sides.prompts) == 2:
+        return Matrix(
+            by="prompt",
+            sides=(sides.prompts[0], sides.prompts[1]),
+            rows=[p.candidate.provider for p in comparison.pairings],
+        )
+    if len(sides.providers) == 2:
+        return Matrix(
+            by="provider",
+            sides=(sides.providers[0], sides.providers[1]),
+            rows=[p.candidate.prompt for p in comparison.pairings],
+        )
+    return None
+
+
+def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> Comparison:
     """``evalkit compare RUN_A RUN_B`` (or one RUN with two named sides). RUN_A is resolved
     within RUN_B's suite, so ``compare main last`` and ``compare last RUN`` (the run before
-    RUN) mean what they say."""
+    RUN) mean what they say. Named sides label the comparison (``matrix``)."""
     from evalkit.compare.baselines import previous_run
     from evalkit.store.runs import LATEST, get_run, resolve_run
 
     if len(refs) == 1:
         run_id = resolve_run(store, refs[0])
-        return compare_runs(store, run_id, run_id, sides=sides)
+        comparison = compare_runs(store, run_id, run_id, sides=sides)
+        comparison.matrix = _matrix(comparison, sides)
+        return comparison
     b = resolve_run(store, refs[1])
     suite = get_run(store, b)["suite"]
     if refs[0] in LATEST:
@@ -92,7 +112,8 @@ def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> dict[str, A
     else:
         a = resolve_run(store, refs[0], suite)
     comparison = compare_runs(store, a, b, sides=sides)
-    comparison["baseline"]["ref"] = refs[0]
+    comparison.baseline.ref = refs[0]
+    comparison.matrix = _matrix(comparison, sides)
     return comparison
 
 
@@ -130,7 +151,7 @@ def compare_suite(
     run_missing: bool,
     evaluate: Callable[..., Any],
     progress: Any = None,
-) -> dict[str, Any]:
+) -> Comparison:
     """``evalkit compare --prompt x@v1 --prompt x@v2 SUITE``: the versions case by case on
     every provider (or ``--provider A --provider B``: the providers on every version)."""
     from evalkit.load.prompts import project_library
@@ -164,7 +185,7 @@ def compare_suite(
             "not in the store yet: " + ", ".join(f"{v.ref} on {p}" for v, p in missing),
             fix="drop --no-run to run them now",
         )
-    ran: list[dict[str, Any]] = []
+    ran: list[RanRun] = []
     plans: dict[tuple[str, ...], list[Any]] = {}
     for v, _ in missing:
         providers_missing = tuple(q for w, q in missing if w.ref == v.ref)
@@ -190,11 +211,11 @@ def compare_suite(
             for p in provider_ids:
                 found[(v.ref, p)] = outcome.run_id
         ran.append(
-            {
-                "run_id": outcome.run_id,
-                "prompts": [v.ref for v in prompt_versions],
-                "providers": list(provider_ids),
-            }
+            RanRun(
+                run_id=outcome.run_id,
+                prompts=[v.ref for v in prompt_versions],
+                providers=list(provider_ids),
+            )
         )
     with open_store(project, db, read_only=True) as store:
         loaded: dict[str, RunData] = {}
@@ -235,11 +256,11 @@ def compare_suite(
         baseline_runs=[loaded[r].run for r in sorted(x for x in side_runs[0] if x)],
         candidate_runs=[loaded[r].run for r in sorted(x for x in side_runs[1] if x)],
     )
-    comparison["matrix"] = {
-        "by": "prompt" if by_prompt else "provider",
-        "sides": [v.ref for v in versions] if by_prompt else providers,
-        "rows": rows,
-    }
-    comparison["ran"] = ran
-    comparison["reused"] = sorted({r for r in found.values() if r} - {x["run_id"] for x in ran})
+    comparison.matrix = Matrix(
+        by="prompt" if by_prompt else "provider",
+        sides=(versions[0].ref, versions[1].ref) if by_prompt else (providers[0], providers[1]),
+        rows=rows,
+    )
+    comparison.ran = ran
+    comparison.reused = sorted({r for r in found.values() if r} - {x.run_id for x in ran})
     return comparison
