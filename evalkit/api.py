@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.config import Project
+from evalkit.contracts import Comparison, StoredRun
 from evalkit.errors import InputError, RunIncomplete
 from evalkit.load.prompts import project_library as _library
 from evalkit.load.suites import suite_paths
@@ -195,10 +196,9 @@ def list_runs(
         return _list(store, suite, limit)
 
 
-def get_run(
-    ref: str, *, project: Project | None = None, db: str | Path | None = None
-) -> dict[str, Any]:
-    """A run with its summary (recomputed from the store) and its providers."""
+def get_run(ref: str, *, project: Project | None = None, db: str | Path | None = None) -> StoredRun:
+    """A stored run (``evalkit.run.show/1``): its row, providers, summary (recomputed from
+    the store), the gates as checked when it ran, and its comparison, if it was compared."""
     from evalkit.run.summary import summarize_run
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run, run_providers
@@ -210,7 +210,7 @@ def get_run(
         stored = run.get("summary") or {}
         run["summary"] = summarize_run(store, run_id)
         run["gates"] = stored.get("gates", [])
-        return run
+        return StoredRun.model_validate(run)
 
 
 def query(
@@ -382,22 +382,23 @@ def compare(
     project: Project | None = None,
     db: str | Path | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
-    """``evalkit.compare/1`` data for: two runs (``[RUN_A, RUN_B]``); one run with two named
+) -> Comparison:
+    """``evalkit.compare/1`` for: two runs (``[RUN_A, RUN_B]``); one run with two named
     sides; or a suite (``[SUITE]``) with two ``prompts`` (or ``providers``), running first
     whatever the store lacks. ``exit_code`` in it applies ``fail_on`` to the verdict."""
     from evalkit.compare import service
     from evalkit.compare.align import Sides
     from evalkit.compare.policy import check_policy, decide
+    from evalkit.contracts import RanRun
 
     check_policy(fail_on)
     project = project or Project.discover()
     sides = Sides(tuple(prompts), tuple(providers))
     named = len(sides.prompts) == 2 or len(sides.providers) == 2
-    data: dict[str, Any] | None = None
+    data: Comparison | None = None
     if len(refs) == 1 and named and service.is_suite(project, refs[0]):
         planned = service.plan_suite_comparison(project, db, refs[0], sides, repeat=repeat)
-        ran: list[dict[str, Any]] = []
+        ran: list[RanRun] = []
         for prompt_refs, provider_ids in planned.runs_to_make() if run_missing else []:
             outcome = evaluate(
                 [planned.path],
@@ -413,15 +414,13 @@ def compare(
                     f"the run of {', '.join(prompt_refs)} did not complete: {outcome.error}"
                 )
             planned.filled(prompt_refs, provider_ids, outcome.run_id)
-            ran.append(
-                {"run_id": outcome.run_id, "prompts": prompt_refs, "providers": provider_ids}
-            )
+            ran.append(RanRun(run_id=outcome.run_id, prompts=prompt_refs, providers=provider_ids))
         data = service.compare_suite(project, db, planned, ran)
     elif len(refs) == 2 or (len(refs) == 1 and named):
         with _reader(project, db) as store:
             data = service.compare_refs(store, refs, sides)
     if data is not None:
-        data["exit_code"], data["exit_reasons"] = decide(0, [], data, fail_on)
+        data.exit_code, data.exit_reasons = decide(0, [], data, fail_on)
         return data
     raise InputError(
         "compare needs two runs, or a suite (or run) and two --prompt (or --provider)",
@@ -431,7 +430,7 @@ def compare(
 
 
 def write_reports(
-    data: dict[str, Any],
+    data: Evaluation | Comparison,
     *,
     junit: str | Path | None = None,
     summary: str | Path | None = None,

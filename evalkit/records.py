@@ -160,6 +160,8 @@ class Suite:
     scorers: tuple[ScorerSpec, ...]
     repeat: int = 1
     gates: Gates = field(default_factory=Gates)
+    #: ``equivalence_margin:`` as stored with the run (``contracts.MarginSetting`` data).
+    equivalence_margin: dict[str, Any] | None = None
     description: str | None = None
     #: Hash of the suite file and its case file.
     hash: str = ""

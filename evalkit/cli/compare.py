@@ -91,21 +91,20 @@ def compare(
         progress=progress,
     )
     written = api.write_reports(data, junit=junit, summary=summary, report=report, db=db)
+    code = data.exit_code or 0
     if as_json:
-        print_json(data)
+        print_json(data.as_json())
     else:
         from evalkit.report.format import exit_meaning
         from evalkit.report.verdict import render_comparison, render_matrix
 
         console = out_console()
-        if data.get("matrix"):
+        if data.matrix is not None:
             render_matrix(data, console)
         render_comparison(data, console)
         print_written(written, console)
-        console.print(
-            f"\nexit {data['exit_code']} ({exit_meaning(data['exit_code'], data['exit_reasons'])})"
-        )
-    raise typer.Exit(data["exit_code"])
+        console.print(f"\nexit {code} ({exit_meaning(code, data.exit_reasons or [])})")
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

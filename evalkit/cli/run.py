@@ -83,13 +83,12 @@ def run(
         baseline=baseline,
         fail_on=fail_on,
     )
-    data = evaluation.as_json()
-    written = api.write_reports(data, junit=junit, summary=summary, report=report, db=db)
+    written = api.write_reports(evaluation, junit=junit, summary=summary, report=report, db=db)
     if as_json:
-        print_json(data)
+        print_json(evaluation.as_json())
     else:
         console = out_console()
-        render_evaluation(data, console, footer=lambda: print_written(written, console))
+        render_evaluation(evaluation, console, footer=lambda: print_written(written, console))
     raise typer.Exit(evaluation.exit_code)
 
 

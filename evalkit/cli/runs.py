@@ -31,35 +31,20 @@ def list_(
 @runs_app.command("show")
 def show(
     run: str = typer.Argument("last", help="Run id, unique prefix, baseline name, or last."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print evalkit.run.show/1 JSON."),
     db: str = DB_OPTION,
 ) -> None:
-    """One run: provenance, summary per prompt × provider, gates."""
+    """One run: provenance, summary per prompt × provider, gates, and the verdict against
+    its baseline when it was compared."""
     from evalkit import api
 
     data = api.get_run(run, db=db)
     if as_json:
-        print_json({"schema": "evalkit.run.show/1", **data})
+        print_json(data.as_json())
         return
-    from evalkit.report.terminal import render_run
+    from evalkit.report.terminal import render_stored_run
 
-    console = out_console()
-    console.print(
-        f"run {data['id']} · started {str(data['started_at'])[:19]} UTC · "
-        f"{data['status']} · exit {data['exit_code']} · evalkit "
-        f"{data['evalkit_version']} · commit {(data['git_commit'] or '—')[:10]}"
-        f"{' (dirty)' if data.get('git_dirty') else ''}"
-    )
-    for p in data["providers"]:
-        console.print(f" provider {p['provider']}: {p['identity']}", markup=False)
-    outcome = {
-        "suite": data["suite"],
-        "run_id": data["id"],
-        "status": data["status"],
-        "summary": data["summary"],
-        "gates": data["gates"],
-    }
-    render_run(outcome, console)
+    render_stored_run(data, out_console())
 
 
 def register(app: typer.Typer) -> None:

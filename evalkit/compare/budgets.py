@@ -3,7 +3,8 @@
 The ratio of the statistic (p95 of latency, mean of cost) comes with a paired cluster
 bootstrap percentile interval (cases resampled together on both sides). *slower* /
 *costlier* means the whole interval lies above a tolerance (×1.2 for latency, which also moves
-with the machine's load; ×1.05 for cost); *faster* / *cheaper* below its inverse; *over budget*
+with the machine's load; ×1.05 for cost); *faster* / *cheaper* below its inverse;
+*equivalent* within both, *inconclusive* otherwise; *over budget*
 means the suite's gate failed for the candidate. Answers served from the cache are left out of
 latency.
 
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit import stats
 from evalkit.compare.align import Alignment, Pairing, value_matrix
+from evalkit.compare.equivalence import budget_verdict
 from evalkit.compare.stats import small_suite_warning
 
 if TYPE_CHECKING:
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COST_TOLERANCE", "LATENCY_TOLERANCE", "Ratio", "budgets", "ratio"]
 
-#: Ratios within these are "unchanged" even when the interval excludes 1.
+#: Ratios whose whole interval lies within these are "equivalent", even when it excludes 1.
 LATENCY_TOLERANCE = 1.2
 COST_TOLERANCE = 1.05
 
@@ -164,11 +166,7 @@ def budgets(
         found = ratio(ma, mb, stat, rng=stats.rng_for(key, name))
         if found is None or (stat == "mean" and found.baseline == 0 and found.candidate == 0):
             continue
-        verdict = "unchanged"
-        if found.ci is not None and found.ci[0] > tol:
-            verdict = words[0]
-        elif found.ci is not None and found.ci[1] < 1 / tol:
-            verdict = words[1]
+        verdict = budget_verdict(found.ci, tol, words)
         budget = _gate(candidate_run, gate, b.label)
         if budget and budget["passed"] is False:
             verdict = "over budget"

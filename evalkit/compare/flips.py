@@ -12,32 +12,33 @@ import math
 from typing import Any
 
 from evalkit.compare.align import Alignment, Group, Pairing
+from evalkit.contracts import FailedScore, Flip, Flips, FlipSide
 
 __all__ = ["flips"]
 
 
-def _side(group: Group, row: dict[str, Any], passes: int, k: int) -> dict[str, Any]:
+def _side(group: Group, row: dict[str, Any], passes: int, k: int) -> FlipSide:
     failed = [
-        {"scorer": name, "value": s["value"], "detail": s["detail"]}
+        FailedScore(scorer=name, value=s["value"], detail=s["detail"])
         for name, s in sorted(group.scores.get(row["id"], {}).items())
         if s["passed"] is False
     ]
-    return {
-        "result_id": row["id"],
-        "repeat": row["repeat"],
-        "output": row["output"],
-        "passes": passes,
-        "repeats": k,
-        "error_class": row["error_class"],
-        "error": row["error"],
-        "failed": failed,
-    }
+    return FlipSide(
+        result_id=row["id"],
+        repeat=row["repeat"],
+        output=row["output"],
+        passes=passes,
+        repeats=k,
+        error_class=row["error_class"],
+        error=row["error"],
+        failed=failed,
+    )
 
 
-def flips(pairing: Pairing, alignment: Alignment, a: Any, b: Any) -> dict[str, list[Any]]:
+def flips(pairing: Pairing, alignment: Alignment, a: Any, b: Any) -> Flips:
     """Pass → fail and fail → pass cases from the pass/fail matrices ``a`` and ``b``
     (cases × repeats, NaN where undecided)."""
-    out: dict[str, list[Any]] = {"pass_to_fail": [], "fail_to_pass": []}
+    out: dict[str, list[Flip]] = {"pass_to_fail": [], "fail_to_pass": []}
     nan = math.isnan
     for i, case in enumerate(alignment.cases):
         reps = [r for r in range(alignment.repeats) if not nan(a[i][r]) and not nan(b[i][r])]
@@ -56,10 +57,10 @@ def flips(pairing: Pairing, alignment: Alignment, a: Any, b: Any) -> dict[str, l
         ra = next(r for r in reps if a[i][r] == want_a)
         rb = next(r for r in reps if b[i][r] == 1.0 - want_a)
         out[kind].append(
-            {
-                "case_id": case,
-                "baseline": _side(pairing.baseline, pairing.baseline.results[(case, ra)], pa, k),
-                "candidate": _side(pairing.candidate, pairing.candidate.results[(case, rb)], pb, k),
-            }
+            Flip(
+                case_id=case,
+                baseline=_side(pairing.baseline, pairing.baseline.results[(case, ra)], pa, k),
+                candidate=_side(pairing.candidate, pairing.candidate.results[(case, rb)], pb, k),
+            )
         )
-    return out
+    return Flips(**out)

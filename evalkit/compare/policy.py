@@ -16,9 +16,13 @@ Exit codes 2 (input error) and 3 (the run could not complete) are not policy: th
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from evalkit.errors import InputError
+
+if TYPE_CHECKING:
+    from evalkit.contracts import Comparison, Gate
 
 __all__ = ["FAIL_ON", "check_policy", "compact", "decide"]
 
@@ -32,6 +36,7 @@ _FAILS = {
 
 
 def check_policy(value: str) -> str:
+    """``value`` if it names a policy, else an input error listing them."""
     if value not in FAIL_ON:
         raise InputError(
             f"--fail-on {value!r} is not a policy", fix=f"use one of: {', '.join(FAIL_ON)}"
@@ -40,41 +45,27 @@ def check_policy(value: str) -> str:
 
 
 def decide(
-    exit_code: int, gates: list[dict[str, Any]], comparison: dict[str, Any] | None, policy: str
+    exit_code: int, gates: Sequence[Gate], comparison: Comparison | None, policy: str
 ) -> tuple[int, list[str]]:
-    """(exit code, reasons found) for a completed run; codes other than 0/1 stand."""
+    """(exit code, reasons found) for a completed run; codes other than 0/1 stand. Only a
+    ``regressed`` metric counts as a regression: ``inconclusive`` never fails a build."""
     if exit_code not in (0, 1):
         return exit_code, []
     reasons = []
-    if any(g.get("passed") is False for g in gates):
+    if any(g.passed is False for g in gates):
         reasons.append("gate")
-    if comparison:
-        counts = comparison["counts"]
-        if counts["regressed"]:
+    if comparison is not None:
+        counts = comparison.counts
+        if counts.regressed:
             reasons.append("regression")
-        if counts["pass_to_fail"]:
+        if counts.pass_to_fail:
             reasons.append("pass→fail")
-        if counts["budgets_worse"]:
+        if counts.budgets_worse:
             reasons.append("budget")
     failing = [r for r in reasons if r in _FAILS[check_policy(policy)]]
     return (1 if failing else 0), failing
 
 
-def compact(comparison: dict[str, Any]) -> str:
+def compact(comparison: Comparison) -> str:
     """The comparison as stored on the run: verdicts and flipped case ids, no outputs."""
-    pairings = []
-    for p in comparison["pairings"]:
-        pairings.append(
-            {
-                "label": p["label"],
-                "baseline": p["baseline"],
-                "candidate": p["candidate"],
-                "cases": p["cases"],
-                "metrics": p["metrics"],
-                "budgets": p["budgets"],
-                "mde": p["mde"],
-                "notes": p["notes"],
-                "flips": {k: [f["case_id"] for f in v] for k, v in p["flips"].items()},
-            }
-        )
-    return json.dumps({**comparison, "pairings": pairings}, default=str)
+    return json.dumps(comparison.compact(), default=str, ensure_ascii=False)

@@ -14,6 +14,7 @@ from evalkit.compare.align import Pairing, RunData, Sides, load_run
 from evalkit.compare.baselines import resolve_for_suite
 from evalkit.compare.drift import compare_pairings, compare_runs
 from evalkit.compare.policy import compact, decide
+from evalkit.contracts import Comparison, Matrix, RanRun, RunOutcome
 from evalkit.errors import InputError, NotFoundError
 from evalkit.store.db import Store
 from evalkit.store.runs import record_comparison
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 
-def judge_runs(store: Store, outcomes: Sequence[Any], ref: str | None, policy: str) -> None:
+def judge_runs(store: Store, outcomes: Sequence[RunOutcome], ref: str | None, policy: str) -> None:
     """Compare each completed run with its baseline (when ``ref``), apply ``--fail-on``, and
     record on the run which baseline it was compared with and the verdict."""
     for outcome in outcomes:
@@ -41,16 +42,16 @@ def judge_runs(store: Store, outcomes: Sequence[Any], ref: str | None, policy: s
             )
             if warning:
                 outcome.warnings.append(warning)
-                outcome.header["baseline_note"] = warning
+                outcome.header.baseline_note = warning
             if baseline_id:
                 try:
                     comparison = compare_runs(store, baseline_id, outcome.run_id)
                 except InputError as exc:
                     note = f"not compared with {ref}: {exc.message}"
                     outcome.warnings.append(note)
-                    outcome.header["baseline_note"] = note
+                    outcome.header.baseline_note = note
                 else:
-                    comparison["baseline"].update(ref=ref, name=name)
+                    comparison.baseline.ref, comparison.baseline.name = ref, name
         code, reasons = decide(outcome.exit_code, outcome.gates, comparison, policy)
         outcome.comparison = comparison
         outcome.exit_code = code
@@ -76,16 +77,35 @@ def is_suite(project: Any, name: str) -> bool:
     )
 
 
-def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> dict[str, Any]:
+def _matrix(comparison: Comparison, sides: Sides) -> Matrix | None:
+    """The two sides the user named, labelled by their prompt versions (or providers)."""
+    if len(sides.prompts) == 2:
+        return Matrix(
+            by="prompt",
+            sides=(sides.prompts[0], sides.prompts[1]),
+            rows=[p.candidate.provider for p in comparison.pairings],
+        )
+    if len(sides.providers) == 2:
+        return Matrix(
+            by="provider",
+            sides=(sides.providers[0], sides.providers[1]),
+            rows=[p.candidate.prompt for p in comparison.pairings],
+        )
+    return None
+
+
+def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> Comparison:
     """``evalkit compare RUN_A RUN_B`` (or one RUN with two named sides). RUN_A is resolved
     within RUN_B's suite, so ``compare main last`` and ``compare last RUN`` (the run before
-    RUN) mean what they say."""
+    RUN) mean what they say. Named sides label the comparison (``matrix``)."""
     from evalkit.compare.baselines import previous_run
     from evalkit.store.runs import LATEST, get_run, resolve_run
 
     if len(refs) == 1:
         run_id = resolve_run(store, refs[0])
-        return compare_runs(store, run_id, run_id, sides=sides)
+        comparison = compare_runs(store, run_id, run_id, sides=sides)
+        comparison.matrix = _matrix(comparison, sides)
+        return comparison
     b = resolve_run(store, refs[1])
     suite = get_run(store, b)["suite"]
     if refs[0] in LATEST:
@@ -99,7 +119,8 @@ def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> dict[str, A
     else:
         a = resolve_run(store, refs[0], suite)
     comparison = compare_runs(store, a, b, sides=sides)
-    comparison["baseline"]["ref"] = refs[0]
+    comparison.baseline.ref = refs[0]
+    comparison.matrix = _matrix(comparison, sides)
     return comparison
 
 
@@ -195,9 +216,7 @@ def plan_suite_comparison(
     return SuiteComparison(path, suite, sides, versions, providers, repeats, found)
 
 
-def compare_suite(
-    project: Any, db: Any, planned: SuiteComparison, ran: list[dict[str, Any]]
-) -> dict[str, Any]:
+def compare_suite(project: Any, db: Any, planned: SuiteComparison, ran: list[RanRun]) -> Comparison:
     """The verdict of a suite comparison whose cells are all in the store (``ran``: the runs
     made for it just now)."""
     from evalkit.store.db import open_store
@@ -244,11 +263,11 @@ def compare_suite(
     comparison = compare_pairings(
         pairings, suite=planned.suite.name, baseline_runs=side(True), candidate_runs=side(False)
     )
-    comparison["matrix"] = {
-        "by": "prompt" if by_prompt else "provider",
-        "sides": [v.ref for v in versions] if by_prompt else providers,
-        "rows": rows,
-    }
-    comparison["ran"] = ran
-    comparison["reused"] = sorted({r for r in found.values() if r} - {x["run_id"] for x in ran})
+    comparison.matrix = Matrix(
+        by="prompt" if by_prompt else "provider",
+        sides=(versions[0].ref, versions[1].ref) if by_prompt else (providers[0], providers[1]),
+        rows=rows,
+    )
+    comparison.ran = ran
+    comparison.reused = sorted({r for r in found.values() if r} - {x.run_id for x in ran})
     return comparison

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalkit.errors import InputError, NotFoundError
+from evalkit.load.margins import load_margin
 from evalkit.load.prompts import PromptLibrary, parse_ref
 from evalkit.load.source import LineMap, display_path, read_yaml, validate
 from evalkit.records import Case, Gates, PromptVersion, ScorerSpec, Suite, content_hash
@@ -47,6 +48,7 @@ class _SuiteFile(BaseModel):
     repeat: int = Field(default=1, ge=1, le=1000)
     scorers: list[Any] = Field(default_factory=list)
     gates: _GatesModel = Field(default_factory=_GatesModel)
+    equivalence_margin: Any = None  # checked by load.margins, with the suite's scorers
 
     @field_validator("prompt")
     @classmethod
@@ -300,6 +302,7 @@ def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] =
         scorers=tuple(scorers),
         repeat=model.repeat,
         gates=Gates(**model.gates.model_dump()),
+        equivalence_margin=load_margin(model.equivalence_margin, scorers, lines),
         description=model.description,
         hash=content_hash({"suite": path.read_text(encoding="utf-8"), "cases": case_source}),
         shown_path=shown,

@@ -8,9 +8,9 @@ when it passed), the same rule the flips use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from evalkit.compare.align import Group, RunData, load_run
+from evalkit.contracts import RunOutcome
 from evalkit.store.db import Store
 
 __all__ = ["CaseOutcome", "RunReport", "case_outcome", "collect"]
@@ -21,7 +21,7 @@ class RunReport:
     """One run as the reports show it: the run's JSON (summary, gates, comparison), its
     results, and for each compared group the baseline's group."""
 
-    outcome: dict[str, Any]
+    outcome: RunOutcome
     data: RunData
     #: candidate group label -> the baseline group it was compared with
     baselines: dict[str, Group] = field(default_factory=dict)
@@ -94,17 +94,17 @@ def case_outcome(group: Group, case_id: str, scorer: str | None) -> CaseOutcome 
     )
 
 
-def collect(store: Store, outcome: dict[str, Any]) -> RunReport:
+def collect(store: Store, outcome: RunOutcome) -> RunReport:
     """The report data of one run (``outcome``: its ``evalkit.run/1`` entry)."""
-    data = load_run(store, outcome["run_id"])
+    data = load_run(store, outcome.run_id)
     report = RunReport(outcome, data)
     loaded: dict[str, RunData] = {data.id: data}
-    for pairing in (outcome.get("comparison") or {}).get("pairings", []):
-        base, cand = pairing["baseline"], pairing["candidate"]
-        run_id = base["run_id"]
-        if run_id not in loaded:
-            loaded[run_id] = load_run(store, run_id)
-        group = loaded[run_id].groups.get((base["prompt"], base["provider"]))
+    pairings = outcome.comparison.pairings if outcome.comparison is not None else []
+    for pairing in pairings:
+        base, cand = pairing.baseline, pairing.candidate
+        if base.run_id not in loaded:
+            loaded[base.run_id] = load_run(store, base.run_id)
+        group = loaded[base.run_id].groups.get((base.prompt, base.provider))
         if group is not None:
-            report.baselines[f"{cand['prompt']} · {cand['provider']}"] = group
+            report.baselines[f"{cand.prompt} · {cand.provider}"] = group
     return report

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.config import Project
+from evalkit.contracts import Comparison, Evaluation, RunOutcome, RunSummary
 from evalkit.errors import NotFoundError
 
 __all__ = ["render_report", "write_reports"]
@@ -18,29 +19,32 @@ def _reader(project: Project, db: str | Path | None) -> Any:
     return open_store(project, db, read_only=True)
 
 
-def _report_inputs(store: Any, data: dict[str, Any]) -> list[Any]:
+def _report_inputs(store: Any, data: Evaluation | Comparison) -> list[Any]:
     from evalkit.report.collect import collect
 
-    if data.get("schema") == "evalkit.compare/1":
-        runs = data["candidate"]["runs"]
+    if isinstance(data, Comparison):
         return [
             collect(
                 store,
-                {
-                    "run_id": r["id"],
-                    "suite": data["suite"],
-                    "comparison": data,
-                    "gates": [],
-                    "exit_code": r.get("exit_code"),
-                },
+                RunOutcome(
+                    run_id=r.id,
+                    suite=data.suite,
+                    status=r.status or "completed",
+                    summary=RunSummary(),
+                    gates=[],
+                    exit_code=data.exit_code or 0,
+                    planned=0,
+                    comparison=data,
+                    exit_reasons=data.exit_reasons or [],
+                ),
             )
-            for r in runs
+            for r in data.candidate.runs
         ]
-    return [collect(store, run) for run in data["runs"] if run.get("run_id")]
+    return [collect(store, run) for run in data.runs if run.run_id]
 
 
 def write_reports(
-    data: dict[str, Any],
+    data: Evaluation | Comparison,
     *,
     junit: str | Path | None = None,
     summary: str | Path | None = None,
@@ -120,16 +124,17 @@ def render_report(
                 name = ref
         if base_id:
             comparison = compare_runs(store, base_id, run_id)
-            comparison["baseline"].update(ref=ref, name=name)
-        outcome = {
-            "run_id": run_id,
-            "suite": row["suite"],
-            "exit_code": row["exit_code"],
-            "summary": summarize_run(store, run_id),
-            "comparison": comparison,
-            "gates": (row.get("summary") or {}).get("gates", []),
-            "warnings": [],
-        }
+            comparison.baseline.ref, comparison.baseline.name = ref, name
+        outcome = RunOutcome(
+            run_id=run_id,
+            suite=row["suite"],
+            status=row["status"],
+            exit_code=row["exit_code"] if row["exit_code"] is not None else 0,
+            planned=row["planned"] or 0,
+            summary=summarize_run(store, run_id),
+            comparison=comparison,
+            gates=(row.get("summary") or {}).get("gates", []),
+        )
         html = render_html([collect(store, outcome)])
     path = Path(output) if output else project.reports_dir / f"{row['suite']}-{run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)

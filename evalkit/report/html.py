@@ -13,61 +13,77 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__
+from evalkit.contracts import Budget, Comparison, Metric, PairingResult
 from evalkit.report.collect import RunReport, case_outcome
-from evalkit.report.format import change, exit_meaning, mde_text, metric_value, verdict_text
+from evalkit.report.format import (
+    HTML_CLASS,
+    budget_value,
+    change,
+    colour,
+    exit_meaning,
+    headline,
+    mde_text,
+    metric_value,
+    side_labels,
+    verdict_text,
+)
 
 __all__ = ["render_html"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _metric_view(m: dict[str, Any]) -> dict[str, Any]:
-    budget = "ratio" in m
-    if budget:
-        fmt = (lambda v: f"{v:.0f} ms") if m["statistic"] == "p95" else (lambda v: f"${v:.5f}")
-        a, b = fmt(m["baseline"]), fmt(m["candidate"])
+def _metric_view(m: Metric | Budget) -> dict[str, Any]:
+    if isinstance(m, Budget):
+        a, b = budget_value(m, "baseline"), budget_value(m, "candidate")
     else:
         a, b = metric_value(m, "baseline"), metric_value(m, "candidate")
     return {
-        "name": m["metric"],
+        "name": m.metric,
         "baseline": a,
         "candidate": b,
         "change": change(m),
-        "verdict": m["verdict"],
+        "verdict": m.verdict,
+        "css": HTML_CLASS[colour(m.verdict)],
         "text": verdict_text(m),
         "mde": ""
-        if budget or m["verdict"] == "not comparable" or m.get("same_as")
+        if isinstance(m, Budget) or m.verdict == "not comparable" or m.same_as
         else mde_text(m),
     }
 
 
-def _comparison_view(comparison: dict[str, Any]) -> dict[str, Any]:
+def _checks(p: PairingResult) -> list[Metric | Budget]:
+    """A pairing's metrics, then its budgets."""
+    return [*p.metrics, *p.budgets]
+
+
+def _comparison_view(comparison: Comparison) -> dict[str, Any]:
     pairings = []
-    for p in comparison["pairings"]:
+    for p in comparison.pairings:
+        pass_rate = p.metrics[0]
         pairings.append(
             {
-                "label": p["label"],
-                "cases": p["cases"],
-                "notes": p["notes"],
-                "metrics": [_metric_view(m) for m in p["metrics"] + p["budgets"]],
-                "mde": mde_text(p["metrics"][0])
-                if p["metrics"][0]["verdict"] != "not comparable"
-                else None,
+                "label": p.label,
+                "cases": p.cases,
+                "notes": [f"{m.metric}: {m.disagreement}" for m in p.metrics if m.disagreement]
+                + p.notes,
+                "metrics": [_metric_view(m) for m in _checks(p)],
+                "mde": mde_text(pass_rate) if pass_rate.verdict != "not comparable" else None,
                 "flips": [
-                    ("pass → fail", p["flips"]["pass_to_fail"]),
-                    ("fail → pass", p["flips"]["fail_to_pass"]),
+                    ("pass → fail", p.flips.pass_to_fail),
+                    ("fail → pass", p.flips.fail_to_pass),
                 ],
             }
         )
-    matrix = comparison.get("matrix")
     return {
-        "verdict": comparison["verdict"],
-        "tests": comparison["tests"],
-        "alpha": comparison["alpha"],
-        "baseline": comparison["baseline"],
-        "sides": matrix["sides"] if matrix else ["baseline", "this run"],
+        "verdict": comparison.verdict,
+        "css": HTML_CLASS[colour(comparison.verdict)],
+        "headline": headline(comparison),
+        "tests": comparison.tests,
+        "alpha": comparison.alpha,
+        "sides": side_labels(comparison),
         "pairings": pairings,
-        "unpaired": comparison.get("unpaired") or {},
+        "unpaired": comparison.unpaired.as_json(),
     }
 
 
@@ -116,7 +132,6 @@ def _cases_view(report: RunReport) -> list[dict[str, Any]]:
 def _run_view(report: RunReport) -> dict[str, Any]:
     o = report.outcome
     run = report.data.run
-    comparison = o.get("comparison")
     return {
         "suite": report.data.suite,
         "run_id": report.data.id,
@@ -124,15 +139,13 @@ def _run_view(report: RunReport) -> dict[str, Any]:
         "started_at": str(run.get("started_at") or "")[:19],
         "commit": run.get("git_commit"),
         "dirty": run.get("git_dirty"),
-        "exit_code": o.get("exit_code", run.get("exit_code")),
-        "exit": exit_meaning(
-            o.get("exit_code", run.get("exit_code")) or 0, o.get("exit_reasons") or []
-        ),
-        "groups": (o.get("summary") or {}).get("groups") or [],
-        "gates": o.get("gates") or [],
-        "comparison": _comparison_view(comparison) if comparison else None,
+        "exit_code": o.exit_code,
+        "exit": exit_meaning(o.exit_code, o.exit_reasons),
+        "groups": o.summary.groups,
+        "gates": o.gates,
+        "comparison": _comparison_view(o.comparison) if o.comparison is not None else None,
         "cases": _cases_view(report),
-        "notes": [w for w in o.get("warnings") or []],
+        "notes": list(o.warnings),
     }
 
 

@@ -11,8 +11,10 @@ Per run, one ``<testsuite>`` per prompt version × provider; each case × scorer
   ``system-out``).
 
 A last ``<testsuite>`` named ``<suite> · verdict`` holds one testcase per tested metric
-(fails when regressed), per latency/cost budget and per gate (fails when the gate failed), so
-the report agrees with evalkit's exit code.
+(fails when regressed; skipped when not comparable; otherwise passes with its verdict —
+improved, equivalent within its margin, or inconclusive with what the suite could detect — in
+``system-out``), per latency/cost budget and per gate (fails when the gate failed), so the
+report agrees with evalkit's exit code under the default ``--fail-on``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
+from evalkit.contracts import Budget, Metric
 from evalkit.report.collect import RunReport, case_outcome
 from evalkit.report.format import change, clip, verdict_text
 
@@ -139,36 +142,44 @@ def _verdict_suite(root: ET.Element, report: RunReport) -> None:
     suite = report.data.suite
     counts = {"tests": 0, "failures": 0, "skipped": 0}
     el = ET.SubElement(root, "testsuite", {"name": f"{suite} · verdict"})
-    comparison = report.outcome.get("comparison")
-    for pairing in (comparison or {}).get("pairings", []):
-        for m in pairing["metrics"] + pairing["budgets"]:
-            if m.get("same_as"):  # the same test as another metric: reported once
+    comparison = report.outcome.comparison
+    for pairing in comparison.pairings if comparison is not None else []:
+        checks: list[Metric | Budget] = [*pairing.metrics, *pairing.budgets]
+        for m in checks:
+            if isinstance(m, Metric) and m.same_as:  # the same test as another metric
                 continue
-            tc = _testcase(el, f"{suite}.verdict", f"{pairing['label']} · {m['metric']}", counts)
+            tc = _testcase(el, f"{suite}.verdict", f"{pairing.label} · {m.metric}", counts)
             text = f"{verdict_text(m)}; change {change(m)}"
-            if m["verdict"] in ("regressed", "over budget"):
-                flips = [f["case_id"] for f in pairing["flips"]["pass_to_fail"]]
+            note = m.disagreement if isinstance(m, Metric) else None
+            if m.verdict in ("regressed", "over budget"):
+                flips = [f.case_id for f in pairing.flips.pass_to_fail]
+                body = "cases pass → fail: " + ", ".join(flips) if flips else text
                 _fail(
                     tc,
                     counts,
-                    f"{m['metric']} {text}",
-                    "cases pass → fail: " + ", ".join(flips) if flips else text,
-                    m["verdict"],
+                    f"{m.metric} {text}",
+                    body + (f"\nnote: {note}" if note else ""),
+                    m.verdict,
                 )
-            elif m["verdict"] == "not comparable":
+            elif m.verdict == "not comparable":
                 _skip(tc, counts, verdict_text(m))
-    for gate in report.outcome.get("gates") or []:
-        tc = _testcase(el, f"{suite}.gates", f"gate {gate['gate']} · {gate['scope']}", counts)
-        if gate["passed"] is False:
-            sign = "≥" if gate["kind"] == "min" else "≤"
+            else:  # improved, equivalent, inconclusive, budgets: the words, for the reader
+                ET.SubElement(tc, "system-out").text = _safe(
+                    text + (f"\nnote: {note}" if note else "")
+                )
+    for gate in report.outcome.gates:
+        tc = _testcase(el, f"{suite}.gates", f"gate {gate.gate} · {gate.scope}", counts)
+        if gate.passed is False:
+            sign = "≥" if gate.kind == "min" else "≤"
+            actual = "—" if gate.actual is None else f"{gate.actual:.4g}"
             _fail(
                 tc,
                 counts,
-                f"gate {gate['gate']} {sign} {gate['limit']:g} failed: {gate['actual']:.4g}",
-                f"scope: {gate['scope']}",
+                f"gate {gate.gate} {sign} {gate.limit:g} failed: {actual}",
+                f"scope: {gate.scope}",
                 "gate",
             )
-        elif gate["passed"] is None:
+        elif gate.passed is None:
             _skip(tc, counts, "nothing to measure")
     if counts["tests"]:
         el.attrib.update({k: str(v) for k, v in counts.items()})

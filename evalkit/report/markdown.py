@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalkit.report.format import change, clip, exit_meaning, mde_text, metric_value, verdict_text
+from evalkit.contracts import Comparison, Evaluation, Flip, PairingResult, RunOutcome
+from evalkit.report.format import (
+    MARKDOWN_ICON,
+    budget_value,
+    change,
+    clip,
+    colour,
+    exit_meaning,
+    headline,
+    mde_text,
+    metric_value,
+    side_labels,
+    verdict_text,
+)
 
 __all__ = ["render_markdown"]
 
@@ -16,7 +29,6 @@ __all__ = ["render_markdown"]
 INLINE_FLIPS = 10
 #: Flips shown with their outputs (every flip is listed by id; a PR comment holds 65k chars).
 OUTPUT_ROWS = 50
-_ICON = {"regressed": "❌", "improved": "✅", "unchanged": "✅", "not comparable": "⚠️"}
 
 
 def _cell(text: Any, width: int = 120) -> str:
@@ -26,40 +38,42 @@ def _cell(text: Any, width: int = 120) -> str:
     return flat
 
 
-def _ids(flips: list[dict[str, Any]]) -> str:
-    return ", ".join(f"`{_cell(f['case_id'], 80)}`" for f in flips)
+def _icon(verdict: str) -> str:
+    return MARKDOWN_ICON[colour(verdict)]
 
 
-def _flips(pairing: dict[str, Any]) -> list[str]:
+def _ids(flips: list[Flip]) -> str:
+    return ", ".join(f"`{_cell(f.case_id, 80)}`" for f in flips)
+
+
+def _why(loser: Any) -> str:
+    if loser is None:
+        return ""
+    if loser.error_class:
+        return f"call failed ({loser.error_class})"
+    return "; ".join(f"{x.scorer}: {x.detail}" if x.detail else x.scorer for x in loser.failed)
+
+
+def _flips(pairing: PairingResult, sides: tuple[str, str]) -> list[str]:
     lines: list[str] = []
     for kind, words in (("pass_to_fail", "pass → fail"), ("fail_to_pass", "fail → pass")):
-        flips = pairing["flips"][kind]
+        flips: list[Flip] = getattr(pairing.flips, kind)
         if not flips:
             continue
         title = f"{len(flips)} case{'s' if len(flips) != 1 else ''} went {words}"
         rows = [
-            "| case | baseline output | this run's output | failed |",
+            f"| case | {_cell(sides[0])} output | {_cell(sides[1])} output | failed |",
             "| --- | --- | --- | --- |",
         ]
         for f in flips[:OUTPUT_ROWS]:
-            a, b = f["baseline"], f["candidate"]
-            loser = b if kind == "pass_to_fail" else a
-            why = (
-                f"call failed ({loser['error_class']})"
-                if loser.get("error_class")
-                else "; ".join(
-                    f"{x['scorer']}: {x['detail']}" if x.get("detail") else x["scorer"]
-                    for x in loser["failed"]
-                )
-            )
-            reps = (
-                f" ({a['passes']}/{a['repeats']} → {b['passes']}/{b['repeats']})"
-                if a["repeats"] > 1
-                else ""
-            )
+            a, b = f.baseline, f.candidate
+            if a is None or b is None:  # a stored comparison: ids only
+                continue
+            why = _why(b if kind == "pass_to_fail" else a)
+            reps = f" ({a.passes}/{a.repeats} → {b.passes}/{b.repeats})" if a.repeats > 1 else ""
             rows.append(
-                f"| `{_cell(f['case_id'], 80)}`{reps} | {_cell(a['output'])} | "
-                f"{_cell(b['output'])} | {_cell(why, 100)} |"
+                f"| `{_cell(f.case_id, 80)}`{reps} | {_cell(a.output)} | "
+                f"{_cell(b.output)} | {_cell(why, 100)} |"
             )
         if len(flips) > OUTPUT_ROWS:
             rows.append(f"| … {len(flips) - OUTPUT_ROWS} more (see the HTML report) | | | |")
@@ -90,121 +104,117 @@ def _flips(pairing: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _comparison(comparison: dict[str, Any]) -> list[str]:
-    base = comparison["baseline"]
-    runs = ", ".join(f"`{r['id']}`" for r in base["runs"])
-    against = f"`{base['name']}` (run {runs})" if base.get("name") else f"run {runs}"
+def _comparison(comparison: Comparison) -> list[str]:
+    tests = comparison.tests
     lines = [
-        f"**Verdict: {comparison['verdict']}** against {against} · "
-        f"{comparison['tests']} test{'s' if comparison['tests'] != 1 else ''}, "
-        f"Holm-corrected at α = {comparison['alpha']:g}",
+        f"**Verdict: {_icon(comparison.verdict)} {comparison.verdict}** · "
+        f"{_cell(headline(comparison), 300)} · "
+        f"{tests} test{'s' if tests != 1 else ''}, "
+        f"Holm-corrected at α = {comparison.alpha:g}",
         "",
     ]
-    matrix = comparison.get("matrix")
-    for pairing in comparison["pairings"]:
-        cases = pairing["cases"]
-        reps = f" × {cases['repeats']} repeats" if cases["repeats"] > 1 else ""
-        lines += [f"#### {_cell(pairing['label'])} · {cases['compared']} cases{reps}", ""]
-        a, b = matrix["sides"] if matrix else ("baseline", "this run")
+    a, b = side_labels(comparison)
+    for pairing in comparison.pairings:
+        cases = pairing.cases
+        reps = f" × {cases.repeats} repeats" if cases.repeats > 1 else ""
+        lines += [f"#### {_cell(pairing.label)} · {cases.compared} cases{reps}", ""]
         lines += [
             f"| metric | {_cell(a)} | {_cell(b)} | change [95% CI] | verdict | detectable |",
             "| --- | ---: | ---: | ---: | --- | ---: |",
         ]
-        for m in pairing["metrics"]:
-            verdict = verdict_text(m)
-            if m["verdict"] == "regressed":
+        for m in pairing.metrics:
+            verdict = f"{_icon(m.verdict)} {_cell(verdict_text(m))}"
+            if m.verdict == "regressed":
                 verdict = f"**{verdict}**"
-            mde = "" if m["verdict"] == "not comparable" or m.get("same_as") else mde_text(m)
+            mde = "" if m.verdict == "not comparable" or m.same_as else mde_text(m)
             lines.append(
-                f"| {_cell(m['metric'])} | {metric_value(m, 'baseline')} | "
-                f"{metric_value(m, 'candidate')} | {change(m)} | {_cell(verdict)} | "
-                f"{mde} |"
+                f"| {_cell(m.metric)} | {metric_value(m, 'baseline')} | "
+                f"{metric_value(m, 'candidate')} | {change(m)} | {verdict} | {mde} |"
             )
-        for bud in pairing["budgets"]:
-            fmt = (
-                (lambda v: f"{v:.0f} ms") if bud["statistic"] == "p95" else (lambda v: f"${v:.5f}")
-            )
+        for bud in pairing.budgets:
             lines.append(
-                f"| {bud['metric']} | {fmt(bud['baseline'])} | "
-                f"{fmt(bud['candidate'])} | {change(bud)} | "
-                f"{_cell(verdict_text(bud))} | |"
+                f"| {bud.metric} | {budget_value(bud, 'baseline')} | "
+                f"{budget_value(bud, 'candidate')} | {change(bud)} | "
+                f"{_icon(bud.verdict)} {_cell(verdict_text(bud))} | |"
             )
         lines.append("")
-        pass_rate = pairing["metrics"][0]
-        if pass_rate["verdict"] != "not comparable":
+        pass_rate = pairing.metrics[0]
+        if pass_rate.verdict != "not comparable":
             lines += [
                 f"Smallest change this suite can detect (80% power): "
                 f"{mde_text(pass_rate)} of pass rate.",
                 "",
             ]
-        lines += [f"> {_cell(note, 300)}" for note in pairing["notes"]]
-        if pairing["notes"]:
+        notes = [f"{m.metric}: {m.disagreement}" for m in pairing.metrics if m.disagreement]
+        notes += pairing.notes
+        lines += [f"> {_cell(note, 300)}" for note in notes]
+        if notes:
             lines.append("")
-        lines += _flips(pairing)
-    for side, words in (("baseline", "Only in the baseline"), ("candidate", "Only in this run")):
-        if (comparison.get("unpaired") or {}).get(side):
-            lines += [
-                f"{words} (not compared): {_cell(', '.join(comparison['unpaired'][side]))}",
-                "",
-            ]
+        lines += _flips(pairing, (a, b))
+    only = (a, b) if comparison.matrix is not None else ("the baseline", "this run")
+    for groups, words in (
+        (comparison.unpaired.baseline, f"Only in {only[0]}"),
+        (comparison.unpaired.candidate, f"Only in {only[1]}"),
+    ):
+        if groups:
+            lines += [f"{words} (not compared): {_cell(', '.join(groups))}", ""]
     return lines
 
 
-def _run(run: dict[str, Any]) -> list[str]:
-    comparison = run.get("comparison")
-    code = run["exit_code"]
-    icon = "❌" if code else (_ICON.get(comparison["verdict"], "✅") if comparison else "✅")
+def _run(run: RunOutcome) -> list[str]:
+    comparison = run.comparison
+    code = run.exit_code
+    icon = "❌" if code else (_icon(comparison.verdict) if comparison else "✅")
     lines = [
-        f"### {icon} {_cell(run['suite'])} — exit {code} "
-        f"({exit_meaning(code, run.get('exit_reasons') or [])})",
+        f"### {icon} {_cell(run.suite)} — exit {code} ({exit_meaning(code, run.exit_reasons)})",
         "",
     ]
-    header = run.get("header") or {}
-    if header:
+    header = run.header
+    if header.prompts:
         lines += [
-            f"{header['cases']} cases · {_cell(', '.join(header['prompts']))} · "
-            f"{_cell(', '.join(header['providers']))} · run `{run['run_id']}`",
+            f"{header.cases} cases · {_cell(', '.join(header.prompts))} · "
+            f"{_cell(', '.join(header.providers))} · run `{run.run_id}`",
             "",
         ]
-    groups = (run.get("summary") or {}).get("groups") or []
+    groups = run.summary.groups
     if groups:
         lines += [
             "| prompt · provider | pass rate | pass / fail / undecided | errors |",
             "| --- | ---: | ---: | ---: |",
         ]
         for g in groups:
-            rate = "—" if g.get("pass_rate") is None else f"{g['pass_rate']:.2f}"
+            rate = "—" if g.pass_rate is None else f"{g.pass_rate:.2f}"
             lines.append(
-                f"| {_cell(g['prompt'])} · {_cell(g['provider'])} | {rate} | "
-                f"{g['passed']} / {g['failed']} / {g['undecided']} | {g['errors']} |"
+                f"| {_cell(g.prompt)} · {_cell(g.provider)} | {rate} | "
+                f"{g.passed} / {g.failed} / {g.undecided} | {g.errors} |"
             )
         lines.append("")
-    for gate in run.get("gates") or []:
-        if gate.get("passed") is False:
-            sign = "≥" if gate["kind"] == "min" else "≤"
-            lines.append(
-                f"- **gate {gate['gate']} {sign} {gate['limit']:g} failed** "
-                f"({_cell(gate['scope'])}: {gate['actual']:.4g})"
-            )
-    if any(g.get("passed") is False for g in run.get("gates") or []):
+    failed = [gate for gate in run.gates if gate.passed is False]
+    for gate in failed:
+        sign = "≥" if gate.kind == "min" else "≤"
+        actual = "—" if gate.actual is None else f"{gate.actual:.4g}"
+        lines.append(
+            f"- **gate {gate.gate} {sign} {gate.limit:g} failed** ({_cell(gate.scope)}: {actual})"
+        )
+    if failed:
         lines.append("")
-    if header.get("baseline_note"):
-        lines += [f"> baseline: {_cell(header['baseline_note'], 300)}", ""]
-    if run.get("error"):
-        lines += [f"> run incomplete: {_cell(run['error'], 300)}", ""]
-    if comparison:
+    if header.baseline_note:
+        lines += [f"> baseline: {_cell(header.baseline_note, 300)}", ""]
+    if run.error:
+        lines += [f"> run incomplete: {_cell(run.error, 300)}", ""]
+    if comparison is not None:
         lines += _comparison(comparison)
     return lines
 
 
-def render_markdown(data: dict[str, Any]) -> str:
-    """``evalkit.run/1`` (every suite run) or ``evalkit.compare/1`` data → Markdown."""
+def render_markdown(data: Evaluation | Comparison) -> str:
+    """``evalkit.run/1`` (every suite run) or ``evalkit.compare/1`` → Markdown."""
     lines = ["## evalkit", ""]
-    if data.get("schema") == "evalkit.compare/1":
-        lines[0] = f"## evalkit compare · {_cell(data['suite'])}"
+    if isinstance(data, Comparison):
+        lines[0] = f"## evalkit compare · {_cell(data.suite)}"
         lines += _comparison(data)
     else:
-        for run in data["runs"]:
+        for run in data.runs:
             lines += _run(run)
-        lines.append(f"exit {data['exit_code']}")
+        lines.append(f"exit {data.exit_code}")
     return "\n".join(lines).rstrip() + "\n"

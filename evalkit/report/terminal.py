@@ -19,9 +19,25 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from evalkit.contracts import (
+    Evaluation,
+    Gate,
+    GroupSummary,
+    RunOutcome,
+    RunSummary,
+    ScorerSummary,
+    StoredRun,
+)
 from evalkit.records import Result
 
-__all__ = ["RichProgress", "render_evaluation", "render_run", "render_runs_list"]
+__all__ = [
+    "RichProgress",
+    "render_dry_run",
+    "render_evaluation",
+    "render_run",
+    "render_runs_list",
+    "render_stored_run",
+]
 
 
 class RichProgress:
@@ -70,49 +86,49 @@ def _ms(value: float | None) -> str:
     return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
 
 
-def _rate(group: dict[str, Any]) -> str:
-    rate = group.get("pass_rate")
-    if rate is None:
-        return "—"
-    low, high = group["pass_rate_ci"]
+def _rate(group: GroupSummary) -> str:
+    rate = group.pass_rate
+    if rate is None or group.pass_rate_ci is None:
+        return _num(rate)
+    low, high = group.pass_rate_ci
     return f"{rate:.2f} [{low:.2f},{high:.2f}]"
 
 
-def _score_cell(score: dict[str, Any]) -> str:
+def _score_cell(score: ScorerSummary) -> str:
     """``mean [low,high]`` (95% interval), on the scorer's own scale."""
-    mean = score["mean"]
+    mean = score.mean
     digits = 1 if abs(mean or 0) > 1.5 else 2
     text = _num(mean, digits)
-    ci = score.get("ci")
+    ci = score.ci
     if ci and mean is not None and ci[0] != ci[1]:
         text += f" [{ci[0]:.{digits}f},{ci[1]:.{digits}f}]"
     return text
 
 
-def _render_notes(groups: Sequence[dict[str, Any]], console: Console) -> None:
+def _render_notes(groups: Sequence[GroupSummary], console: Console) -> None:
     """Repeats (pass@1, pass^k, flaky cases) and scores that could not be given."""
     for group in groups:
-        scope = f"{group['prompt']} · {group['provider']}"
-        rep = group.get("repeats") or {}
-        if rep.get("k", 1) > 1 and rep.get("pass_at_1") is not None:
-            k = rep["k"]
+        scope = f"{group.prompt} · {group.provider}"
+        rep = group.repeats
+        if rep is not None and rep.k > 1 and rep.pass_at_1 is not None:
+            k = rep.k
             line = (
-                f" repeats ×{k} · {escape(scope)}: pass@1 {rep['pass_at_1']:.2f} · "
-                f"pass^{k} {rep['pass_hat_k']:.2f} · pass@{k} {rep['pass_at_k']:.2f}"
+                f" repeats ×{k} · {escape(scope)}: pass@1 {rep.pass_at_1:.2f} · "
+                f"pass^{k} {_num(rep.pass_hat_k)} · pass@{k} {_num(rep.pass_at_k)}"
             )
-            if rep["flaky"]:
-                shown = " ".join(rep["flaky"][:5]) + (" …" if len(rep["flaky"]) > 5 else "")
-                line += f" · {len(rep['flaky'])} flaky: {escape(shown)}"
+            if rep.flaky:
+                shown = " ".join(rep.flaky[:5]) + (" …" if len(rep.flaky) > 5 else "")
+                line += f" · {len(rep.flaky)} flaky: {escape(shown)}"
             console.print(line)
-        for name, score in group["scores"].items():
-            missing = score.get("unscored") or 0
+        for name, score in group.scores.items():
+            missing = score.unscored or 0
             if not missing:
                 continue
-            total = score["n"] + missing
-            what = "verdicts invalid" if score["type"] == "judge" else "not scored"
+            total = score.n + missing
+            what = "verdicts invalid" if score.type == "judge" else "not scored"
             if missing == total:
                 count = f"all {total} {what}" + (
-                    ": no judge decision in this run" if score["type"] == "judge" else ""
+                    ": no judge decision in this run" if score.type == "judge" else ""
                 )
             else:
                 count = f"{missing} of {total} {what}"
@@ -122,24 +138,10 @@ def _render_notes(groups: Sequence[dict[str, Any]], console: Console) -> None:
             )
 
 
-def render_run(outcome: dict[str, Any], console: Console, db: str | None = None) -> None:
-    """One suite run: header, the table of groups, gates, errors, footer."""
-    header = outcome.get("header") or {}
-    summary = outcome["summary"]
-    groups = summary.get("groups", [])
-    models = header.get("providers", {})
-    providers = " ".join(f"{pid} ({model})" if model else pid for pid, model in models.items())
-    line = f"[bold]{escape(outcome['suite'])}[/]"
-    if header:
-        line += (
-            f" · {header['cases']} cases · {escape(', '.join(header['prompts']))} · "
-            f"{escape(providers)} · {header['repeat']} repeat"
-            f"{'s' if header['repeat'] != 1 else ''}"
-        )
-    console.print(line)
+def _groups_table(groups: Sequence[GroupSummary]) -> Table:
     scorer_names: list[str] = []
     for group in groups:
-        for name in group["scores"]:
+        for name in group.scores:
             if name not in scorer_names:
                 scorer_names.append(name)
     table = Table(box=None, pad_edge=False, header_style="bold")
@@ -148,130 +150,167 @@ def render_run(outcome: dict[str, Any], console: Console, db: str | None = None)
     table.add_column("pass rate [95% CI]", justify="right")
     table.add_column("pass/fail/undec.", justify="right")
     for name in scorer_names:
-        table.add_column(name, justify="right")
+        table.add_column(escape(name), justify="right")
     table.add_column("latency p50/p95", justify="right")
     table.add_column("ttft p50", justify="right")
     table.add_column("tokens in/out", justify="right")
     table.add_column("errors", justify="right")
     for group in groups:
         cells = [
-            escape(group["prompt"]),
-            escape(group["provider"]),
+            escape(group.prompt),
+            escape(group.provider),
             _rate(group),
-            f"{group['passed']}/{group['failed']}/{group['undecided']}",
+            f"{group.passed}/{group.failed}/{group.undecided}",
         ]
         for name in scorer_names:
-            score = group["scores"].get(name)
-            if score is None:
-                cells.append("—")
-            else:
-                cells.append(_score_cell(score))
+            score = group.scores.get(name)
+            cells.append("—" if score is None else _score_cell(score))
         cells += [
-            f"{_ms(group['latency_p50_ms'])} / {_ms(group['latency_p95_ms'])}",
-            _ms(group["ttft_p50_ms"]),
-            f"{group['input_tokens']}/{group['output_tokens']}",
-            str(group["errors"]) if group["errors"] else "0",
+            f"{_ms(group.latency_p50_ms)} / {_ms(group.latency_p95_ms)}",
+            _ms(group.ttft_p50_ms),
+            f"{group.input_tokens}/{group.output_tokens}",
+            str(group.errors),
         ]
         table.add_row(*cells)
-    console.print(table)
-    _render_notes(groups, console)
-    for gate in outcome.get("gates", []):
-        mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]n/a[/]"}[
-            gate["passed"]
-        ]
-        sign = "≥" if gate["kind"] == "min" else "≤"
-        actual = "—" if gate["actual"] is None else f"{gate['actual']:.4g}"
+    return table
+
+
+def _render_gates(gates: Sequence[Gate], console: Console) -> None:
+    for gate in gates:
+        mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]n/a[/]"}[gate.passed]
+        sign = "≥" if gate.kind == "min" else "≤"
+        actual = "—" if gate.actual is None else f"{gate.actual:.4g}"
         console.print(
-            f" gate {gate['gate']} {sign} {gate['limit']:g}: {mark} "
-            f"({escape(gate['scope'])}: {actual})"
+            f" gate {gate.gate} {sign} {gate.limit:g}: {mark} ({escape(gate.scope)}: {actual})"
         )
-    run = summary.get("run")
+
+
+def _render_summary(summary: RunSummary, gates: Sequence[Gate], console: Console) -> None:
+    """The table of groups, repeats and unscored notes, gates, run stats and errors."""
+    console.print(_groups_table(summary.groups))
+    _render_notes(summary.groups, console)
+    _render_gates(gates, console)
+    run = summary.run
     if run:
-        spent = f"${run['spent_usd']:.4f}" if run.get("spent_usd") else "$0"
-        cost = summary.get("cost_usd")
+        spent = f"${run.spent_usd:.4f}" if run.spent_usd else "$0"
         line = (
-            f" calls {summary.get('results', 0)} · from cache {run['cache_hits']} · "
-            f"retried {run['retries']} · spent {spent}"
+            f" calls {summary.results} · from cache {run.cache_hits} · "
+            f"retried {run.retries} · spent {spent}"
         )
-        if cost:
-            line += f" · answers' cost ${cost:.4f}"
-        for pid, lowest in (run.get("throttled_to") or {}).items():
+        if summary.cost_usd:
+            line += f" · answers' cost ${summary.cost_usd:.4f}"
+        for pid, lowest in run.throttled_to.items():
             line += f" · {escape(pid)} throttled to {lowest} by rate limits"
         console.print(line)
-    errors = summary.get("errors", [])
-    if errors:
+    if summary.errors:
         table = Table(box=None, pad_edge=False, header_style="bold red", title_justify="left")
         table.add_column(" error class")
         table.add_column("calls", justify="right")
         table.add_column("example")
-        for err in errors:
+        for err in summary.errors:
             table.add_row(
-                " " + escape(err["error_class"]),
-                str(err["n"]),
-                escape((err["example"] or "")[:110]),
+                " " + escape(err.error_class), str(err.n), escape((err.example or "")[:110])
             )
         console.print(table)
-    if outcome.get("error"):
-        console.print(f" [red]run incomplete:[/] {escape(outcome['error'])}")
-    if header.get("baseline_note"):
-        console.print(f" [yellow]baseline:[/] {escape(header['baseline_note'])}")
-    if outcome.get("comparison"):
+
+
+def render_run(outcome: RunOutcome, console: Console, db: str | None = None) -> None:
+    """One suite run: header, the table of groups, gates, errors, verdict, footer."""
+    header = outcome.header
+    line = f"[bold]{escape(outcome.suite)}[/]"
+    if header.prompts:
+        providers = " ".join(
+            f"{pid} ({model})" if model else pid for pid, model in header.providers.items()
+        )
+        line += (
+            f" · {header.cases} cases · {escape(', '.join(header.prompts))} · "
+            f"{escape(providers)} · {header.repeat} repeat"
+            f"{'s' if header.repeat != 1 else ''}"
+        )
+    console.print(line)
+    _render_summary(outcome.summary, outcome.gates, console)
+    if outcome.error:
+        console.print(f" [red]run incomplete:[/] {escape(outcome.error)}")
+    if header.baseline_note:
+        console.print(f" [yellow]baseline:[/] {escape(header.baseline_note)}")
+    if outcome.comparison is not None:
         from evalkit.report.verdict import render_comparison
 
-        render_comparison(outcome["comparison"], console)
-    footer = f" run {outcome['run_id']}" if outcome.get("run_id") else ""
+        render_comparison(outcome.comparison, console)
+    footer = f" run {outcome.run_id}" if outcome.run_id else ""
     if db:
         footer += f" · store {escape(db)}"
-    footer += f" · {outcome['status']}"
+    footer += f" · {outcome.status}"
     console.print(footer)
 
 
-def render_dry_run(outcome: dict[str, Any], console: Console) -> None:
-    header = outcome["header"]
+def render_stored_run(run: StoredRun, console: Console) -> None:
+    """``evalkit runs show``: provenance, the summary, gates, and the stored comparison."""
     console.print(
-        f"[bold]{escape(outcome['suite'])}[/] · {header['cases']} cases · "
-        f"{escape(', '.join(header['prompts']))} · {header['repeat']} repeat(s)"
+        f"run {run.id} · started {(run.started_at or '')[:19]} UTC · {run.status} · "
+        f"exit {run.exit_code} · evalkit {run.evalkit_version} · commit "
+        f"{(run.git_commit or '—')[:10]}{' (dirty)' if run.git_dirty else ''}",
+        markup=False,
+    )
+    for p in run.providers:
+        console.print(f" provider {p.provider}: {p.identity}", markup=False)
+    console.print(f"[bold]{escape(run.suite)}[/]")
+    _render_summary(run.summary, run.gates, console)
+    if run.comparison is not None:
+        from evalkit.report.verdict import render_comparison
+
+        ref = f" (--baseline {run.baseline})" if run.baseline else ""
+        console.print(f"\n verdict stored when the run was compared{escape(ref)}:")
+        render_comparison(run.comparison, console)
+    elif run.baseline:
+        console.print(f" [yellow]baseline:[/] {escape(run.baseline)} (not compared)")
+
+
+def render_dry_run(outcome: RunOutcome, console: Console) -> None:
+    """``--dry-run``: per provider, calls planned, answered by the cache, to make, and cost."""
+    header = outcome.header
+    console.print(
+        f"[bold]{escape(outcome.suite)}[/] · {header.cases} cases · "
+        f"{escape(', '.join(header.prompts))} · {header.repeat} repeat(s)"
     )
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("provider", "planned", "from cache", "to call", "estimated cost (at most)"):
         table.add_column(col, justify="left" if col == "provider" else "right")
-    for row in outcome["summary"]["dry_run"]:
-        cost = f"${row['estimate_usd']:.4f}"
-        if row["unpriced"]:
-            cost += f" + {row['unpriced']} calls of unknown price"
+    for row in outcome.summary.dry_run or []:
+        cost = f"${row.estimate_usd:.4f}"
+        if row.unpriced:
+            cost += f" + {row.unpriced} calls of unknown price"
         table.add_row(
-            escape(row["provider"]),
-            str(row["planned"]),
-            str(row["cached"]),
-            str(row["to_call"]),
-            cost,
+            escape(row.provider), str(row.planned), str(row.cached), str(row.to_call), cost
         )
     console.print(table)
 
 
 def render_evaluation(
-    data: dict[str, Any], console: Console, footer: Callable[[], None] | None = None
+    evaluation: Evaluation, console: Console, footer: Callable[[], None] | None = None
 ) -> None:
-    for i, run in enumerate(data["runs"]):
+    """Every suite run of ``evalkit run``, then the exit code and what it means."""
+    for i, run in enumerate(evaluation.runs):
         if i:
             console.print()
-        if data.get("dry_run"):
+        if evaluation.dry_run:
             render_dry_run(run, console)
             continue
-        render_run(run, console, data.get("db"))
-    if data.get("dry_run"):
+        render_run(run, console, str(evaluation.db))
+    if evaluation.dry_run:
         console.print("\ndry run: nothing was called or stored")
         return
     if footer:
         footer()
     from evalkit.report.format import exit_meaning
 
-    code = data["exit_code"]
-    reasons = [r for run in data["runs"] for r in run.get("exit_reasons") or []]
+    code = evaluation.exit_code
+    reasons = [r for run in evaluation.runs for r in run.exit_reasons]
     console.print(f"\nexit {code} ({exit_meaning(code, list(dict.fromkeys(reasons)))})")
 
 
 def render_runs_list(rows: Sequence[dict[str, Any]], console: Console) -> None:
+    """``evalkit runs list``: the newest runs first."""
     table = Table(box=None, header_style="bold")
     for col in (
         "run",

@@ -3,34 +3,35 @@ per-case flips (pass → fail first), each with both outputs."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evalkit.report.format import change, clip, mde_text, metric_value, verdict_text
+from evalkit.contracts import Comparison, Flip, PairingResult
+from evalkit.report.format import (
+    TERMINAL_STYLE,
+    budget_value,
+    change,
+    clip,
+    colour,
+    headline,
+    mde_text,
+    metric_value,
+    side_labels,
+    verdict_text,
+)
 
 __all__ = ["render_comparison", "render_matrix"]
 
-_STYLE = {
-    "regressed": "bold red",
-    "improved": "green",
-    "over budget": "bold red",
-    "not comparable": "yellow",
-}
 #: Flips shown with their outputs in the terminal (all are in --summary and --report).
 SHOWN_FLIPS = 10
 
 
-def _run_label(side: dict[str, Any]) -> str:
-    runs = side.get("runs") or []
-    ids = ", ".join(r["id"] for r in runs)
-    name = side.get("name")
-    return f"{name} (run {ids})" if name else f"run {ids}"
+def _styled(verdict: str, text: str) -> str:
+    return f"[{TERMINAL_STYLE[colour(verdict)]}]{escape(text)}[/]"
 
 
-def _table(pairing: dict[str, Any], baseline: str, candidate: str) -> Table:
+def _table(pairing: PairingResult, baseline: str, candidate: str) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col, justify in (
         ("metric", "left"),
@@ -41,149 +42,134 @@ def _table(pairing: dict[str, Any], baseline: str, candidate: str) -> Table:
         ("detectable", "right"),
     ):
         table.add_column(escape(col), justify=justify)  # type: ignore[arg-type]
-    for m in pairing["metrics"]:
-        style = _STYLE.get(m["verdict"], "")
-        verdict = escape(verdict_text(m))
+    for m in pairing.metrics:
         table.add_row(
-            escape(m["metric"]),
+            escape(m.metric),
             metric_value(m, "baseline"),
             metric_value(m, "candidate"),
             change(m),
-            f"[{style}]{verdict}[/]" if style else verdict,
-            "" if m["verdict"] == "not comparable" or m.get("same_as") else mde_text(m),
+            _styled(m.verdict, verdict_text(m)),
+            "" if m.verdict == "not comparable" or m.same_as else mde_text(m),
         )
-    for b in pairing["budgets"]:
-        unit = (
-            (lambda v: f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.0f} ms")
-            if b["statistic"] == "p95"
-            else (lambda v: f"${v:.5f}")
-        )
-        style = _STYLE.get(b["verdict"], "")
-        verdict = escape(verdict_text(b))
+    for b in pairing.budgets:
         table.add_row(
-            escape(b["metric"]),
-            unit(b["baseline"]),
-            unit(b["candidate"]),
+            escape(b.metric),
+            budget_value(b, "baseline"),
+            budget_value(b, "candidate"),
             change(b),
-            f"[{style}]{verdict}[/]" if style else verdict,
+            _styled(b.verdict, verdict_text(b)),
             "",
         )
     return table
 
 
-def _flip_lines(pairing: dict[str, Any], console: Console) -> None:
+def _why(flip: Flip, kind: str) -> str:
+    b = flip.candidate
+    if kind != "pass_to_fail" or b is None:
+        return ""
+    if b.error_class:
+        return f"call failed ({b.error_class})"
+    return "; ".join(f"{f.scorer}: {f.detail}" if f.detail else f.scorer for f in b.failed)
+
+
+def _flip_lines(pairing: PairingResult, console: Console) -> None:
     for kind, words in (("pass_to_fail", "pass → fail"), ("fail_to_pass", "fail → pass")):
-        flips = pairing["flips"][kind]
+        flips: list[Flip] = getattr(pairing.flips, kind)
         if not flips:
             continue
         style = "red" if kind == "pass_to_fail" else "green"
         more = f" (first {SHOWN_FLIPS})" if len(flips) > SHOWN_FLIPS else ""
         case = "case" if len(flips) == 1 else "cases"
+        if flips[0].baseline is None:  # a stored comparison: case ids only
+            ids = "  ".join(f.case_id for f in flips)
+            console.print(
+                f" [{style}]{len(flips)} {case} went {words}[/]: {escape(clip(ids, 150))}"
+            )
+            continue
         console.print(f" [{style}]{len(flips)} {case} went {words}[/]{more}:")
         for flip in flips[:SHOWN_FLIPS]:
-            a, b = flip["baseline"], flip["candidate"]
-            why = "; ".join(
-                f"{f['scorer']}: {f['detail']}" if f.get("detail") else f["scorer"]
-                for f in b["failed"]
-                if kind == "pass_to_fail"
-            )
-            if kind == "pass_to_fail" and b.get("error_class"):
-                why = f"call failed ({b['error_class']})"
-            reps = (
-                f" {a['passes']}/{a['repeats']} → {b['passes']}/{b['repeats']}"
-                if a["repeats"] > 1
-                else ""
-            )
+            a, b = flip.baseline, flip.candidate
+            assert a is not None and b is not None
+            why = _why(flip, kind)
+            reps = f" {a.passes}/{a.repeats} → {b.passes}/{b.repeats}" if a.repeats > 1 else ""
             console.print(
-                f"   {escape(flip['case_id'])}{reps}: {escape(repr(clip(a['output'], 50)))} → "
-                f"{escape(repr(clip(b['output'], 50)))}"
+                f"   {escape(flip.case_id)}{reps}: {escape(repr(clip(a.output, 50)))} → "
+                f"{escape(repr(clip(b.output, 50)))}"
                 + (f"  [dim]({escape(clip(why, 70))})[/]" if why else "")
             )
         if len(flips) > SHOWN_FLIPS:
-            rest = "  ".join(f["case_id"] for f in flips[SHOWN_FLIPS:])
+            rest = "  ".join(f.case_id for f in flips[SHOWN_FLIPS:])
             console.print(f"   … {escape(clip(rest, 150))}")
 
 
-def render_comparison(comparison: dict[str, Any], console: Console) -> None:
+def render_comparison(comparison: Comparison, console: Console) -> None:
     """Every pairing: the verdict table, the smallest detectable change, notes and flips."""
-    base = comparison["baseline"]
-    matrix = comparison.get("matrix")
-    against = (
-        f"{matrix['sides'][1]} against {matrix['sides'][0]}"
-        if matrix
-        else f"compared with {_run_label(base)}"
-    )
+    tests = comparison.tests
     console.print(
-        f" {escape(against)} · verdict: "
-        f"[{_STYLE.get(comparison['verdict'], 'bold')}]{comparison['verdict']}[/]"
-        f" · {comparison['tests']} test{'s' if comparison['tests'] != 1 else ''}, "
-        "Holm-corrected at "
-        f"α={comparison['alpha']:g}"
+        f" {escape(headline(comparison))} · verdict: "
+        f"{_styled(comparison.verdict, comparison.verdict)}"
+        f" · {tests} test{'s' if tests != 1 else ''}, Holm-corrected at α={comparison.alpha:g}"
     )
-    for pairing in comparison["pairings"]:
+    base_col, cand_col = side_labels(comparison)
+    for pairing in comparison.pairings:
+        cases = pairing.cases
         console.print(
-            f"\n [bold]{escape(pairing['label'])}[/] · "
-            f"{pairing['cases']['compared']} cases compared"
-            + (
-                f" × {pairing['cases']['repeats']} repeats"
-                if pairing["cases"]["repeats"] > 1
-                else ""
-            )
+            f"\n [bold]{escape(pairing.label)}[/] · {cases.compared} cases compared"
+            + (f" × {cases.repeats} repeats" if cases.repeats > 1 else "")
         )
-        base_col, cand_col = "baseline", "this run"
-        if comparison.get("matrix"):
-            sides = comparison["matrix"]["sides"]
-            base_col, cand_col = sides[0], sides[1]
         console.print(_table(pairing, base_col, cand_col))
-        pass_rate = pairing["metrics"][0]
-        if pass_rate["verdict"] != "not comparable":
+        pass_rate = pairing.metrics[0]
+        if pass_rate.verdict != "not comparable":
             console.print(
                 f" smallest change this suite can detect (80% power, "
-                f"α={pairing['mde']['alpha']:.3g}): {mde_text(pass_rate)} of pass rate"
+                f"α={pairing.mde.alpha:.3g}): {mde_text(pass_rate)} of pass rate"
             )
-        for note in pairing["notes"]:
+        for m in pairing.metrics:
+            if m.disagreement:
+                console.print(f" [dim]note: {escape(m.metric)}: {escape(m.disagreement)}[/]")
+        for note in pairing.notes:
             console.print(f" [dim]note: {escape(note)}[/]")
         _flip_lines(pairing, console)
-    unpaired = comparison.get("unpaired") or {}
-    for side, words in (("baseline", "only in the baseline"), ("candidate", "only in this run")):
-        if unpaired.get(side):
-            console.print(
-                f" [yellow]{words} (not compared):[/] {escape(', '.join(unpaired[side]))}"
-            )
+    unpaired = comparison.unpaired
+    for groups, words in (
+        (unpaired.baseline, "only in the baseline"),
+        (unpaired.candidate, "only in this run"),
+    ):
+        if groups:
+            console.print(f" [yellow]{words} (not compared):[/] {escape(', '.join(groups))}")
 
 
-def render_matrix(comparison: dict[str, Any], console: Console) -> None:
+def render_matrix(comparison: Comparison, console: Console) -> None:
     """``compare --prompt a --prompt b SUITE``: one row per provider (or prompt version)."""
-    matrix = comparison["matrix"]
-    a, b = matrix["sides"]
+    matrix = comparison.matrix
+    assert matrix is not None
+    a, b = matrix.sides
     table = Table(
         box=None,
         pad_edge=False,
         header_style="bold",
-        title=f"{comparison['suite']}: {a} vs {b}",
+        title=f"{escape(comparison.suite)}: {escape(a)} vs {escape(b)}",
         title_justify="left",
     )
     for col in (
-        "provider" if matrix["by"] == "prompt" else "prompt",
-        f"{a}",
-        f"{b}",
+        "provider" if matrix.by == "prompt" else "prompt",
+        a,
+        b,
         "change [95% CI]",
         "verdict",
         "pass→fail",
         "fail→pass",
     ):
         table.add_column(escape(col))
-    for row, pairing in zip(matrix["rows"], comparison["pairings"], strict=True):
-        m = pairing["metrics"][0]
-        style = _STYLE.get(m["verdict"], "")
-        verdict = escape(verdict_text(m))
+    for row, pairing in zip(matrix.rows, comparison.pairings, strict=True):
+        m = pairing.metrics[0]
         table.add_row(
             escape(row),
             metric_value(m, "baseline"),
             metric_value(m, "candidate"),
             change(m),
-            f"[{style}]{verdict}[/]" if style else verdict,
-            str(len(pairing["flips"]["pass_to_fail"])),
-            str(len(pairing["flips"]["fail_to_pass"])),
+            _styled(m.verdict, verdict_text(m)),
+            str(len(pairing.flips.pass_to_fail)),
+            str(len(pairing.flips.fail_to_pass)),
         )
     console.print(table)

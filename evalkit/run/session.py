@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from evalkit.contracts import Evaluation, RunOutcome
 from evalkit.errors import RunIncomplete
 from evalkit.records import Suite
 from evalkit.run import stages
@@ -27,68 +26,6 @@ __all__ = [
     "run_suite",
     "run_suites",
 ]
-
-
-@dataclass
-class RunOutcome:
-    """One suite's run: its id, summary, gates and exit code."""
-
-    run_id: str
-    suite: str
-    status: str
-    summary: dict[str, Any]
-    gates: list[dict[str, Any]]
-    exit_code: int
-    planned: int
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    elapsed_s: float = 0.0
-    header: dict[str, Any] = field(default_factory=dict)
-    #: The verdict against the baseline (``--baseline``), as ``evalkit.compare/1`` data.
-    comparison: dict[str, Any] | None = None
-    #: Why the exit code is 1 under ``--fail-on`` ("gate", "regression", ...).
-    exit_reasons: list[str] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "suite": self.suite,
-            "status": self.status,
-            "exit_code": self.exit_code,
-            "planned": self.planned,
-            "elapsed_s": self.elapsed_s,
-            "header": self.header,
-            "summary": self.summary,
-            "gates": self.gates,
-            "warnings": self.warnings,
-            "error": self.error,
-            "exit_reasons": self.exit_reasons,
-            "comparison": self.comparison,
-        }
-
-
-@dataclass
-class Evaluation:
-    runs: list[RunOutcome]
-    db: Path
-    dry_run: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        codes = {r.exit_code for r in self.runs}
-        for code in (2, 3, 1):
-            if code in codes:
-                return code
-        return 0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "schema": "evalkit.run/1",
-            "exit_code": self.exit_code,
-            "db": str(self.db),
-            "dry_run": self.dry_run,
-            "runs": [r.as_json() for r in self.runs],
-        }
 
 
 async def run_suite(inv: Invocation, suite: Suite) -> RunOutcome:

@@ -271,6 +271,7 @@ def record(inv: Invocation, prepared: PreparedRun) -> RecordedRun:
             "replay": opts.replay,
             "max_cost": opts.max_cost,
             "scorers": [s.name for s in suite.scorers],
+            "equivalence_margin": suite.equivalence_margin,
         }
         config_hash = content_hash(
             {"config": inv.project.config_source, "suite": suite.hash, "providers": identities}

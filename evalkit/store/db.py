@@ -208,7 +208,10 @@ def _create(path: Path) -> None:
 #: DuckDB's allocator keeps up to 128 MiB of freed memory per task by default; evalkit's
 #: queries and batches are small, so hand memory back early (measured: −8 MiB peak RSS on a
 #: 2,000-case summary, no measurable time).
-_CONFIG = {"allocator_flush_threshold": "1MB", "allocator_bulk_deallocation_flush_threshold": "1MB"}
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "allocator_flush_threshold": "1MB",
+    "allocator_bulk_deallocation_flush_threshold": "1MB",
+}
 
 
 class Store:

@@ -32,42 +32,48 @@ def test_planted_flips_are_listed_exactly_pass_to_fail_first(store):
     simple_run(store, "r1", _cases(100, base))
     simple_run(store, "r2", _cases(100, (base - lost) | gained), minutes=1)
     out = compare_runs(store, "r1", "r2")
-    (pairing,) = out["pairings"]
-    flips = pairing["flips"]
-    assert list(flips) == ["pass_to_fail", "fail_to_pass"]
-    assert [f["case_id"] for f in flips["pass_to_fail"]] == [f"c{i:03d}" for i in sorted(lost)]
-    assert [f["case_id"] for f in flips["fail_to_pass"]] == [f"c{i:03d}" for i in sorted(gained)]
-    first = flips["pass_to_fail"][0]
-    assert first["baseline"]["output"] == "c003:good:r1"
-    assert first["candidate"]["output"] == "c003:bad:r2"
-    assert first["candidate"]["failed"] == [
+    (pairing,) = out.pairings
+    flips = pairing.flips
+    assert list(flips.model_dump()) == ["pass_to_fail", "fail_to_pass"]
+    assert [f.case_id for f in flips.pass_to_fail] == [f"c{i:03d}" for i in sorted(lost)]
+    assert [f.case_id for f in flips.fail_to_pass] == [f"c{i:03d}" for i in sorted(gained)]
+    first = flips.pass_to_fail[0]
+    assert first.baseline is not None and first.candidate is not None
+    assert first.baseline.output == "c003:good:r1"
+    assert first.candidate.output == "c003:bad:r2"
+    assert [f.model_dump() for f in first.candidate.failed] == [
         {"scorer": "check", "value": 0.0, "detail": "missing in check"}
     ]
-    assert out["counts"]["pass_to_fail"] == 7 and out["counts"]["fail_to_pass"] == 3
-    pass_rate = pairing["metrics"][0]
-    assert pass_rate["discordant"] == {"pass_to_fail": 7, "fail_to_pass": 3}
-    assert pass_rate["estimate"] == pytest.approx(-0.04)
-    assert pass_rate["p"] == pytest.approx(stats.mcnemar_exact(7, 3))
-    assert pass_rate["verdict"] == "unchanged"  # 7 vs 3 is not significant
+    assert out.counts.pass_to_fail == 7 and out.counts.fail_to_pass == 3
+    pass_rate = pairing.metrics[0]
+    assert pass_rate.discordant is not None
+    assert pass_rate.discordant.model_dump() == {"pass_to_fail": 7, "fail_to_pass": 3}
+    assert pass_rate.estimate == pytest.approx(-0.04)
+    assert pass_rate.p == pytest.approx(stats.mcnemar_exact(7, 3))
+    # 7 vs 3 is not significant, and the interval is far wider than ±2 points
+    assert pass_rate.verdict == "inconclusive"
+    assert out.verdict == "inconclusive" and out.counts.inconclusive == 1
 
 
-def test_a_real_regression_is_flagged_and_identical_runs_are_unchanged(store):
+def test_a_real_regression_is_flagged_and_identical_runs_are_not_called_unchanged(store):
     simple_run(store, "r1", _cases(120, set(range(100))))
     simple_run(store, "r2", _cases(120, set(range(20, 100))), minutes=1)
     simple_run(store, "r3", _cases(120, set(range(100))), minutes=2)
     bad = compare_runs(store, "r1", "r2")
-    assert bad["verdict"] == "regressed" and bad["counts"]["regressed"] == 1
-    pass_rate = bad["pairings"][0]["metrics"][0]
-    assert pass_rate["verdict"] == "regressed" and pass_rate["p_adjusted"] < 1e-5
-    assert pass_rate["ci"][1] < 0
+    assert bad.verdict == "regressed" and bad.counts.regressed == 1
+    pass_rate = bad.pairings[0].metrics[0]
+    assert pass_rate.verdict == "regressed" and pass_rate.p_adjusted is not None
+    assert pass_rate.p_adjusted < 1e-5
+    assert pass_rate.ci is not None and pass_rate.ci[1] < 0
     same = compare_runs(store, "r1", "r3")
-    assert same["verdict"] == "unchanged"
-    assert same["pairings"][0]["flips"] == {"pass_to_fail": [], "fail_to_pass": []}
+    # nothing changed, yet 120 cases cannot show a change under 2 points: inconclusive
+    assert same.verdict == "inconclusive"
+    assert same.pairings[0].flips.model_dump() == {"pass_to_fail": [], "fail_to_pass": []}
     # what this suite could detect: a deterministic suite needs ~8 flipped cases of 120
-    mde = same["pairings"][0]["mde"]["pass_rate"]
-    assert 0.04 < mde < 0.10
+    mde = same.pairings[0].mde.pass_rate
+    assert mde is not None and 0.04 < mde < 0.10
     improved = compare_runs(store, "r2", "r1")
-    assert improved["verdict"] == "improved"
+    assert improved.verdict == "improved"
 
 
 def test_repeats_flip_by_majority_and_use_the_cluster_statistics(store):
@@ -92,17 +98,14 @@ def test_repeats_flip_by_majority_and_use_the_cluster_statistics(store):
         },
         minutes=1,
     )
-    (pairing,) = compare_runs(store, "r1", "r2")["pairings"]
-    assert pairing["cases"]["repeats"] == 3
-    assert [f["case_id"] for f in pairing["flips"]["pass_to_fail"]] == ["a"]
-    assert [f["case_id"] for f in pairing["flips"]["fail_to_pass"]] == ["c"]
-    flip = pairing["flips"]["pass_to_fail"][0]
-    assert (
-        flip["baseline"]["passes"],
-        flip["candidate"]["passes"],
-        flip["baseline"]["repeats"],
-    ) == (3, 1, 3)
-    assert pairing["metrics"][0]["test"] == "exact sign-flip over cases"
+    (pairing,) = compare_runs(store, "r1", "r2").pairings
+    assert pairing.cases.repeats == 3
+    assert [f.case_id for f in pairing.flips.pass_to_fail] == ["a"]
+    assert [f.case_id for f in pairing.flips.fail_to_pass] == ["c"]
+    flip = pairing.flips.pass_to_fail[0]
+    assert flip.baseline is not None and flip.candidate is not None
+    assert (flip.baseline.passes, flip.candidate.passes, flip.baseline.repeats) == (3, 1, 3)
+    assert pairing.metrics[0].test == "exact sign-flip over cases"
 
 
 def test_failed_calls_count_as_failures_and_undecided_pairs_are_left_out(store):
@@ -118,11 +121,12 @@ def test_failed_calls_count_as_failures_and_undecided_pairs_are_left_out(store):
     items2.append((r, [make_score(r, "check", True)]))
     write_run(store, "r1", items1)
     write_run(store, "r2", items2, minutes=1)
-    (pairing,) = compare_runs(store, "r1", "r2")["pairings"]
-    pass_rate = pairing["metrics"][0]
-    assert pass_rate["cases"] == 2  # b is undecided in r2
-    (flip,) = pairing["flips"]["pass_to_fail"]
-    assert flip["case_id"] == "a" and flip["candidate"]["error_class"] == "timeout"
+    (pairing,) = compare_runs(store, "r1", "r2").pairings
+    pass_rate = pairing.metrics[0]
+    assert pass_rate.cases == 2  # b is undecided in r2
+    (flip,) = pairing.flips.pass_to_fail
+    assert flip.case_id == "a" and flip.candidate is not None
+    assert flip.candidate.error_class == "timeout"
 
 
 def _two_scorer_run(
@@ -154,24 +158,24 @@ def _two_scorer_run(
 def test_a_changed_signature_is_refused_with_the_reason(store):
     _two_scorer_run(store, "r1")
     _two_scorer_run(store, "r2", judge_version="2", minutes=1)
-    (pairing,) = compare_runs(store, "r1", "r2")["pairings"]
-    metrics = {m["metric"]: m for m in pairing["metrics"]}
+    (pairing,) = compare_runs(store, "r1", "r2").pairings
+    metrics = {m.metric: m for m in pairing.metrics}
     judge = metrics["judge"]
-    assert judge["verdict"] == "not comparable"
-    assert judge["reason"] == "scorer signature differs (version: 1 → 2)"
+    assert judge.verdict == "not comparable"
+    assert judge.reason == "scorer signature differs (version: 1 → 2)"
     # the pass rate is still compared, over the scorers both runs share, and says so
-    assert metrics["pass rate"]["verdict"] == "unchanged"
-    assert metrics["pass rate"]["note"] == "over check (the scorers both runs share)"
-    assert any("not comparable" in n and "judge" in n for n in pairing["notes"])
+    assert metrics["pass rate"].verdict == "inconclusive"
+    assert metrics["pass rate"].note == "over check (the scorers both runs share)"
+    assert any("not comparable" in n and "judge" in n for n in pairing.notes)
 
 
 def test_a_changed_threshold_is_refused(store):
     _two_scorer_run(store, "r1", threshold=0.5)
     _two_scorer_run(store, "r2", threshold=0.7, minutes=1)
-    (pairing,) = compare_runs(store, "r1", "r2")["pairings"]
-    judge = next(m for m in pairing["metrics"] if m["scorer"] == "judge")
-    assert judge["verdict"] == "not comparable"
-    assert judge["reason"] == "threshold differs (0.5 → 0.7)"
+    (pairing,) = compare_runs(store, "r1", "r2").pairings
+    judge = next(m for m in pairing.metrics if m.scorer == "judge")
+    assert judge.verdict == "not comparable"
+    assert judge.reason == "threshold differs (0.5 → 0.7)"
 
 
 def test_prompt_version_provider_and_model_are_what_is_compared(store):
@@ -183,10 +187,10 @@ def test_prompt_version_provider_and_model_are_what_is_compared(store):
             items.append((r, [make_score(r, "check", i < 20)]))
         write_run(store, run_id, items, minutes=int(run_id[1]))
     out = compare_runs(store, "r1", "r2")
-    (pairing,) = out["pairings"]
-    assert pairing["label"] == "p@v1 → p@v2 · x"
-    assert all(m["verdict"] != "not comparable" for m in pairing["metrics"])
-    assert "model m1 → m2" in pairing["notes"]
+    (pairing,) = out.pairings
+    assert pairing.label == "p@v1 → p@v2 · x"
+    assert all(m.verdict != "not comparable" for m in pairing.metrics)
+    assert "model m1 → m2" in pairing.notes
 
 
 def test_cases_added_removed_and_changed_are_reported_not_compared(store):
@@ -196,16 +200,16 @@ def test_cases_added_removed_and_changed_are_reported_not_compared(store):
         r = make_result("r2", case, case_hash=case_hash)
         items.append((r, [make_score(r, "check", False)]))
     write_run(store, "r2", items, minutes=1)
-    (pairing,) = compare_runs(store, "r1", "r2")["pairings"]
-    assert pairing["cases"] == {
+    (pairing,) = compare_runs(store, "r1", "r2").pairings
+    assert pairing.cases.model_dump() == {
         "compared": 1,
         "repeats": 1,
         "added": ["new"],
         "removed": ["gone"],
         "changed": ["edit"],
     }
-    assert [f["case_id"] for f in pairing["flips"]["pass_to_fail"]] == ["keep"]
-    assert any("changed since the baseline" in n and "edit" in n for n in pairing["notes"])
+    assert [f.case_id for f in pairing.flips.pass_to_fail] == ["keep"]
+    assert any("changed since the baseline" in n and "edit" in n for n in pairing.notes)
 
 
 def test_like_with_like_pairs_groups_and_reports_the_rest(store):
@@ -220,13 +224,13 @@ def test_like_with_like_pairs_groups_and_reports_the_rest(store):
     run("r1", [("p@v1", "x"), ("p@v2", "x"), ("q@v1", "x"), ("p@v1", "y")], 0)
     run("r2", [("p@v1", "x"), ("p@v2", "x"), ("q@v3", "x"), ("p@v1", "z")], 1)
     out = compare_runs(store, "r1", "r2")
-    assert [p["label"] for p in out["pairings"]] == ["p@v1 · x", "p@v2 · x", "q@v1 → q@v3 · x"]
-    assert out["unpaired"] == {"baseline": ["p@v1 · y"], "candidate": ["p@v1 · z"]}
+    assert [p.label for p in out.pairings] == ["p@v1 · x", "p@v2 · x", "q@v1 → q@v3 · x"]
+    assert out.unpaired.model_dump() == {"baseline": ["p@v1 · y"], "candidate": ["p@v1 · z"]}
     # named sides: two versions within one run, per provider
     within = compare_runs(store, "r1", "r1", sides=Sides(prompts=("p@v1", "p@v2")))
-    assert [p["label"] for p in within["pairings"]] == ["p@v1 → p@v2 · x"]
+    assert [p.label for p in within.pairings] == ["p@v1 → p@v2 · x"]
     providers = compare_runs(store, "r1", "r1", sides=Sides(providers=("x", "y")))
-    assert [p["label"] for p in providers["pairings"]] == ["p@v1 · x → y"]
+    assert [p.label for p in providers.pairings] == ["p@v1 · x → y"]
 
 
 def test_runs_of_different_suites_or_nothing_in_common_are_input_errors(store):
@@ -252,14 +256,14 @@ def test_continuous_scores_use_the_paired_bootstrap(store):
 
     run("r1", 0.0, 0)
     run("r2", -4.0, 1)
-    (pairing,) = compare_runs(store, "r1", "r2")["pairings"]
-    metrics = {m["metric"]: m for m in pairing["metrics"]}
-    assert metrics["pass rate"]["verdict"] == "not comparable"
-    assert metrics["pass rate"]["reason"] == "the suite has no pass/fail scorer"
+    (pairing,) = compare_runs(store, "r1", "r2").pairings
+    metrics = {m.metric: m for m in pairing.metrics}
+    assert metrics["pass rate"].verdict == "not comparable"
+    assert metrics["pass rate"].reason == "the suite has no pass/fail scorer"
     bleu = metrics["bleu (mean)"]
-    assert bleu["test"] == "paired bootstrap" and bleu["verdict"] == "regressed"
-    assert bleu["estimate"] == pytest.approx(-4.0 * 40 / 60)
-    assert bleu["ci"][0] < bleu["estimate"] < bleu["ci"][1] < 0
+    assert bleu.test == "paired bootstrap" and bleu.verdict == "regressed"
+    assert bleu.estimate == pytest.approx(-4.0 * 40 / 60)
+    assert bleu.ci is not None and bleu.ci[0] < bleu.estimate < bleu.ci[1] < 0
 
 
 def test_holm_runs_over_every_tested_metric(store):
@@ -285,15 +289,11 @@ def test_holm_runs_over_every_tested_metric(store):
         )
     write_run(store, "r2", items, minutes=1)
     out = compare_runs(store, "r1", "r2")
-    tested = [
-        m
-        for p in out["pairings"]
-        for m in p["metrics"]
-        if m["verdict"] != "not comparable" and not m.get("same_as")
-    ]
-    assert out["tests"] == len(tested) == 3
-    assert [m["p_adjusted"] for m in tested] == pytest.approx(stats.holm([m["p"] for m in tested]))
-    assert out["pairings"][0]["mde"]["alpha"] == pytest.approx(0.05 / 3)
+    tested = [m for p in out.pairings for m in p.metrics]
+    tested = [m for m in tested if m.verdict != "not comparable" and not m.same_as]
+    assert out.tests == len(tested) == 3
+    assert [m.p_adjusted for m in tested] == pytest.approx(stats.holm([m.p for m in tested]))
+    assert out.pairings[0].mde.alpha == pytest.approx(0.05 / 3)
 
 
 def test_latency_and_cost_are_budget_comparisons(store):
@@ -321,11 +321,12 @@ def test_latency_and_cost_are_budget_comparisons(store):
             }
         ],
     )
-    (pairing,) = compare_runs(store, "r1", "r2")["pairings"]
-    latency, cost = pairing["budgets"]
-    assert latency["metric"] == "latency p95" and latency["ratio"] == pytest.approx(2.0)
-    assert latency["verdict"] == "slower" and latency["worse"]
-    assert cost["verdict"] == "costlier" and cost["ratio"] == pytest.approx(2.0)
-    (pairing,) = compare_runs(store, "r1", "r3")["pairings"]
-    assert pairing["budgets"][0]["verdict"] == "over budget"
-    assert pairing["budgets"][0]["budget"]["limit"] == 150
+    (pairing,) = compare_runs(store, "r1", "r2").pairings
+    latency, cost = pairing.budgets
+    assert latency.metric == "latency p95" and latency.ratio == pytest.approx(2.0)
+    assert latency.verdict == "slower" and latency.worse
+    assert cost.verdict == "costlier" and cost.ratio == pytest.approx(2.0)
+    (pairing,) = compare_runs(store, "r1", "r3").pairings
+    assert pairing.budgets[0].verdict == "over budget"
+    budget = pairing.budgets[0].budget
+    assert budget is not None and budget.limit == 150

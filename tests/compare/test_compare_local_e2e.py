@@ -131,5 +131,7 @@ def test_two_prompt_versions_on_the_local_model_compared_case_by_case(project):
     result = runner.invoke(app, ["run", "--baseline", "last", "--json"])
     assert result.exit_code == 0, result.output
     comparison = json.loads(result.stdout)["runs"][0]["comparison"]
-    assert comparison["verdict"] == "unchanged"
+    # nothing flipped, but a suite this small cannot show equivalence within ±2 points
+    assert comparison["verdict"] == "inconclusive"
+    assert comparison["counts"]["pass_to_fail"] == comparison["counts"]["fail_to_pass"] == 0
     assert comparison["pairings"][0]["label"] == "capitals@v2 · gemma"

@@ -29,7 +29,7 @@ def project(in_tmp: Path) -> Project:
 
 def test_reports_of_a_comparison_escape_outputs_and_cap_long_lists(project):
     data = api.compare(["main", "r2"], project=project)
-    assert data["verdict"] == "regressed" and data["exit_code"] == 1
+    assert data.verdict == "regressed" and data.exit_code == 1
     written = api.write_reports(
         data, junit="j.xml", summary="s.md", report="r.html", project=project
     )
@@ -59,5 +59,5 @@ def test_compare_resolves_the_first_run_within_the_second_runs_suite(project):
         simple_run(store, "r4", {"c000": [True]}, minutes=3)
     # `last` as the first run: the newest *completed* run before the second one
     data = api.compare(["last", "r4"], project=project)
-    assert [r["id"] for r in data["baseline"]["runs"]] == ["r2"]
-    assert json.dumps(data)  # plain data
+    assert [r.id for r in data.baseline.runs] == ["r2"]
+    assert json.dumps(data.as_json())  # plain data

@@ -143,18 +143,22 @@ def test_the_verdict_code_agrees_with_the_vectorised_simulation():
             baseline_runs=[{"id": "base"}],
             candidate_runs=[{"id": "cand"}],
         )
-        (pairing,) = verdict["pairings"]
-        pass_rate = pairing["metrics"][0]
-        assert pass_rate["p"] == pytest.approx(pv[i])
+        (pairing,) = verdict.pairings
+        pass_rate = pairing.metrics[0]
+        assert pass_rate.p == pytest.approx(pv[i])
+        assert pass_rate.ci is not None
+        low, high = pass_rate.ci
         expected = (
             "regressed"
             if pv[i] < 0.05 and est[i] < 0
             else "improved"
             if pv[i] < 0.05
-            else "unchanged"
+            else "equivalent"
+            if low >= -0.02 and high <= 0.02
+            else "inconclusive"
         )
-        assert pass_rate["verdict"] == expected
+        assert pass_rate.verdict == expected
         # the one scorer is the pass rate: it is not tested twice
-        assert pairing["metrics"][1]["same_as"] == "pass rate" and verdict["tests"] == 1
-        flips = {f["case_id"] for f in pairing["flips"]["pass_to_fail"]}
+        assert pairing.metrics[1].same_as == "pass rate" and verdict.tests == 1
+        flips = {f.case_id for f in pairing.flips.pass_to_fail}
         assert flips == {f"c{j:04d}" for j in np.flatnonzero((a[i, :, 0] == 1) & (b[i, :, 0] == 0))}
