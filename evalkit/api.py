@@ -181,10 +181,12 @@ def query(
         try:
             cursor = store.con.execute(sql)
         except duckdb.Error as exc:
-            text = str(exc).splitlines()[0]
+            text, *rest = str(exc).splitlines() or [""]
+            hints = [h for h in rest if h.startswith(("Did you mean", "Candidate bindings"))]
             raise InputError(
                 f"query failed: {text}",
-                fix="tables: runs, results, scores, cases, prompt_versions, "
+                fix=(hints[0].replace('"', "'") + " " if hints else "")
+                + "tables: runs, results, scores, cases, prompt_versions, "
                 "run_providers, baselines",
             ) from None
         if cursor.description is None:

@@ -19,6 +19,7 @@ result as ``error_class`` and counts it against the error budget.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
@@ -29,7 +30,50 @@ __all__ = [
     "RunIncomplete",
     "SetupError",
     "StoreError",
+    "closest",
+    "did_you_mean",
 ]
+
+
+def _distance(a: str, b: str) -> int:
+    """Edit distance counting a swap of two neighbours as one edit (optimal string
+    alignment), so ``modle`` is one edit from ``model``."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The valid name closest to a misspelt ``name``, if one is close enough: fewest edits
+    (a swap counts once), then the same length, then difflib's similarity."""
+    import difflib
+
+    lowered = name.lower()
+    scored = []
+    for choice in dict.fromkeys(choices):
+        if choice == name:
+            continue
+        edits = _distance(lowered, choice.lower())
+        ratio = difflib.SequenceMatcher(None, lowered, choice.lower()).ratio()
+        if edits < len(name) and (edits <= max(1, len(name) // 4) or ratio >= 0.75):
+            scored.append((edits, abs(len(choice) - len(name)), -ratio, choice))
+    return min(scored)[3] if scored else None
+
+
+def did_you_mean(name: str, choices: Iterable[str], *, also: str = "") -> str:
+    """A fix for an unknown name: ``did you mean 'x'?`` when one is close, then ``also``
+    (e.g. the list of valid names)."""
+    near = closest(name, choices)
+    if not near:
+        return also
+    return f"did you mean '{near}'?" + (f" {also[:1].upper()}{also[1:]}" if also else "")
 
 
 class EvalkitError(Exception):

@@ -144,7 +144,7 @@ class Runner:
             provider = self.pool.get(item.provider)
             if item.provider not in identities:
                 identities[item.provider] = provider.identity()
-            messages = render_messages(item.prompt, item.case.vars)
+            messages = render_messages(item.prompt, item.case.vars, case=item.case)
             request = Request(
                 messages, provider.effective_params(item.prompt.params), item.prompt.params, item
             )

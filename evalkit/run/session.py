@@ -343,6 +343,9 @@ async def run_suite(
             error=exc.message,
             header=header,
         )
+    except Exception:  # a bug: the CLI logs it; the run must not stay marked running
+        store_runs.finish_run(store, run_id, status="incomplete", exit_code=3, summary={})
+        raise
     finally:
         if progress:
             progress.stop()
