@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalkit.errors import InputError, did_you_mean
+from evalkit.errors import InputError, did_you_mean, register_secret_env
 from evalkit.load.source import LineMap, display_path, read_text, read_yaml, validate
 
 __all__ = ["CONFIG_FILE", "DEFAULT_DB", "DEFAULT_PROVIDER_ID", "Project", "ProjectConfig"]
@@ -68,6 +68,9 @@ def _check_providers(config: ProjectConfig, lines: LineMap) -> None:
     from evalkit.registry import PROVIDERS
 
     ids = config.provider_ids()
+    for spec in config.providers.values():
+        if isinstance(spec.get("api_key_env"), str):
+            register_secret_env(spec["api_key_env"])
     for pid, spec in config.providers.items():
         kind = spec.get("type")
         if not isinstance(kind, str) or not kind:

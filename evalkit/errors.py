@@ -32,7 +32,43 @@ __all__ = [
     "StoreError",
     "closest",
     "did_you_mean",
+    "redact",
+    "register_secret_env",
 ]
+
+#: Environment variables whose values are secrets, by a word at the end of their name
+#: (``OPENAI_API_KEY``, ``HF_TOKEN``) or followed by ``_`` (``AWS_SECRET_ACCESS_KEY``).
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIALS", "AUTH")
+#: More variables holding secrets: those named by ``api_key_env:`` in evalkit.yaml.
+_SECRET_ENV: set[str] = set()
+
+
+def register_secret_env(name: str) -> None:
+    """Treat the value of environment variable ``name`` as a secret (see ``redact``)."""
+    _SECRET_ENV.add(name)
+
+
+def _secrets() -> list[str]:
+    import os
+
+    found = []
+    for name, value in os.environ.items():
+        upper = name.upper()
+        named = name in _SECRET_ENV or any(
+            upper.endswith(w) or f"{w}_" in upper for w in _SECRET_WORDS
+        )
+        if named and len(value) >= 6:
+            found.append(value)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret the environment holds (API keys, tokens) replaced by
+    ``[redacted]``: error messages of providers may echo request headers."""
+    for secret in _secrets():
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text
 
 
 def _distance(a: str, b: str) -> int:
@@ -91,7 +127,7 @@ class EvalkitError(Exception):
         text = f"error: {self.message}"
         if self.fix:
             text += f"\n  ({self.fix})"
-        return text
+        return redact(text)
 
 
 class InputError(EvalkitError):
@@ -157,7 +193,9 @@ class ProviderCallError(EvalkitError):
         retry_after: float | None = None,
         status: int | None = None,
     ) -> None:
-        super().__init__(message)
+        # The message is stored with the result and shown in reports: a server that echoes
+        # request headers into its error must not put the API key there.
+        super().__init__(redact(message))
         self.error_class = error_class
         self.retryable = retryable
         self.retry_after = retry_after

@@ -17,28 +17,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["crash_message", "log_dir", "redact", "write_crash_log"]
+from evalkit.errors import redact
 
-#: Environment variables whose values are secrets, by the end of their name.
-_SECRET_SUFFIXES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIALS", "AUTH")
-
-
-def _secrets() -> list[str]:
-    """Values of environment variables that look like secrets (API keys, tokens)."""
-    found = []
-    for name, value in os.environ.items():
-        upper = name.upper()
-        secret = any(upper.endswith(s) or f"{s}_" in upper for s in _SECRET_SUFFIXES)
-        if secret and len(value) >= 6:
-            found.append(value)
-    return sorted(found, key=len, reverse=True)
-
-
-def redact(text: str) -> str:
-    """``text`` with every secret from the environment replaced by ``[redacted]``."""
-    for secret in _secrets():
-        text = text.replace(secret, "[redacted]")
-    return text
+__all__ = ["crash_message", "log_dir", "write_crash_log"]
 
 
 def _db_override(args: Sequence[str]) -> str | None:

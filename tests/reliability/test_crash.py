@@ -14,8 +14,9 @@ import duckdb
 import pytest
 from crashplugin import install
 
-from evalkit.cli.crash import log_dir, redact
+from evalkit.cli.crash import log_dir
 from evalkit.cli.main import app
+from evalkit.errors import redact, register_secret_env
 from fakeserver import FakeServer
 from projects import RULES, write_project
 
@@ -109,5 +110,8 @@ def test_pretty_exceptions_never_show_locals():
 def test_redact_hides_every_secret_of_the_environment(monkeypatch):
     monkeypatch.setenv("VLLM_KEY", CANARY)
     monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-0123456789")
-    text = redact(f"Authorization: Bearer {CANARY}; token=tok-0123456789; model=gpt")
-    assert text == "Authorization: Bearer [redacted]; token=[redacted]; model=gpt"
+    monkeypatch.setenv("TEAM_LLM", "team-llm-secret")  # named by `api_key_env:`
+    monkeypatch.setenv("LLM_MODEL", "gpt-4o-mini")
+    register_secret_env("TEAM_LLM")
+    text = redact(f"Bearer {CANARY}; token=tok-0123456789; team-llm-secret; gpt-4o-mini")
+    assert text == "Bearer [redacted]; token=[redacted]; [redacted]; gpt-4o-mini"
