@@ -105,6 +105,9 @@ def make_plan(
     limit: int | None = None,
     shard: Shard | None = None,
 ) -> Plan:
+    for name, value in (("--limit", limit), ("--repeat", repeat)):
+        if value is not None and value < 1:  # the CLI refuses these; the Python API too
+            raise InputError(f"{name} {value}: must be at least 1", fix=f"e.g. {name} 10")
     chosen_prompts = list(prompts) if prompts else list(suite.prompts)
     cases = list(suite.cases)
     if shard is not None:

@@ -125,3 +125,19 @@ def test_bad_input_in_a_subprocess(bad: Bad, isolated: Path, server: FakeServer)
         timeout=120,
     )
     assert_clean_error(bad, proc.returncode, proc.stdout, proc.stderr, isolated)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("limit", -1), ("limit", 0), ("repeat", 0), ("shard", "3/2")]
+)
+def test_the_python_api_refuses_impossible_options_too(
+    option: str, value: object, isolated: Path, server: FakeServer
+) -> None:
+    from evalkit import api
+    from evalkit.errors import InputError
+
+    write_files(isolated, BASE, server.base_url)
+    with pytest.raises(InputError, match=f"--{option} {value}: "):
+        api.evaluate(**{option: value})
+    with duckdb.connect(".evalkit/evalkit.duckdb", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
