@@ -42,6 +42,16 @@ class Defaults(BaseModel):
     error_budget: float = Field(default=0.05, ge=0, le=1)
 
 
+class _Price(BaseModel):
+    """One entry of ``pricing:`` (checked here, so errors carry the line)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
 class ProjectConfig(BaseModel):
     """``evalkit.yaml``. Provider specs are validated by each provider type's own options."""
 
@@ -150,6 +160,14 @@ class Project:
             },
         )
         _check_providers(config, lines)
+        for model, price in config.pricing.items():
+            validate(
+                _Price,
+                price,
+                lines.sub("pricing", model),
+                what=f"pricing for '{model}'",
+                examples={"input": "input: 0.15", "output": "output: 0.60"},
+            )
         return cls(
             root=path.parent.resolve(),
             config=config,

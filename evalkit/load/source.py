@@ -7,6 +7,7 @@ validation error into an ``InputError`` that says where it is and how to fix it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +208,15 @@ _BOUNDS = {
 }
 
 
+#: Names pydantic puts into an error's location for the member of a union that failed.
+_MEMBER = re.compile(r"^(str|int|float|bool|none|list|dict|.*\[.*\])$")
+
+
+def _user_loc(err: Any) -> Loc:
+    """An error's location as the user wrote it (without union member names)."""
+    return tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and _MEMBER.match(p)))
+
+
 def _pick(errors: list[Any]) -> Any:
     """The error to report: an unknown key that is a misspelling of a missing one explains
     both, so it goes first; otherwise the first error."""
@@ -232,10 +242,9 @@ def format_validation_error(
     valid example (``{"threshold": "threshold: 20"}``) used in the fix. An unknown key gets
     the closest valid key as a suggestion, and names the mapping it is in (``gates``).
     """
-    err = _pick(exc.errors(include_url=False))
-    loc: Loc = tuple(err.get("loc", ()))
-    # pydantic puts union/tagged members into loc as strings; keep only user-visible keys.
-    loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+    errors = exc.errors(include_url=False)
+    err = _pick(errors)
+    loc = _user_loc(err)
     kind = err.get("type", "")
     name = str(loc[-1]) if loc else ""
     prefix = f"{what}: " if what else ""
@@ -256,7 +265,14 @@ def format_validation_error(
         return lines.error(loc, message, fix or "remove it or check its spelling")
     field_name = _describe(loc)
     if kind in _TYPE_WORDS:
-        message = f"{prefix}{field_name} must be {_TYPE_WORDS[kind]}, got {got!r}"
+        # A union (``str | list``) fails once per member: name every type it accepts.
+        words = [
+            _TYPE_WORDS[e["type"]]
+            for e in errors
+            if _user_loc(e) == loc and e.get("type") in _TYPE_WORDS
+        ]
+        expected = " or ".join(dict.fromkeys(words))
+        message = f"{prefix}{field_name} must be {expected}, got {got!r}"
         return lines.error(loc, message, fix_value)
     if kind in _BOUNDS:
         sign, key = _BOUNDS[kind]

@@ -207,7 +207,7 @@ def _check_unique(cases: list[Case]) -> None:
 
 
 def _load_scorers(
-    items: list[Any], lines: LineMap, cases: list[Case], path: Path
+    items: list[Any], lines: LineMap, cases: list[Case], path: Path, known: set[str]
 ) -> list[ScorerSpec]:
     specs: list[ScorerSpec] = []
     counts: dict[str, int] = {}
@@ -232,6 +232,15 @@ def _load_scorers(
         cls = SCORERS.get(kind)
         options = validate(cls.Options, item, where, what=f"scorer '{kind}'", examples=cls.examples)
         _check_templated(cls, options, where, cases)
+        provider = getattr(options, "provider", None)  # a judge's provider id
+        if known and isinstance(provider, str) and provider not in known:
+            raise where.error(
+                ("provider",),
+                f"scorer '{kind}': provider '{provider}' is not defined in evalkit.yaml",
+                fix=did_you_mean(
+                    provider, sorted(known), also=f"use one of: {', '.join(sorted(known))}"
+                ),
+            )
         counts[kind] = counts.get(kind, 0) + 1
         name = options.name or (kind if counts[kind] == 1 else f"{kind}-{counts[kind]}")
         if name in names:
@@ -326,7 +335,7 @@ def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] =
     if not cases:
         raise lines.error(("cases",), "the suite has no cases", fix="add at least one case")
     _check_unique(cases)
-    scorers = _load_scorers(model.scorers, lines, cases, path)
+    scorers = _load_scorers(model.scorers, lines, cases, path, known)
     case_source = ""
     if isinstance(model.cases, str):
         case_source = read_text(path.parent / model.cases)

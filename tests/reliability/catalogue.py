@@ -223,6 +223,21 @@ _ENTRIES: dict[str, Bad] = {
         "ANTHROPIC_API_KEY",
         {CONFIG: config_with('  claude: {type: anthropic, base_url: "{url}", model: c}\n')},
     ),
+    "config-pricing-not-a-number": Bad(
+        ("run",),
+        r"evalkit\.yaml:5: ",
+        "pricing for 'fake-model': input must be a number",
+        "input: 0.15",
+        {CONFIG: config_with() + "pricing:\n  fake-model: {input: cheap, output: 1}\n"},
+    ),
+    "config-replay-provider-unknown-run": Bad(
+        ("run", "-p", "again"),
+        r"",
+        "'nope'",
+        "runs list",
+        {CONFIG: config_with("  again: {type: replay, run: nope, provider: fake}\n")},
+        before=RUN_FIRST,
+    ),
     # -- prompt versions ----------------------------------------------------------------------
     "prompt-yaml-syntax": Bad(
         ("run",),
@@ -482,6 +497,48 @@ _ENTRIES: dict[str, Bad] = {
         "two scorers are named 'x'",
         "distinct",
         {SUITE: suite_with(scorers="  - {type: equals, name: x}\n  - {type: chrf, name: x}\n")},
+    ),
+    "scorer-judge-provider-unknown": Bad(
+        ("run",),
+        rf"{SUITE}:5: ",
+        "scorer 'judge': provider 'fkae' is not defined",
+        "did you mean 'fake'",
+        {SUITE: suite_with(scorers="  - {type: judge, rubric: 'Right?', provider: fkae}\n")},
+    ),
+    "scorer-judge-prompt-unknown": Bad(
+        ("run",),
+        rf"{SUITE}:5: ",
+        "nosuch",
+        "prompts",
+        {SUITE: suite_with(scorers="  - {type: judge, rubric: 'Right?', prompt: nosuch@v1}\n")},
+    ),
+    "scorer-option-wrong-choice": Bad(
+        ("run",),
+        rf"{SUITE}:5: ",
+        "unit",
+        "did you mean 'words'",
+        {SUITE: suite_with(scorers="  - {type: max_length, max: 5, unit: word}\n")},
+    ),
+    "prompt-stop-wrong-type": Bad(
+        ("run",),
+        rf"{V1}:4: ",
+        "params.stop must be a string or a list, got {'a': 1}",
+        "fix the value",
+        {V1: prompt_with('"{{ country }}"', params="{stop: {a: 1}}")},
+    ),
+    "suite-cases-a-number": Bad(
+        ("run",),
+        rf"{SUITE}:3: ",
+        "cases must be a string or a list, got 5",
+        "cases: support.jsonl",
+        {SUITE: suite_with(cases="5")},
+    ),
+    "jsonl-tags-not-a-list": Bad(
+        ("run",),
+        rf"{CASES}:1: ",
+        "tags must be a list",
+        "tags: [europe]",
+        {CASES: '{"id": "a", "vars": {"country": "France", "capital": "P"}, "tags": "eu"}\n'},
     ),
     # -- JSON schemas -------------------------------------------------------------------------
     "schema-missing": Bad(
