@@ -14,7 +14,9 @@ and an exit code. Nothing below prints.
     └── StoreError         (exit 3)  the DuckDB store could not be opened or written
 
 ``ProviderCallError`` never reaches the user directly: the runner retries it, stores it on the
-result as ``error_class`` and counts it against the error budget.
+result as ``error_class`` and counts it against the error budget. Its message is redacted of
+every secret the environment holds (``redact``), since servers may echo request headers.
+``did_you_mean`` gives the fix for an unknown name: the closest valid one.
 """
 
 from __future__ import annotations
