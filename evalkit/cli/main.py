@@ -97,10 +97,11 @@ class _Group(TyperGroup):
         except (typer.Exit, typer.Abort, ClickException):
             raise
         except BrokenPipeError:  # `evalkit query ... | head`: the reader has gone
+            import contextlib
             import os
 
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            with contextlib.suppress(OSError, ValueError):  # no flush error at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(141) from None
         except Exception as exc:  # a bug in evalkit: the traceback goes to a log file
             from evalkit.cli.crash import crash_message, write_crash_log
