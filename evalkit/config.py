@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from evalkit.errors import InputError
-from evalkit.load.source import LineMap, display_path, read_yaml, validate
+from evalkit.errors import InputError, did_you_mean, register_secret_env
+from evalkit.load.source import LineMap, display_path, read_text, read_yaml, validate
 
 __all__ = ["CONFIG_FILE", "DEFAULT_DB", "DEFAULT_PROVIDER_ID", "Project", "ProjectConfig"]
 
@@ -42,6 +42,16 @@ class Defaults(BaseModel):
     error_budget: float = Field(default=0.05, ge=0, le=1)
 
 
+class _Price(BaseModel):
+    """One entry of ``pricing:`` (checked here, so errors carry the line)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
 class ProjectConfig(BaseModel):
     """``evalkit.yaml``. Provider specs are validated by each provider type's own options."""
 
@@ -53,13 +63,57 @@ class ProjectConfig(BaseModel):
     #: Prices per 1M tokens, by model name (overrides the built-in table).
     pricing: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
-    @field_validator("providers")
-    @classmethod
-    def _each_has_type(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        for pid, spec in value.items():
-            if not isinstance(spec, dict) or "type" not in spec:
-                raise ValueError(f"provider '{pid}' needs a `type` (local, openai, anthropic, ...)")
-        return value
+    def provider_ids(self) -> list[str]:
+        """The ids a suite or option may name: the entries, plus the implicit ``local`` when
+        no entry is of type ``local``."""
+        ids = list(self.providers)
+        if not any(spec.get("type") == "local" for spec in self.providers.values()):
+            ids.append(DEFAULT_PROVIDER_ID)
+        return ids
+
+
+def _check_providers(config: ProjectConfig, lines: LineMap) -> None:
+    """Every provider entry has a known ``type``, and every id the file names is defined —
+    each error at its own line, with the closest valid name."""
+    from evalkit.registry import PROVIDERS
+
+    ids = config.provider_ids()
+    for spec in config.providers.values():
+        if isinstance(spec.get("api_key_env"), str):
+            register_secret_env(spec["api_key_env"])
+    for pid, spec in config.providers.items():
+        kind = spec.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise lines.error(
+                ("providers", pid),
+                f"provider '{pid}' needs a `type`",
+                fix=f"e.g. `{pid}: {{type: openai, model: gpt-4o-mini}}`; types: "
+                + ", ".join(PROVIDERS.names()),
+            )
+        if kind not in PROVIDERS:
+            raise lines.error(
+                ("providers", pid, "type"),
+                f"provider '{pid}': unknown provider type '{kind}'",
+                fix=did_you_mean(
+                    kind, PROVIDERS.names(), also="types: " + ", ".join(PROVIDERS.names())
+                ),
+            )
+        chain = spec.get("chain") if kind == "fallback" else None
+        for i, member in enumerate(chain if isinstance(chain, list) else []):
+            if isinstance(member, str) and member not in ids:
+                raise _undefined(lines, ("providers", pid, "chain", i), member, ids)
+    for key in ("provider", "judge"):
+        named = getattr(config.defaults, key)
+        if named is not None and named not in ids:
+            raise _undefined(lines, ("defaults", key), named, ids)
+
+
+def _undefined(lines: LineMap, loc: tuple[str | int, ...], pid: str, ids: list[str]) -> InputError:
+    return lines.error(
+        loc,
+        f"provider '{pid}' is not defined",
+        fix=did_you_mean(pid, ids, also=f"define it under `providers:` (ids: {', '.join(ids)})"),
+    )
 
 
 @dataclass
@@ -85,7 +139,7 @@ class Project:
     @classmethod
     def load(cls, path: Path) -> Project:
         data, lines = read_yaml(path)
-        if data is None:
+        if data is None:  # an empty evalkit.yaml: every default applies
             data = {}
         if not isinstance(data, dict):
             raise InputError(
@@ -98,14 +152,28 @@ class Project:
             ProjectConfig,
             data,
             lines,
-            examples={"db": "db: .evalkit/evalkit.duckdb", "concurrency": "concurrency: 4"},
+            examples={
+                "db": "db: .evalkit/evalkit.duckdb",
+                "concurrency": "concurrency: 4",
+                "error_budget": "error_budget: 0.05",
+                "providers": "providers: {gpt: {type: openai, model: gpt-4o-mini}}",
+            },
         )
+        _check_providers(config, lines)
+        for model, price in config.pricing.items():
+            validate(
+                _Price,
+                price,
+                lines.sub("pricing", model),
+                what=f"pricing for '{model}'",
+                examples={"input": "input: 0.15", "output": "output: 0.60"},
+            )
         return cls(
             root=path.parent.resolve(),
             config=config,
             config_path=path,
             lines=lines,
-            config_source=path.read_text(encoding="utf-8"),
+            config_source=read_text(path, shown=lines.path),
         )
 
     @property
@@ -132,6 +200,17 @@ class Project:
                 path = (Path.cwd() if from_cli else self.root) / path
             return path
         return self.root / DEFAULT_DB
+
+    def db_origin(self, override: str | Path | None = None) -> str:
+        """Where ``db_path(override)`` came from, as a user would change it."""
+        if override:
+            return "--db"
+        if os.environ.get("EVALKIT_DB"):
+            return "EVALKIT_DB"
+        if self.config.db:
+            line = self.lines.line(("db",)) if self.lines else None
+            return f"`db:` in {self.shown_config}" + (f" (line {line})" if line else "")
+        return "--db"
 
     @property
     def shown_config(self) -> str:

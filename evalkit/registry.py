@@ -15,7 +15,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-from evalkit.errors import InputError, SetupError
+from evalkit.errors import InputError, SetupError, did_you_mean
 
 __all__ = ["PROVIDERS", "SCORERS", "Registry"]
 
@@ -71,7 +71,9 @@ class Registry(Generic[T]):
             else:
                 raise InputError(
                     f"unknown {self.kind} type '{name}'",
-                    fix=f"use one of: {', '.join(self.names())}",
+                    fix=did_you_mean(
+                        name, self.names(), also=f"use one of: {', '.join(self.names())}"
+                    ),
                 )
         except ModuleNotFoundError as exc:
             missing = (exc.name or "").split(".")[0]

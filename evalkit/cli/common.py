@@ -10,11 +10,53 @@ import typer
 
 from evalkit.errors import InputError
 
-__all__ = ["DB_OPTION", "err_console", "out_console", "parse_tags", "print_json"]
+__all__ = [
+    "DB_OPTION",
+    "err_console",
+    "out_console",
+    "output_file",
+    "parse_tags",
+    "print_json",
+]
 
 DB_OPTION = typer.Option(
     None, "--db", envvar="EVALKIT_DB", help="DuckDB store (default: .evalkit/evalkit.duckdb)."
 )
+
+
+def output_file(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    """Check an output file option (``--report``, ``--junit``, ``-o``) while parsing, so a
+    path that cannot be written is an error before any work, not after a long run."""
+    import os
+    from pathlib import Path
+
+    if not value:
+        return value
+    option = max(param.opts, key=len) if param.opts else "the output option"
+    path = Path(value)
+    if path.is_dir():
+        raise InputError(
+            "is a folder, not a file",
+            path=value,
+            fix=f"e.g. {option} {value.rstrip('/')}/report{path.suffix or '.html'}",
+        )
+    folder = path.parent
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(
+                    f"cannot write there: {parent} is a file, not a folder",
+                    path=value,
+                    fix=f"give {option} a path in a folder",
+                )
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(
+                    f"cannot write there: no permission to write in {parent}",
+                    path=value,
+                    fix=f"give {option} a path in a folder you can write to",
+                )
+            break
+    return value
 
 
 def out_console() -> Any:

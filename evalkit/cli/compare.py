@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from evalkit.cli.common import DB_OPTION, err_console, out_console, print_json
+from evalkit.cli.common import DB_OPTION, err_console, out_console, output_file, print_json
 
 FAIL_ON_OPTION = typer.Option(
     "regression",
@@ -19,15 +19,21 @@ FAIL_ON_OPTION = typer.Option(
     "latency/cost), never.",
 )
 JUNIT_OPTION = typer.Option(
-    None, "--junit", help="Write JUnit XML (one testcase per case × metric)."
+    None,
+    "--junit",
+    help="Write JUnit XML (one testcase per case × metric).",
+    callback=output_file,
 )
 SUMMARY_OPTION = typer.Option(
     None,
     "--summary",
     help="Write a Markdown summary for a PR comment (also appended to "
     "$GITHUB_STEP_SUMMARY when set).",
+    callback=output_file,
 )
-REPORT_OPTION = typer.Option(None, "--report", help="Write a self-contained HTML report.")
+REPORT_OPTION = typer.Option(
+    None, "--report", help="Write a self-contained HTML report.", callback=output_file
+)
 
 
 def print_written(written: dict[str, str], console: Any) -> None:

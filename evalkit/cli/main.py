@@ -1,13 +1,21 @@
 """The ``evalkit`` command: parse arguments, call ``evalkit.api``, print.
 
-Every command module registers itself on ``app``. The library raises ``EvalkitError``; the
-group below is the one place that turns it into a message on stderr and an exit code
-(2 input, 3 incomplete), so no command needs its own error handling and no traceback reaches
-the user. Heavy modules are imported inside commands, which keeps ``evalkit --help`` instant.
+Every command module registers itself on ``app``. The group below is the one place that turns
+exceptions into a message on stderr and an exit code, so no command needs its own error
+handling and no traceback reaches the user:
+
+* ``EvalkitError`` → its message and fix; exit 2 (input) or 3 (incomplete);
+* a usage error (an unknown option or command, a value out of range) → the same one-message
+  form, with the closest valid name; exit 2;
+* any other exception is a bug in evalkit: one short message naming a log file that holds
+  the traceback (``cli/crash.py``); exit 3.
+
+Heavy modules are imported inside commands, which keeps ``evalkit --help`` instant.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -15,9 +23,15 @@ import typer
 from typer.core import TyperGroup
 
 from evalkit import __version__
-from evalkit.errors import EvalkitError
+from evalkit.errors import EvalkitError, closest
 
 __all__ = ["app", "main"]
+
+
+#: The click that typer runs on (its own vendored copy in recent typer versions).
+_click = sys.modules[typer.BadParameter.__module__]
+UsageError: type[Exception] = _click.UsageError
+ClickException: type[Exception] = _click.ClickException
 
 
 def _stderr(text: str) -> None:
@@ -25,8 +39,49 @@ def _stderr(text: str) -> None:
     sys.stderr.flush()
 
 
+_BOUND_WORDS = (
+    ("Input should be greater than or equal to ", "must be ≥ "),
+    ("Input should be less than or equal to ", "must be ≤ "),
+    ("Input should be greater than ", "must be > "),
+    ("Input should be less than ", "must be < "),
+)
+_SUGGESTION = re.compile(
+    r"\s*(?:\(?Did you mean (?:one of )?|\(Possible options: )(?P<names>.+?)\??\)?$"
+)
+
+
+def usage_message(exc: Any) -> str:
+    """A usage error in evalkit's one-message form: what is wrong, then the fix."""
+    message = exc.format_message().strip()
+    for old, new in _BOUND_WORDS:
+        message = message.replace(old, new)
+    fix = f"see `{exc.ctx.command_path if exc.ctx else 'evalkit'} -h`"
+    suggestion = _SUGGESTION.search(message)
+    if suggestion:
+        message = message[: suggestion.start()].rstrip()
+        names = [n.strip() for n in suggestion.group("names").split(",")]
+        typed = getattr(exc, "option_name", None)
+        near = closest(typed, names) if typed and len(names) > 1 else None
+        fix = f"did you mean {near or ' or '.join(names)}? Or {fix}"
+    message = message[:1].lower() + message[1:].rstrip(".")
+    return f"error: {message}\n  ({fix})"
+
+
 class _Group(TyperGroup):
-    """Turns evalkit errors into one message and an exit code."""
+    """Turns every exception into one message and an exit code."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        try:
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `evalkit runs`: show the help
+                raise
+            _stderr(usage_message(exc))
+            raise typer.Exit(2) from None
+        ctx.meta["evalkit.args"] = list(args)
+        return ctx
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -34,6 +89,26 @@ class _Group(TyperGroup):
         except EvalkitError as exc:
             _stderr(exc.render())
             raise typer.Exit(exc.exit_code) from None
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            _stderr(usage_message(exc))
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, ClickException):
+            raise
+        except BrokenPipeError:  # `evalkit query ... | head`: the reader has gone
+            import contextlib
+            import os
+
+            with contextlib.suppress(OSError, ValueError):  # no flush error at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
+        except Exception as exc:  # a bug in evalkit: the traceback goes to a log file
+            from evalkit.cli.crash import crash_message, write_crash_log
+
+            path = write_crash_log(exc, ctx.meta.get("evalkit.args", sys.argv[1:]))
+            _stderr(crash_message(exc, path))
+            raise typer.Exit(3) from None
         except KeyboardInterrupt:
             _stderr(
                 "interrupted: results finished so far are stored "
@@ -48,6 +123,9 @@ app = typer.Typer(
     help="Evaluate LLM prompts and providers; fail CI on a significant regression.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Should pretty exceptions ever be turned on, they must not print local variables:
+    # those can hold API keys.
+    pretty_exceptions_show_locals=False,
     # Plain click help: rich help rendering costs ~80 ms of imports on every --help.
     rich_markup_mode=None,
     add_completion=False,

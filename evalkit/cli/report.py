@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from evalkit.cli.common import DB_OPTION, out_console
+from evalkit.cli.common import DB_OPTION, out_console, output_file
 
 
 def report(
@@ -16,7 +16,11 @@ def report(
         "baseline the run was compared with, if any).",
     ),
     output: str = typer.Option(
-        None, "-o", "--output", help="HTML file (default: reports/<suite>-<run>.html)."
+        None,
+        "-o",
+        "--output",
+        help="HTML file (default: reports/<suite>-<run>.html).",
+        callback=output_file,
     ),
     open_: bool = typer.Option(False, "--open", help="Open it in the browser."),
     db: str = DB_OPTION,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from evalkit.errors import InputError, NotFoundError
+from evalkit.errors import InputError, NotFoundError, did_you_mean
 from evalkit.store.baselines import (
     count_named,
     delete_named,
@@ -93,7 +93,7 @@ def delete_baseline(store: Store, name: str, suite: str | None = None) -> int:
     if not count:
         raise NotFoundError(
             f"no baseline '{name}'" + (f" for suite '{suite}'" if suite else ""),
-            fix="see `evalkit baseline list`",
+            fix=did_you_mean(name, _names(store), also="see `evalkit baseline list`"),
         )
     delete_named(store, name, suite)
     return count
@@ -110,9 +110,17 @@ def check_reference(store: Store, ref: str) -> None:
     except NotFoundError:
         raise NotFoundError(
             f"no baseline or run '{ref}' in {store.path}",
-            fix=f"set one first: `evalkit baseline set {ref} RUN` (or see `evalkit baseline "
-            "list`, `evalkit runs list`)",
+            fix=did_you_mean(
+                ref,
+                _names(store),
+                also=f"set one first: `evalkit baseline set {ref} RUN` (or see `evalkit "
+                "baseline list`, `evalkit runs list`)",
+            ),
         ) from None
+
+
+def _names(store: Store) -> list[str]:
+    return sorted({str(row["name"]) for row in list_baselines(store)})
 
 
 def previous_run(store: Store, suite: str, current: str) -> str | None:

@@ -7,6 +7,7 @@ the templates and params, so a version edited in place after it was used is noti
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -18,17 +19,19 @@ import jinja2.meta
 import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalkit.errors import InputError, NotFoundError
-from evalkit.load.source import LineMap, display_path, read_yaml, validate
-from evalkit.records import Message, PromptVersion, content_hash
+from evalkit.errors import InputError, NotFoundError, did_you_mean
+from evalkit.load.source import LineMap, display_path, read_text, read_yaml, validate
+from evalkit.records import Case, Message, PromptVersion, content_hash
 
 __all__ = [
     "PromptLibrary",
+    "check_template",
     "load_prompt_file",
     "parse_ref",
     "project_library",
     "render_messages",
     "render_template",
+    "template_problem",
     "template_variables",
 ]
 
@@ -86,17 +89,74 @@ def template_variables(source: str) -> set[str]:
     return set(jinja2.meta.find_undeclared_variables(_env().parse(source)))
 
 
-def _check_template(source: str, lines: LineMap, loc: tuple[str | int, ...]) -> None:
+#: Attributes the sandbox refuses besides every ``_name`` (frames and code of generators,
+#: coroutines and functions; the method resolution order).
+_UNSAFE = frozenset(
+    {"mro", "func_code", "func_globals", "im_class", "im_func", "im_self", "tb_frame"}
+    | jinja2.sandbox.UNSAFE_GENERATOR_ATTRIBUTES
+    | jinja2.sandbox.UNSAFE_COROUTINE_ATTRIBUTES
+    | jinja2.sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
+)
+_NO_SUCH = re.compile(r"^No (filter|test) named '([^']+)'")
+_TEMPLATE_FIX = "close every {{ }} and {% %} and check filter names"
+_SANDBOX_FIX = (
+    "templates see only the case's variables (and their items and attributes), "
+    "filters and tests; remove that expression"
+)
+
+
+def _reached(node: jinja2.nodes.Node) -> str | None:
+    """The attribute or item name an expression reaches for, when it is a constant."""
+    if isinstance(node, jinja2.nodes.Getattr):
+        return node.attr
+    if isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const):
+        return node.arg.value if isinstance(node.arg.value, str) else None
+    if isinstance(node, jinja2.nodes.Filter) and node.name == "attr" and node.args:
+        arg = node.args[0]
+        if isinstance(arg, jinja2.nodes.Const) and isinstance(arg.value, str):
+            return arg.value
+    return None
+
+
+def template_problem(source: str) -> tuple[str, int, str] | None:
+    """Why a template cannot be used: ``(message, line within the template, fix)``.
+
+    A syntax error, an unknown filter or test (with the closest name), or an expression the
+    sandbox would refuse at render time (``{{ ''.__class__ }}``, ``x.mro``), found here so
+    that it is a file:line error when the file is loaded, before any call."""
     try:
+        tree = _env().parse(source)
         _compile(source)
     except jinja2.TemplateSyntaxError as exc:
-        base = lines.line(loc) or 0
-        raise InputError(
-            f"template syntax error: {exc.message}",
-            path=lines.path,
-            line=base + max((exc.lineno or 1) - 1, 0) if base else None,
-            fix="close every {{ }} and {% %} and check filter names",
-        ) from None
+        message = exc.message or "invalid template"
+        fix = _TEMPLATE_FIX
+        unknown = _NO_SUCH.match(message)
+        if unknown:
+            kind, name = unknown.groups()
+            names = _env().filters if kind == "filter" else _env().tests
+            message = f"no {kind} named '{name}'"
+            fix = did_you_mean(name, names) or f"{kind}s: {', '.join(sorted(names))}"
+        return f"template syntax error: {message}", exc.lineno or 1, fix
+    for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Filter)):
+        name = _reached(node)
+        if name is not None and (name.startswith("_") or name in _UNSAFE):
+            return (
+                f"template reaches for `{name}`, which the sandbox refuses as unsafe",
+                node.lineno,
+                _SANDBOX_FIX,
+            )
+    return None
+
+
+def check_template(source: str, lines: LineMap, loc: tuple[str | int, ...]) -> None:
+    """Raise an ``InputError`` at the template's line (``loc`` in ``lines``) if it has a
+    ``template_problem``."""
+    problem = template_problem(source)
+    if problem is None:
+        return
+    message, lineno, fix = problem
+    base = lines.line(loc)
+    raise InputError(message, path=lines.path, line=base + lineno - 1 if base else None, fix=fix)
 
 
 def load_prompt_file(path: Path, name: str | None = None) -> PromptVersion:
@@ -112,14 +172,16 @@ def load_prompt_file(path: Path, name: str | None = None) -> PromptVersion:
     data, lines = read_yaml(path, shown=shown)
     if not isinstance(data, dict):
         raise InputError(
-            "a prompt version must be a mapping with `messages:`",
+            "the prompt version is empty"
+            if data is None
+            else "a prompt version must be a mapping with `messages:`",
             path=shown,
             line=1,
             fix=f"start with `{_EXAMPLES['messages']}`",
         )
     model = validate(_PromptFile, data, lines, what="prompt", examples=_EXAMPLES)
     for i, message in enumerate(model.messages):
-        _check_template(message.content, lines, ("messages", i, "content"))
+        check_template(message.content, lines, ("messages", i, "content"))
     messages = tuple(Message(m.role, m.content) for m in model.messages)
     params = model.params.model_dump(exclude_none=True)
     digest = content_hash({"messages": [m.as_dict() for m in messages], "params": params})
@@ -128,7 +190,7 @@ def load_prompt_file(path: Path, name: str | None = None) -> PromptVersion:
         version=f"v{int(match.group(1))}",
         number=int(match.group(1)),
         path=path,
-        source=path.read_text(encoding="utf-8"),
+        source=read_text(path, shown=shown),
         messages=messages,
         params=params,
         description=model.description,
@@ -154,13 +216,45 @@ def render_template(source: str, variables: Mapping[str, Any]) -> str:
     return _compile(source).render(variables)
 
 
-def render_messages(prompt: PromptVersion, variables: Mapping[str, Any]) -> list[Message]:
+def render_messages(
+    prompt: PromptVersion, variables: Mapping[str, Any], *, case: Case | None = None
+) -> list[Message]:
     """Render each message template with the case's variables.
 
-    Raises ``jinja2.UndefinedError`` for a missing variable; the planner checks variables
-    beforehand so users see a file:line error instead.
+    The planner checks variables beforehand and the loader checks syntax and the sandbox, so
+    this rarely fails; when it does (a sandbox limit such as a huge ``range``, a filter given
+    a value it cannot take, an attribute a var lacks) it raises an ``InputError`` naming the
+    prompt file and line and the case (``case``, when given).
     """
-    return [Message(m.role, _compile(m.content).render(variables)) for m in prompt.messages]
+    rendered = []
+    for i, m in enumerate(prompt.messages):
+        try:
+            rendered.append(Message(m.role, _compile(m.content).render(variables)))
+        except Exception as exc:
+            raise _render_error(prompt, i, case, exc) from None
+    return rendered
+
+
+def _render_error(
+    prompt: PromptVersion, index: int, case: Case | None, exc: Exception
+) -> InputError:
+    shown = display_path(prompt.path)
+    line = None
+    with contextlib.suppress(InputError):
+        line = read_yaml(prompt.path, shown=shown)[1].line(("messages", index, "content"))
+    text = getattr(exc, "message", None) or str(exc)
+    where = ""
+    if case is not None:
+        where = f" for case '{case.id}'"
+        if case.source:
+            where += f" ({case.source}" + (f":{case.line})" if case.line else ")")
+    return InputError(
+        f"message {index + 1} of {prompt.ref} failed to render{where}: "
+        f"{type(exc).__name__}: {text}",
+        path=shown,
+        line=line,
+        fix="fix the template, or the case's vars it uses",
+    )
 
 
 class PromptLibrary:
@@ -213,7 +307,11 @@ class PromptLibrary:
             have = ", ".join(self.names()) or "none"
             raise NotFoundError(
                 f"prompt '{name}' not found in {', '.join(display_path(r) for r in self.roots)}",
-                fix=f"create prompts/{name}/v1.yaml (prompts here: {have})",
+                fix=did_you_mean(
+                    name,
+                    self.names(),
+                    also=f"create prompts/{name}/v1.yaml (prompts here: {have})",
+                ),
             )
         if version == "latest":
             number = max(files)

@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from evalkit.errors import InputError, NotFoundError
+from evalkit.errors import InputError, NotFoundError, did_you_mean
 from evalkit.load.margins import load_margin
-from evalkit.load.prompts import PromptLibrary, parse_ref
-from evalkit.load.source import LineMap, display_path, read_yaml, validate
+from evalkit.load.prompts import PromptLibrary, check_template, parse_ref, template_variables
+from evalkit.load.source import LineMap, display_path, read_text, read_yaml, validate
 from evalkit.records import Case, Gates, PromptVersion, ScorerSpec, Suite, content_hash
 from evalkit.registry import SCORERS
 
@@ -110,8 +110,13 @@ def case_from_mapping(data: Any, lines: LineMap, source: str) -> Case:
     )
 
 
+_JSONL_FIX = (
+    'one JSON object per line, e.g. {"id": "c1", "vars": {"question": "..."}, "reference": "..."}'
+)
+
+
 def _read_jsonl(path: Path, shown: str) -> Iterable[Case]:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, shown=shown, encoding="utf-8-sig")
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip() or raw.lstrip().startswith("//"):
             continue
@@ -122,8 +127,7 @@ def _read_jsonl(path: Path, shown: str) -> Iterable[Case]:
                 f"invalid JSON: {exc.msg} (column {exc.colno})",
                 path=shown,
                 line=number,
-                fix="one JSON object per line, e.g. "
-                '{"id": "c1", "vars": {"question": "..."}, "reference": "..."}',
+                fix=_JSONL_FIX,
             ) from None
         yield case_from_mapping(data, LineMap(shown, {(): number}), shown)
 
@@ -131,7 +135,7 @@ def _read_jsonl(path: Path, shown: str) -> Iterable[Case]:
 def _read_csv(path: Path, shown: str) -> Iterable[Case]:
     """CSV: a header row; columns ``id``, ``reference``, ``tags`` (separated by ``;``),
     ``metadata.<key>``; every other column (or ``vars.<key>``) is a var."""
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, shown=shown, encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
         raise InputError(
@@ -181,12 +185,16 @@ def _load_cases(spec: str | list[Any], suite_path: Path, lines: LineMap) -> list
         )
     shown = display_path(path)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return list(_read_jsonl(path, shown))
-    if path.suffix.lower() == ".csv":
-        return list(_read_csv(path, shown))
-    raise lines.error(
-        ("cases",), f"unsupported case file type '{path.suffix}'", fix="use .jsonl or .csv"
-    )
+        cases, fix = list(_read_jsonl(path, shown)), _JSONL_FIX
+    elif path.suffix.lower() == ".csv":
+        cases, fix = list(_read_csv(path, shown)), "one row per case after the header row"
+    else:
+        raise lines.error(
+            ("cases",), f"unsupported case file type '{path.suffix}'", fix="use .jsonl or .csv"
+        )
+    if not cases:
+        raise InputError("the case file has no cases", path=shown, fix=fix)
+    return cases
 
 
 def _check_unique(cases: list[Case]) -> None:
@@ -204,7 +212,7 @@ def _check_unique(cases: list[Case]) -> None:
 
 
 def _load_scorers(
-    items: list[Any], lines: LineMap, cases: list[Case], path: Path
+    items: list[Any], lines: LineMap, cases: list[Case], path: Path, known: set[str]
 ) -> list[ScorerSpec]:
     specs: list[ScorerSpec] = []
     counts: dict[str, int] = {}
@@ -222,10 +230,22 @@ def _load_scorers(
             raise where.error(
                 ("type",),
                 f"unknown scorer type '{kind}'",
-                fix=f"use one of: {', '.join(SCORERS.names())}",
+                fix=did_you_mean(
+                    kind, SCORERS.names(), also=f"use one of: {', '.join(SCORERS.names())}"
+                ),
             )
         cls = SCORERS.get(kind)
         options = validate(cls.Options, item, where, what=f"scorer '{kind}'", examples=cls.examples)
+        _check_templated(cls, options, where, cases)
+        provider = getattr(options, "provider", None)  # a judge's provider id
+        if known and isinstance(provider, str) and provider not in known:
+            raise where.error(
+                ("provider",),
+                f"scorer '{kind}': provider '{provider}' is not defined in evalkit.yaml",
+                fix=did_you_mean(
+                    provider, sorted(known), also=f"use one of: {', '.join(sorted(known))}"
+                ),
+            )
         counts[kind] = counts.get(kind, 0) + 1
         name = options.name or (kind if counts[kind] == 1 else f"{kind}-{counts[kind]}")
         if name in names:
@@ -247,13 +267,42 @@ def _load_scorers(
     return specs
 
 
+def _check_templated(cls: Any, options: Any, where: LineMap, cases: list[Case]) -> None:
+    """Scorer options that use the case's vars (``value: "{{ capital }}"``): each template
+    compiles, stays inside the sandbox, and every case has the vars it uses."""
+    for key in cls.templated:
+        value = getattr(options, key, None)
+        templates = value if isinstance(value, list) else [value]
+        for i, template in enumerate(templates):
+            if not isinstance(template, str) or ("{{" not in template and "{%" not in template):
+                continue
+            loc = (key, i) if isinstance(value, list) else (key,)
+            check_template(template, where, loc)
+            needed = template_variables(template)
+            for case in cases:
+                missing = sorted(needed - set(case.vars))
+                if missing:
+                    raise InputError(
+                        f"scorer '{options.type}' option `{key}` uses {{{{ {missing[0]} }}}} "
+                        f"but case '{case.id}' has no var '{missing[0]}'",
+                        path=case.source,
+                        line=case.line,
+                        fix=did_you_mean(
+                            missing[0],
+                            case.vars,
+                            also=f"add it to the case, or change the scorer at "
+                            f"{where.path}:{where.line(loc)}",
+                        ),
+                    )
+
+
 def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] = ()) -> Suite:
     """Read, validate and resolve one suite file."""
     shown = display_path(path)
     data, lines = read_yaml(path, shown=shown)
     if not isinstance(data, dict):
         raise InputError(
-            "a suite must be a mapping",
+            "the suite file is empty" if data is None else "a suite must be a mapping",
             path=shown,
             line=1,
             fix="start with `name:`, `prompt:`, `cases:`",
@@ -283,16 +332,18 @@ def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] =
             raise lines.error(
                 loc,
                 f"provider '{pid}' is not defined in evalkit.yaml",
-                fix=f"use one of: {', '.join(sorted(known))}",
+                fix=did_you_mean(
+                    pid, sorted(known), also=f"use one of: {', '.join(sorted(known))}"
+                ),
             )
     cases = _load_cases(model.cases, path, lines)
     if not cases:
         raise lines.error(("cases",), "the suite has no cases", fix="add at least one case")
     _check_unique(cases)
-    scorers = _load_scorers(model.scorers, lines, cases, path)
+    scorers = _load_scorers(model.scorers, lines, cases, path, known)
     case_source = ""
     if isinstance(model.cases, str):
-        case_source = (path.parent / model.cases).read_text(encoding="utf-8")
+        case_source = read_text(path.parent / model.cases)
     return Suite(
         name=model.name or path.stem,
         path=path,
@@ -304,7 +355,7 @@ def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] =
         gates=Gates(**model.gates.model_dump()),
         equivalence_margin=load_margin(model.equivalence_margin, scorers, lines),
         description=model.description,
-        hash=content_hash({"suite": path.read_text(encoding="utf-8"), "cases": case_source}),
+        hash=content_hash({"suite": read_text(path, shown=shown), "cases": case_source}),
         shown_path=shown,
     )
 
@@ -335,8 +386,15 @@ def suite_paths(project: Any, names: Sequence[str]) -> list[Path]:
                     path = candidate
                     break
         if not path.is_file():
+            names = [p.stem for p in discover_suites(project.suites_dir)]
             raise NotFoundError(
-                f"suite '{name}' not found", fix=f"give a path, or a name from {project.suites_dir}"
+                f"suite '{name}' not found",
+                fix=did_you_mean(
+                    name,
+                    names,
+                    also=f"give a path, or a name from {display_path(project.suites_dir)}"
+                    + (f" ({', '.join(names)})" if names else ""),
+                ),
             )
         paths.append(path)
     return paths

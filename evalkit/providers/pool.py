@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.config import DEFAULT_PROVIDER_ID, Project
-from evalkit.errors import NotFoundError
+from evalkit.errors import NotFoundError, did_you_mean
 from evalkit.load.source import LineMap, validate
 from evalkit.providers.base import AnswerSource, Provider, ProviderEnv
 from evalkit.registry import PROVIDERS
@@ -64,7 +64,11 @@ class ProviderPool:
         if provider_id not in self.specs:
             raise NotFoundError(
                 f"provider '{provider_id}' is not defined in {self.project.shown_config}",
-                fix=f"use one of: {', '.join(self.specs)}, or add it under `providers:`",
+                fix=did_you_mean(
+                    provider_id,
+                    self.specs,
+                    also=f"use one of: {', '.join(self.specs)}, or add it under `providers:`",
+                ),
             )
         spec = self.specs[provider_id]
         cls = PROVIDERS.get(spec["type"])

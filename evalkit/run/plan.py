@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from evalkit.errors import InputError
+from evalkit.errors import InputError, did_you_mean
 from evalkit.load.prompts import template_variables
 from evalkit.records import Case, PromptVersion, Suite, WorkItem, content_hash
 
@@ -39,9 +39,16 @@ def parse_shard(text: str) -> Shard:
         left, right = text.split("/")
         shard = Shard(int(left), int(right))
     except ValueError:
-        raise InputError(f"--shard {text!r} is not I/N", fix="e.g. --shard 1/4") from None
+        raise InputError(
+            f"--shard {text}: is not I/N (shard I of N)", fix="e.g. --shard 1/4"
+        ) from None
+    if shard.count < 1:
+        raise InputError(f"--shard {text}: N must be at least 1", fix="e.g. --shard 1/4")
     if not 1 <= shard.index <= shard.count:
-        raise InputError(f"--shard {text}: I must be between 1 and N", fix="e.g. --shard 1/4")
+        raise InputError(
+            f"--shard {text}: I must be between 1 and N ({shard.count})",
+            fix=f"use --shard 1/{shard.count} … --shard {shard.count}/{shard.count}",
+        )
     return shard
 
 
@@ -79,8 +86,12 @@ def check_variables(prompts: Sequence[PromptVersion], cases: Sequence[Case]) -> 
                     f"case '{case.id}' has no var '{missing[0]}', which {prompt.ref} uses",
                     path=case.source,
                     line=case.line,
-                    fix=f"add `{missing[0]}` to the case's vars, or change "
-                    f"{prompt.path.parent.name}/{prompt.path.name}",
+                    fix=did_you_mean(
+                        missing[0],
+                        case.vars,
+                        also=f"add `{missing[0]}` to the case's vars, or change "
+                        f"{prompt.path.parent.name}/{prompt.path.name}",
+                    ),
                 )
 
 
@@ -94,6 +105,9 @@ def make_plan(
     limit: int | None = None,
     shard: Shard | None = None,
 ) -> Plan:
+    for name, value in (("--limit", limit), ("--repeat", repeat)):
+        if value is not None and value < 1:  # the CLI refuses these; the Python API too
+            raise InputError(f"{name} {value}: must be at least 1", fix=f"e.g. {name} 10")
     chosen_prompts = list(prompts) if prompts else list(suite.prompts)
     cases = list(suite.cases)
     if shard is not None:

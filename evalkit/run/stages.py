@@ -334,6 +334,11 @@ async def execute(inv: Invocation, recorded: RecordedRun) -> Executed:
         raise
     except EvalkitError as exc:
         return Executed(runner.stats, error=exc.message)
+    except Exception:  # a bug: the CLI logs it; the run must not stay marked running
+        store_runs.finish_run(
+            inv.store, planned.run_id, status="incomplete", exit_code=3, summary={}
+        )
+        raise
     finally:
         if inv.progress:
             inv.progress.stop()

@@ -38,8 +38,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr, field_validator
 
-from evalkit.errors import InputError
-from evalkit.load.source import LineMap
+from evalkit.errors import InputError, did_you_mean
+from evalkit.load.source import LineMap, display_path
 from evalkit.score.base import Outcome, ScoreInput, Scorer, ScorerOptions, project_root
 
 __all__ = ["PythonScorer", "load_function", "to_outcome"]
@@ -62,29 +62,85 @@ class PythonOptions(ScorerOptions):
         return value
 
 
-def load_function(spec: str, root: Path) -> Callable[..., Any]:
-    """Import ``module:function`` with ``root`` first on the import path."""
+def _module_names(root: Path) -> list[str]:
+    """Importable module names in the project root (``checks.py``, packages)."""
+    names = [p.stem for p in root.glob("*.py")]
+    names += [p.parent.name for p in root.glob("*/__init__.py")]
+    return sorted(names)
+
+
+def _user_frame(exc: BaseException, root: Path) -> tuple[str, int] | None:
+    """The innermost traceback frame in a file under ``root``: where the user's code failed."""
+    import traceback
+
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        try:
+            Path(frame.filename).resolve().relative_to(root.resolve())
+        except ValueError:
+            continue
+        found = (frame.filename, frame.lineno or 0)
+    return found
+
+
+def load_function(spec: str, root: Path, *, named_by: str = "") -> Callable[..., Any]:
+    """Import ``module:function`` with ``root`` first on the import path.
+
+    Errors name the file at fault: the suite line (``named_by``) for a module or function
+    that does not exist, the module's own file and line for one that fails to import."""
     module_name, _, name = spec.partition(":")
+    by = f" (named by {named_by})" if named_by else ""
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        if exc.name and module_name.split(".")[0] != exc.name.split(".")[0]:
+            where = _user_frame(exc, root)
+            raise InputError(
+                f"importing module '{module_name}'{by} failed: {exc}",
+                path=display_path(Path(where[0])) if where else None,
+                line=where[1] if where else None,
+                fix=f"pip install {exc.name.split('.')[0]}, or remove the import",
+            ) from None
         raise InputError(
-            f"cannot import module '{module_name}': {exc}",
-            fix=f"put {module_name.replace('.', '/')}.py in the project root "
-            f"({root}) or install it",
+            f"cannot import module '{module_name}'",
+            fix=did_you_mean(
+                module_name,
+                _module_names(root),
+                also=f"put {module_name.replace('.', '/')}.py in the project root "
+                f"({display_path(root)}) or install it",
+            ),
         ) from None
-    except Exception as exc:  # a SyntaxError or a failing import inside the user's module
+    except SyntaxError as exc:
         raise InputError(
-            f"importing module '{module_name}' failed: {type(exc).__name__}: {exc}",
+            f"importing module '{module_name}'{by} failed: SyntaxError: {exc.msg}",
+            path=display_path(Path(exc.filename)) if exc.filename else None,
+            line=exc.lineno,
+            fix="fix the module so that it imports",
+        ) from None
+    except Exception as exc:  # a failing import inside the user's module
+        where = _user_frame(exc, root)
+        raise InputError(
+            f"importing module '{module_name}'{by} failed: {type(exc).__name__}: {exc}",
+            path=display_path(Path(where[0])) if where else None,
+            line=where[1] if where else None,
             fix="fix the module so that it imports",
         ) from None
     func = getattr(module, name, None)
-    if not callable(func):
+    shown = display_path(Path(module.__file__)) if module.__file__ else module_name
+    if func is None:
+        functions = [k for k, v in vars(module).items() if callable(v) and not k.startswith("_")]
         raise InputError(
             f"module '{module_name}' has no function '{name}'",
-            fix=f"define `def {name}(output, case): ...` in {module.__file__}",
+            fix=did_you_mean(
+                name, functions, also=f"define `def {name}(output, case): ...` in {shown}"
+            ),
+        )
+    if not callable(func):
+        raise InputError(
+            f"'{name}' in {shown} is a {type(func).__name__}, not a function",
+            fix=f"name a function, e.g. `def {name}(output, case): ...`",
         )
     return func
 
@@ -141,9 +197,14 @@ class PythonScorer(Scorer):
     @classmethod
     def resolve(cls, options: ScorerOptions, where: LineMap, suite_path: Path) -> None:
         assert isinstance(options, PythonOptions)
+        named_by = f"{where.path}:{where.line(('function',))}"
         try:
-            options._func = load_function(options.function, project_root(suite_path))
+            options._func = load_function(
+                options.function, project_root(suite_path), named_by=named_by
+            )
         except InputError as exc:
+            if exc.path:  # an error inside the module: it names its own file and line
+                raise
             raise where.error(("function",), exc.message, exc.fix) from None
 
     @property

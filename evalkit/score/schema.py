@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from evalkit.errors import InputError
-from evalkit.load.source import LineMap, display_path, read_yaml
+from evalkit.load.source import LineMap, display_path, read_text, read_yaml
 from evalkit.records import content_hash
 from evalkit.score.base import Outcome, PerItemScorer, ScoreInput, ScorerOptions, find_file
 
@@ -102,7 +102,14 @@ def _check_schema(schema: Any, lines: LineMap, loc: tuple[str | int, ...], shown
 
 def _load_schema_file(path: Path) -> dict[str, Any]:
     shown = display_path(path)
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, shown=shown)
+    if not text.strip():
+        raise InputError(
+            "the schema file is empty",
+            path=shown,
+            line=1,
+            fix='write a JSON Schema, e.g. {"type": "object", "required": ["answer"]}',
+        )
     if path.suffix.lower() in (".yaml", ".yml"):
         data, lines = read_yaml(path, shown=shown)
     else:

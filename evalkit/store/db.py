@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import StoreError
+from evalkit.errors import InputError, NotFoundError, StoreError
 from evalkit.records import Result, Score
 from evalkit.store.migrations import MIGRATIONS
 
@@ -214,19 +214,68 @@ _CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 
 
+#: Bytes 8-11 of every DuckDB database file.
+_MAGIC = b"DUCK"
+
+
+def check_store_path(path: Path, *, read_only: bool, origin: str = "--db") -> None:
+    """A store path that cannot be an evalkit store is an input error (exit 2) naming it and
+    where it came from (``origin``: ``--db``, ``EVALKIT_DB``, evalkit.yaml's ``db:``), before
+    DuckDB is asked: a folder, a file under a file, a file that is not a DuckDB database, or
+    (for a read) no file at all. Nothing is created or changed here."""
+    from evalkit.errors import display_path
+
+    shown = display_path(path)
+    if path.is_dir():
+        raise InputError(
+            "is a folder, not a store file",
+            path=shown,
+            fix=f"give {origin} a file, e.g. {shown.rstrip('/')}/evalkit.duckdb",
+        )
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(
+                f"cannot hold a store: {display_path(parent)} is a file, not a folder",
+                path=shown,
+                fix=f"give {origin} a path in a folder",
+            )
+    if not path.exists():
+        if read_only:
+            raise NotFoundError(
+                "no store here",
+                path=shown,
+                fix="run `evalkit run` first, or point --db / EVALKIT_DB at a store",
+            )
+        return
+    try:
+        with path.open("rb") as file:
+            header = file.read(12)
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the store: {exc.strerror or exc}",
+            path=shown,
+            fix="check the file's permissions",
+        ) from None
+    if header[8:12] != _MAGIC:
+        what = "is empty" if not header else "is not a DuckDB database"
+        raise InputError(
+            f"{what}, so it cannot be an evalkit store",
+            path=shown,
+            fix=f"point {origin} at an evalkit store or a new file name (this file is left "
+            "as it is)",
+        )
+
+
 class Store:
     """One open DuckDB store. Thread-safe for the run's writer thread and the main thread."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, origin: str = "--db") -> None:
         import duckdb
 
         self.path = path
         self.read_only = read_only
         self._lock = threading.RLock()
-        if read_only and not path.exists():
-            raise StoreError(
-                f"no store at {path}", fix="run `evalkit run` first, or pass --db / EVALKIT_DB"
-            )
+        check_store_path(path, read_only=read_only, origin=origin)
         try:
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,6 +292,7 @@ class Store:
             raise StoreError(f"cannot open the store {path}: {text}") from exc
         except duckdb.Error as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        self._check_evalkit(origin)
         if not read_only:
             self.migrate()
         # A fresh run's result ids are new (they hash the run id), so its rows are plainly
@@ -253,6 +303,26 @@ class Store:
         self._score_cache_sql = _insert_sql("score_cache", SCORE_CACHE_COLUMNS)
 
     # -- lifecycle ------------------------------------------------------------------------
+    def _check_evalkit(self, origin: str) -> None:
+        """Refuse a DuckDB database that is not an evalkit store (never add tables to it)."""
+        from evalkit.errors import display_path
+
+        tables = {
+            row[0]
+            for row in self.con.execute(
+                "SELECT table_name FROM information_schema.tables"
+            ).fetchall()
+        }
+        if "schema_migrations" in tables or (not tables and not self.read_only):
+            return
+        self.con.close()
+        listed = ", ".join(sorted(tables)[:5]) if tables else "none"
+        raise InputError(
+            f"is a DuckDB database but not an evalkit store (its tables: {listed})",
+            path=display_path(self.path),
+            fix=f"point {origin} at an evalkit store or a new file name",
+        )
+
     def migrate(self) -> list[int]:
         """Apply pending migrations; return the numbers applied."""
         with self._lock:
@@ -387,4 +457,4 @@ class Store:
 
 def open_store(project: Any, db: str | Path | None = None, *, read_only: bool = False) -> Store:
     """The project's store (``--db`` > ``EVALKIT_DB`` > evalkit.yaml > the default path)."""
-    return Store(project.db_path(db), read_only=read_only)
+    return Store(project.db_path(db), read_only=read_only, origin=project.db_origin(db))

@@ -30,8 +30,14 @@ def read_query(store: Store, sql: str) -> tuple[list[str], list[tuple[Any, ...]]
     try:
         cursor = store.execute(sql)
     except duckdb.Error as exc:
-        text = str(exc).splitlines()[0]
-        raise InputError(f"query failed: {text}", fix="tables: " + ", ".join(TABLES)) from None
+        text, *rest = str(exc).splitlines() or [""]
+        hints = [h for h in rest if h.startswith(("Did you mean", "Candidate bindings"))]
+        raise InputError(
+            f"query failed: {text}",
+            fix=(hints[0].replace('"', "'") + " " if hints else "")
+            + "tables: "
+            + ", ".join(TABLES),
+        ) from None
     if cursor.description is None:
         return [], []
     return [d[0] for d in cursor.description], cursor.fetchall()

@@ -73,7 +73,7 @@ def test_query_is_read_only(ran):
 
 def test_query_without_store_is_a_clear_error(project):
     result = invoke("query", "SELECT 1", "--db", "nowhere.duckdb")
-    assert result.exit_code == 3 and "no store" in result.stderr
+    assert result.exit_code == 2 and "nowhere.duckdb: no store here" in result.stderr
 
 
 def test_prompts_list_show_diff(project):

@@ -143,7 +143,7 @@ def test_bad_prompt_and_bad_case_file_exit_2(project):
     Path("prompts/capitals/v2.yaml").write_text("messages: [{role: user, content: hi}\n")
     result = invoke("run")
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: prompts/capitals/v2.yaml:2: invalid YAML")
+    assert result.stderr.startswith("error: prompts/capitals/v2.yaml:1: invalid YAML")
 
 
 def test_nothing_stored_is_lost_by_a_later_bad_run(project):

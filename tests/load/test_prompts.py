@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jinja2
 import pytest
 
 from evalkit.errors import InputError, NotFoundError
 from evalkit.load.prompts import PromptLibrary, load_prompt_file, parse_ref, render_messages
+from evalkit.records import Case
 
 
 def test_loads_version_with_name_version_hash(write):
@@ -47,18 +47,27 @@ def test_missing_variable_is_an_error_not_empty_text(write):
     prompt = load_prompt_file(
         write("prompts/p/v1.yaml", 'messages: [{role: user, content: "{{ missing }}"}]\n')
     )
-    with pytest.raises(jinja2.UndefinedError):
+    with pytest.raises(InputError, match=r"p/v1\.yaml:1: .*UndefinedError: 'missing'"):
         render_messages(prompt, {})
 
 
-def test_sandbox_blocks_attribute_escapes(write):
-    prompt = load_prompt_file(
-        write(
-            "prompts/p/v1.yaml", 'messages: [{role: user, content: "{{ x.__class__.__mro__ }}"}]\n'
-        )
+def test_sandbox_escapes_are_refused_when_the_file_loads(write):
+    path = write(
+        "prompts/p/v1.yaml", 'messages: [{role: user, content: "{{ x.__class__.__mro__ }}"}]\n'
     )
-    with pytest.raises(jinja2.exceptions.SecurityError):
-        render_messages(prompt, {"x": "s"})
+    with pytest.raises(InputError, match=r"p/v1\.yaml:1: .*`__\w+__`.*unsafe") as caught:
+        load_prompt_file(path)
+    assert caught.value.fix
+
+
+def test_what_the_sandbox_stops_at_render_time_names_the_prompt_and_case(write):
+    path = write(
+        "prompts/p/v1.yaml",
+        'messages:\n  - role: user\n    content: "{% for i in range(10**7) %}{% endfor %}"\n',
+    )
+    case = Case(id="c1", hash="h", vars={}, source="cases.jsonl", line=4)
+    with pytest.raises(InputError, match=r"p/v1\.yaml:3: .*case 'c1' \(cases\.jsonl:4\).*range"):
+        render_messages(load_prompt_file(path), {}, case=case)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +81,7 @@ def test_sandbox_blocks_attribute_escapes(write):
         ("messages:\n  - role: robot\n    content: hi\n", 2, "messages.role"),
         ("messages: [{role: user, content: hi}]\nextra: 1\n", 2, "unknown key 'extra'"),
         ("description: x\n", 1, "missing required key 'messages'"),
-        ("messages: [{role: user, content: hi}\n", 2, "invalid YAML"),
+        ("messages: [{role: user, content: hi}\n", 1, "invalid YAML: a [ list opened here"),
         ('messages:\n  - role: user\n    content: "{{ oops "\n', 3, "template syntax error"),
     ],
 )

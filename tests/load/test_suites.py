@@ -193,3 +193,12 @@ def test_unknown_provider_id(write, library):
         load_suite(path, library, provider_ids=["gpt", "local"])
     assert info.value.line == 2 and "gtp" in info.value.message
     assert "gpt, local" in (info.value.fix or "")
+
+
+def test_jsonl_with_a_byte_order_mark_loads(write, library, tmp_path):
+    (tmp_path / "suites").mkdir(exist_ok=True)
+    (tmp_path / "suites/c.jsonl").write_bytes(
+        b'\xef\xbb\xbf{"id": "fr", "vars": {"country": "France"}}\n'
+    )
+    suite = load_suite(write("suites/s.yaml", "prompt: cap@v1\ncases: c.jsonl\n"), library)
+    assert [c.id for c in suite.cases] == ["fr"]

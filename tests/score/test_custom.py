@@ -150,7 +150,11 @@ def test_bad_function_is_a_file_line_error(tmp_path, in_tmp, function, message):
 def test_module_that_fails_to_import(tmp_path, in_tmp):
     path = _suite(tmp_path, "checks_ok", '- {type: python, function: "checks_bad:f"}')
     (tmp_path / "checks_bad.py").write_text("def f(output, case)\n    return True\n")
-    with pytest.raises(InputError, match="importing module 'checks_bad' failed: SyntaxError"):
+    with pytest.raises(
+        InputError,
+        match=r"^checks_bad\.py:1: importing module 'checks_bad' "
+        r"\(named by suites/s\.yaml:\d+\) failed: SyntaxError",
+    ):
         load_suite(path, PromptLibrary([tmp_path / "prompts"]))
 
 

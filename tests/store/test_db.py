@@ -150,7 +150,7 @@ def test_prompt_edited_in_place_is_reported(tmp_path: Path, write):
 
 def test_read_only_store(tmp_path: Path):
     path = tmp_path / "e.duckdb"
-    with pytest.raises(StoreError, match="no store"):
+    with pytest.raises(NotFoundError, match="no store"):
         Store(path, read_only=True)
     Store(path).close()
     with Store(path, read_only=True) as store, pytest.raises(duckdb.Error):
