@@ -12,16 +12,21 @@ import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.config import Project
 from evalkit.errors import InputError
+from evalkit.frames import Comparison
 from evalkit.load.prompts import project_library as _library
 from evalkit.records import PromptVersion
 from evalkit.run.session import Evaluation, Progress, RunOptions, RunOutcome, run_suites
 from evalkit.store.db import open_store
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
+    "Comparison",
     "Evaluation",
     "Progress",
     "RunOutcome",
@@ -35,6 +40,9 @@ __all__ = [
     "open_store",
     "query",
     "render_report",
+    "results",
+    "runs",
+    "scores",
     "set_baseline",
     "show_prompt",
     "write_reports",
@@ -145,6 +153,7 @@ def list_runs(
     project: Project | None = None,
     db: str | Path | None = None,
 ) -> list[dict[str, Any]]:
+    """The newest runs (of ``suite``), newest first: id, status, counts and pass rate."""
     from evalkit.store.runs import list_runs as _list
 
     with _reader(project, db) as store:
@@ -192,13 +201,115 @@ def query(
         return [d[0] for d in cursor.description], cursor.fetchall()
 
 
+# -- the store as pandas DataFrames ----------------------------------------------------------
+RunRef = str | Sequence[str] | None
+
+
+def results(
+    run: RunRef = None,
+    *,
+    suite: str | None = None,
+    prompt: str | None = None,
+    provider: str | None = None,
+    scores: bool = False,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> pd.DataFrame:
+    """Results as a pandas DataFrame: one row per case × prompt version × provider × repeat.
+
+    ``run`` is one reference or a list, as on the command line: ``last``, a run id, a unique
+    prefix, or a baseline name (``last`` and baseline names resolve within ``suite`` when it
+    is given); None selects every run. ``prompt`` is ``name@vN`` or a prompt name (every
+    version); ``provider`` a provider id. Columns: ``result_id``, ``run_id``, ``suite``,
+    ``case_id``, ``prompt``, ``provider``, ``model``, ``repeat``, the case's ``vars`` and
+    ``reference`` (JSON text), ``output``, ``passed``, ``error``, ``error_class``,
+    ``latency_ms``, ``ttft_ms``, tokens, ``cost_usd``, ``cache_hit`` and provenance;
+    ``scores=True`` adds each scorer's value and ``<scorer>_passed``.
+    """
+    from evalkit.frames import read_frame
+
+    return read_frame(
+        "results",
+        run=run,
+        suite=suite,
+        prompt=prompt,
+        provider=provider,
+        project=project,
+        db=db,
+        with_scores=scores,
+    )
+
+
+def scores(
+    run: RunRef = None,
+    *,
+    suite: str | None = None,
+    prompt: str | None = None,
+    provider: str | None = None,
+    wide: bool = True,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> pd.DataFrame:
+    """Scores as a pandas DataFrame (selection as in ``results``).
+
+    Wide (default): one row per result with ``case_id``, ``prompt``, ``provider``,
+    ``repeat``, ``output`` and ``passed``, then per scorer (in the suite's order) its value
+    under the scorer's name and its pass/fail under ``<scorer>_passed`` (NA where the
+    scorer has no pass/fail outcome or could not decide). ``wide=False``: one row per score,
+    with ``scorer``, ``value``, ``passed``, ``threshold``, ``detail`` and ``signature``.
+    """
+    from evalkit.frames import read_frame
+
+    return read_frame(
+        "scores",
+        run=run,
+        suite=suite,
+        prompt=prompt,
+        provider=provider,
+        project=project,
+        db=db,
+        wide=wide,
+    )
+
+
+def runs(
+    run: RunRef = None,
+    *,
+    suite: str | None = None,
+    prompt: str | None = None,
+    provider: str | None = None,
+    limit: int | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> pd.DataFrame:
+    """Runs as a pandas DataFrame, newest first: one row per run with ``status``,
+    ``exit_code``, result counts, ``pass_rate`` (passed / decided), the ``prompts`` and
+    ``providers`` it ran, ``latency_p95_ms``, ``cost_usd``, git provenance and its
+    ``verdict`` against a baseline. ``prompt``/``provider`` keep runs with such results and
+    count only those; ``limit`` keeps the newest N."""
+    from evalkit.frames import read_frame
+
+    return read_frame(
+        "runs",
+        run=run,
+        suite=suite,
+        prompt=prompt,
+        provider=provider,
+        project=project,
+        db=db,
+        limit=limit,
+    )
+
+
 def list_prompts(*, project: Project | None = None) -> list[PromptVersion]:
+    """Every version of every prompt in the project's prompts/."""
     project = project or Project.discover()
     library = _library(project)
     return [v for name in library.names() for v in library.versions(name)]
 
 
 def show_prompt(ref: str, *, project: Project | None = None) -> PromptVersion:
+    """One prompt version (``name@vN`` or ``name@latest``), loaded and validated."""
     project = project or Project.discover()
     version: PromptVersion = _library(project).get(ref)
     return version
@@ -206,6 +317,7 @@ def show_prompt(ref: str, *, project: Project | None = None) -> PromptVersion:
 
 # -- the cache and providers -----------------------------------------------------------------
 def cache_stats(*, project: Project | None = None, db: str | Path | None = None) -> dict[str, Any]:
+    """The response cache: entries, size, and hits by provider."""
     from evalkit.run import cache
 
     with _reader(project, db) as store:
@@ -215,6 +327,7 @@ def cache_stats(*, project: Project | None = None, db: str | Path | None = None)
 def cache_clear(
     *, older_than: Any = None, project: Project | None = None, db: str | Path | None = None
 ) -> int:
+    """Delete cache entries (older than ``older_than``); returns how many."""
     from evalkit.run import cache
 
     project = project or Project.discover()
@@ -225,6 +338,7 @@ def cache_clear(
 def cache_explain(
     result_id: str, *, project: Project | None = None, db: str | Path | None = None
 ) -> dict[str, Any]:
+    """Why a result was (or was not) answered from the cache."""
     from evalkit.run import cache
 
     with _reader(project, db) as store:
@@ -324,6 +438,7 @@ def set_baseline(
 def list_baselines(
     *, suite: str | None = None, project: Project | None = None, db: str | Path | None = None
 ) -> list[dict[str, Any]]:
+    """Named baselines (of ``suite``): name, suite, run id and when each was set."""
     from evalkit.compare.baselines import list_baselines as _list
 
     with _reader(project, db) as store:
@@ -337,6 +452,7 @@ def delete_baseline(
     project: Project | None = None,
     db: str | Path | None = None,
 ) -> int:
+    """Remove the baseline ``name`` (of ``suite``, else of every suite); returns how many."""
     from evalkit.compare.baselines import delete_baseline as _delete
 
     with open_store(project or Project.discover(), db) as store:
@@ -354,10 +470,11 @@ def compare(
     project: Project | None = None,
     db: str | Path | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Comparison:
     """``evalkit.compare/1`` data for: two runs (``[RUN_A, RUN_B]``); one run with two named
     sides; or a suite (``[SUITE]``) with two ``prompts`` (or ``providers``), running first
-    whatever the store lacks. ``exit_code`` in it applies ``fail_on`` to the verdict."""
+    whatever the store lacks. ``exit_code`` in it applies ``fail_on`` to the verdict.
+    The data is a dict; ``.to_pandas()`` gives one row per metric per pairing."""
     from evalkit.compare import service
     from evalkit.compare.align import Sides
     from evalkit.compare.policy import check_policy, decide
@@ -383,7 +500,7 @@ def compare(
             data = service.compare_refs(store, refs, sides)
     if data is not None:
         data["exit_code"], data["exit_reasons"] = decide(0, [], data, fail_on)
-        return data
+        return Comparison(data)
     raise InputError(
         "compare needs two runs, or a suite (or run) and two --prompt (or --provider)",
         fix="e.g. `evalkit compare main last` or "

@@ -78,6 +78,8 @@ class RunOutcome:
 
 @dataclass
 class Evaluation:
+    """What ``evalkit.api.evaluate`` returns: one outcome per suite run, and the store."""
+
     runs: list[RunOutcome]
     db: Path
     dry_run: bool = False
@@ -91,6 +93,7 @@ class Evaluation:
         return 0
 
     def as_json(self) -> dict[str, Any]:
+        """The ``evalkit.run/1`` JSON (what ``evalkit run --json`` prints)."""
         return {
             "schema": "evalkit.run/1",
             "exit_code": self.exit_code,
@@ -98,6 +101,12 @@ class Evaluation:
             "dry_run": self.dry_run,
             "runs": [r.as_json() for r in self.runs],
         }
+
+    def to_pandas(self, *, scores: bool = True) -> Any:
+        """The results of these runs as a pandas DataFrame (see ``evalkit.frames``)."""
+        from evalkit.frames import evaluation_frame
+
+        return evaluation_frame(self, scores=scores)
 
 
 def dry_run_outcome(suite: Suite, plan: Any, runner: Any, provider_ids: list[str]) -> RunOutcome:
