@@ -63,11 +63,12 @@ def read_frame(
     selected runs (see ``evalkit.store.frames`` for the columns)."""
     from evalkit.store import frames
 
-    build: dict[str, Any] = {
+    builders: dict[str, Any] = {
         "results": frames.results_frame,
         "scores": frames.scores_frame,
         "runs": frames.runs_frame,
-    }[kind]
+    }
+    build = builders[kind]
     with _store(project, db) as store:
         run_ids = _run_ids(store, run, suite)
         frame: pd.DataFrame = build(
