@@ -32,7 +32,9 @@ __all__ = [
     "RunOutcome",
     "compare",
     "delete_baseline",
+    "describe_suite",
     "evaluate",
+    "failures",
     "get_run",
     "list_baselines",
     "list_prompts",
@@ -299,6 +301,53 @@ def runs(
         db=db,
         limit=limit,
     )
+
+
+def failures(
+    run: RunRef = "last",
+    *,
+    suite: str | None = None,
+    limit: int | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """The results of ``run`` (references as in ``results``) that did not pass: failed,
+    errored or undecided. Each has ``case_id``, ``prompt``, ``provider``, ``repeat``,
+    ``output``, ``passed``, ``error``/``error_class``, ``failed`` (the failing scores:
+    ``scorer``, ``value``, ``detail``) and ``undecided`` (scores that could not decide)."""
+    from evalkit.frames import _run_ids
+    from evalkit.store.frames import failures as _failures
+
+    with _reader(project, db) as store:
+        return _failures(store, _run_ids(store, run, suite) or [], limit)
+
+
+def describe_suite(
+    suite: str | Path,
+    *,
+    providers: Sequence[str] = (),
+    prompts: Sequence[str] = (),
+    project: Project | None = None,
+) -> dict[str, Any]:
+    """What running ``suite`` would do, loaded and validated but nothing called: its
+    ``name``, ``path``, ``cases`` (ids), ``prompts`` (versions), ``providers`` (ids) and
+    ``repeat`` — with ``providers``/``prompts`` overriding the suite's as in ``evaluate``."""
+    from evalkit.load.suites import load_suite, suite_paths
+    from evalkit.providers.pool import ProviderPool, default_provider_id
+
+    project = project or Project.discover()
+    library = _library(project)
+    (path,) = suite_paths(project, [str(suite)])
+    loaded = load_suite(path, library, ProviderPool(project).ids())
+    versions = [library.get(ref).ref for ref in prompts] or [p.ref for p in loaded.prompts]
+    return {
+        "name": loaded.name,
+        "path": str(path),
+        "cases": [case.id for case in loaded.cases],
+        "prompts": versions,
+        "providers": list(providers or loaded.providers or [default_provider_id(project)]),
+        "repeat": loaded.repeat,
+    }
 
 
 def list_prompts(*, project: Project | None = None) -> list[PromptVersion]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from evalkit.store.db import Store
 
-__all__ = ["RESULT_FRAME_COLUMNS", "results_frame", "runs_frame", "scores_frame"]
+__all__ = ["RESULT_FRAME_COLUMNS", "failures", "results_frame", "runs_frame", "scores_frame"]
 
 #: The columns of ``results_frame`` in order (``r.`` = results, ``c.`` = cases).
 RESULT_FRAME_COLUMNS: list[str] = [
@@ -273,3 +273,33 @@ def runs_frame(
         sql += " LIMIT ?"
         params.append(limit)
     return _df(store, sql, params)
+
+
+_FAILURES = """
+SELECT r.run_id, r.case_id, r.prompt, r.provider, r.repeat, r.output, r.passed,
+       r.error, r.error_class,
+       list({'scorer': s.scorer, 'value': s.value, 'detail': s.detail}
+            ORDER BY s.scorer) FILTER (WHERE s.passed = false) AS failed,
+       list({'scorer': s.scorer, 'value': s.value, 'detail': s.detail}
+            ORDER BY s.scorer) FILTER (WHERE s.passed IS NULL AND s.detail IS NOT NULL)
+           AS undecided
+FROM results r LEFT JOIN scores s ON s.result_id = r.id
+WHERE r.run_id IN (SELECT unnest(?::VARCHAR[])) AND r.passed IS NOT TRUE
+GROUP BY ALL
+ORDER BY r.run_id, r.prompt, r.provider, r.case_id, r.repeat
+"""
+
+
+def failures(
+    store: Store, run_ids: Sequence[str], limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Results of the runs that did not pass (failed, errored, or undecided), each with
+    ``failed`` (the scores that failed: scorer, value, detail) and ``undecided`` (scores
+    that could not decide, with the reason)."""
+    sql = _FAILURES + (" LIMIT ?" if limit is not None else "")
+    params: list[Any] = [list(run_ids)] + ([limit] if limit is not None else [])
+    rows = store.records(sql, params)
+    for row in rows:
+        row["failed"] = row["failed"] or []
+        row["undecided"] = row["undecided"] or []
+    return rows
