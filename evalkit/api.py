@@ -36,6 +36,7 @@ __all__ = [
     "evaluate",
     "failures",
     "get_run",
+    "import_promptfoo",
     "list_baselines",
     "list_prompts",
     "list_runs",
@@ -348,6 +349,23 @@ def describe_suite(
         "providers": list(providers or loaded.providers or [default_provider_id(project)]),
         "repeat": loaded.repeat,
     }
+
+
+def import_promptfoo(
+    config: str | Path,
+    *,
+    out: str | Path = ".",
+    name: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Convert a promptfoo config (``promptfooconfig.yaml`` and the files it names) into
+    evalkit files under ``out``: ``evalkit.yaml``, ``prompts/<name>/vN.yaml`` (one version
+    per promptfoo prompt) and ``suites/<name>.yaml`` + cases. Returns ``evalkit.import/1``
+    data: what was written, and each provider, prompt or assertion not converted (with the
+    file, line and reason) or converted with a difference (``notes``)."""
+    from evalkit.importers.promptfoo import import_promptfoo as _import
+
+    return _import(config, out=out, name=name, force=force)
 
 
 def list_prompts(*, project: Project | None = None) -> list[PromptVersion]:

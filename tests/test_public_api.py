@@ -44,6 +44,7 @@ API_ALL = [
     "evaluate",
     "failures",
     "get_run",
+    "import_promptfoo",
     "list_baselines",
     "list_prompts",
     "list_runs",
