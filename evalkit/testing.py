@@ -209,9 +209,11 @@ class SuiteRun:
         for gate in self.gates:
             state = {True: "pass", False: "FAIL", None: "n/a"}[gate.get("passed")]
             sign = "≥" if gate.get("kind") == "min" else "≤"
+            actual = gate["actual"]
+            value = f"{actual:.4g}" if isinstance(actual, float) else str(actual)
             lines.append(
                 f"  gate {gate['gate']} {sign} {gate['limit']:g}: {state} "
-                f"({gate['scope']}: {gate['actual']})"
+                f"({gate['scope']}: {value})"
             )
         if self.comparison is not None:
             lines.append(f"  verdict against the baseline: {self.verdict}")

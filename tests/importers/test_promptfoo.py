@@ -517,3 +517,39 @@ def test_import_errors(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="names no file") as exc:
         api.import_promptfoo(bad, out=tmp_path / "out")
     assert exc.value.line == 1
+
+
+def test_prompt_config_becomes_params_and_csv_prompt_files(tmp_path):
+    put(
+        tmp_path,
+        "prompts.csv",
+        'prompt,label\n"To French: {{text}}",French\n"To German: {{text}}",German\n',
+    )
+    cfg = config(
+        tmp_path,
+        """
+        prompts:
+          - label: few-shot
+            raw: "Q: {{q}}\\nA:"
+            config: {temperature: 0, max_tokens: 16, stop: ["\\n"], style: terse}
+          - file://prompts.csv
+          - exec:./make-prompt.sh
+        providers: [openai:x]
+        """,
+    )
+    result = plan(cfg)
+    assert [(p.label, p.params) for p in result.prompts] == [
+        ("few-shot", {"temperature": 0, "max_tokens": 16, "stop": ["\n"]}),
+        ("French", {}),
+        ("German", {}),
+    ]
+    assert dropped(result) == [
+        ("promptfooconfig.yaml:2", "prompt 'few-shot': config.style"),
+        ("promptfooconfig.yaml:6", "prompt exec:./make-prompt.sh"),
+    ]
+
+
+def test_no_prompts_means_the_prompt_var_passed_through(tmp_path):
+    cfg = config(tmp_path, "providers: [openai:x]\ntests: [{vars: {prompt: Hello}}]\n")
+    (prompt,) = plan(cfg).prompts
+    assert prompt.messages == [{"role": "user", "content": "{{ prompt }}"}]

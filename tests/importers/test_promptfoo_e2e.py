@@ -291,3 +291,43 @@ def test_compare_two_converted_prompt_versions(tmp_path, server, monkeypatch):
     assert pairing["baseline"]["prompt"] == "qa@v1" and pairing["candidate"]["prompt"] == "qa@v2"
     gained = [f["case_id"] for f in pairing["flips"]["fail_to_pass"]]
     assert gained == ["equals-is-case-sensitive"]
+
+
+def test_similar_runs_on_the_local_embedding_model(tmp_path, monkeypatch):
+    rules = [("Question 1:", "A cat was sitting on the mat."), ("Question 2:", "Stocks fell.")]
+    with FakeServer(rules=rules) as srv:
+        cfg = tmp_path / "pf" / "promptfooconfig.yaml"
+        cfg.parent.mkdir()
+        cfg.write_text(
+            textwrap.dedent(
+                f"""
+                prompts: ["Question {{{{n}}}}: describe the picture"]
+                providers:
+                  - id: openai:chat:fake-model
+                    config: {{apiBaseUrl: "{srv.base_url}/v1"}}
+                tests:
+                  - description: paraphrase
+                    vars: {{n: 1}}
+                    assert: [{{type: similar, value: The cat sat on the mat., threshold: 0.7}}]
+                  - description: unrelated
+                    vars: {{n: 2}}
+                    assert: [{{type: similar, value: The cat sat on the mat., threshold: 0.7}}]
+                  - description: any of several
+                    vars: {{n: 2}}
+                    assert:
+                      - type: similar
+                        value: [The cat sat on the mat., Share prices dropped.]
+                        threshold: 0.5
+                """
+            ),
+            encoding="utf-8",
+        )
+        out = tmp_path / "evals"
+        api.import_promptfoo(cfg, out=out, name="sim")
+        monkeypatch.chdir(out)
+        api.evaluate()
+        df = api.scores(wide=False, project=Project.discover(out))
+    by_case = {row.case_id: row for row in df.itertuples()}
+    assert by_case["paraphrase"].passed and by_case["paraphrase"].value > 0.7
+    assert not by_case["unrelated"].passed and by_case["unrelated"].value < 0.3
+    assert by_case["any-of-several"].passed  # the closest of the values counts

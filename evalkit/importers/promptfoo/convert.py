@@ -77,6 +77,15 @@ def _template_vars(text: str) -> set[str]:
     return template_variables(text) if ("{{" in text or "{%" in text) else set()
 
 
+def _id_from_vars(variables: dict[str, Any]) -> str:
+    """A readable case id from a test's short string vars (``france``, ``paris-fr``), or
+    "" when they are long or missing (the id then hashes the content, as evalkit's does)."""
+    values = [str(v) for v in variables.values() if isinstance(v, str | int | float)][:2]
+    if not values or sum(len(v) for v in values) > 40:
+        return ""
+    return slug("-".join(values), "")
+
+
 def _suite(name: str, members: list[tuple[Test, list[Check]]], findings: Findings) -> SuitePlan:
     """Scorers (fixed options literal, differing ones as vars) and cases of one shape."""
     first = members[0][1]
@@ -119,7 +128,7 @@ def _suite(name: str, members: list[tuple[Test, list[Check]]], findings: Finding
         reference = next((c.reference for c in checks if c.reference is not None), None)
         variables = {**test.vars, **per_case[j]}
         case: dict[str, Any] = {}
-        wanted = slug(test.description, "") if test.description else ""
+        wanted = slug(test.description, "") if test.description else _id_from_vars(test.vars)
         if not wanted:
             digest = content_hash({"vars": variables, "reference": reference})
             wanted = f"case-{digest[:10]}"
@@ -314,7 +323,9 @@ def files(plan: Plan, source: str) -> dict[str, str]:
     refs = []
     for number, prompt in enumerate(plan.prompts, start=1):
         refs.append(f"{plan.name}@v{number}")
-        version = {"description": prompt.label, "messages": prompt.messages}
+        version: dict[str, Any] = {"description": prompt.label, "messages": prompt.messages}
+        if prompt.params:
+            version["params"] = prompt.params
         out[f"prompts/{plan.name}/v{number}.yaml"] = dump_yaml(
             version, f"{header}\nFrom {prompt.where}."
         )

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.importers.promptfoo.providers import PARAMS, RENAMED
 from evalkit.importers.promptfoo.source import FILE, Config, Findings, Where, nunjucks_to_jinja
 
 __all__ = ["Prompt", "convert_prompts"]
@@ -35,6 +36,9 @@ class Prompt:
     messages: list[dict[str, str]]
     label: str
     where: Where
+    #: Generation params from the prompt's ``config`` (promptfoo merges them over the
+    #: provider's; an evalkit prompt version's params win over the provider's too).
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def _messages(
@@ -109,6 +113,18 @@ def _from_file(
             messages = _messages(data, where, what, findings)
         return [Prompt(messages, label or shown, where)] if messages else []
     text = config.read_text(path, where)
+    if suffix == ".csv":
+        import csv
+        import io
+
+        out = []
+        for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+            body = row.get("prompt") or next(iter(row.values()), "") or ""
+            messages = _from_text(body, Where(shown, number), what, findings)
+            if messages:
+                name = row.get("label") or (f"{label}: {body[:40]}" if label else body[:60])
+                out.append(Prompt(messages, name, where))
+        return out
     if suffix == ".jsonl":
         out = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -135,11 +151,23 @@ def _one(
         ident = value.get("id")
         label = value.get("label") or label
         if isinstance(raw, str):
-            return _one(config, raw, label or raw[:40], where, findings)
-        if isinstance(ident, str):
-            return _one(config, ident, label, where, findings)
-        findings.drop(where, "prompt", "a prompt object needs `raw` (the text) or `id` (a file)")
-        return []
+            prompts = _one(config, raw, label or raw[:40], where, findings)
+        elif isinstance(ident, str):
+            prompts = _one(config, ident, label, where, findings)
+        else:
+            findings.drop(
+                where, "prompt", "a prompt object needs `raw` (the text) or `id` (a file)"
+            )
+            return []
+        params = {}
+        for key, param in (value.get("config") or {}).items():
+            if key in PARAMS or key in RENAMED:
+                params[RENAMED.get(key, key)] = param
+            else:
+                findings.drop(where, f"prompt '{label}': config.{key}", "no evalkit equivalent")
+        for prompt in prompts:
+            prompt.params = params
+        return prompts
     if not isinstance(value, str):
         findings.drop(where, "prompt", f"not a string or a mapping: {value!r}")
         return []
@@ -155,6 +183,9 @@ def _one(
         for path in config.expand(value, where):
             prompts.extend(_from_file(config, path, label, where, findings))
         return prompts
+    if value.startswith("exec:"):
+        findings.drop(where, f"prompt {value}", "prompts built by scripts")
+        return []
     for scheme in ("langfuse://", "portkey://", "helicone://"):
         if value.startswith(scheme):
             findings.drop(where, f"prompt {value}", "prompts from prompt registries")
@@ -167,8 +198,8 @@ def _one(
 def convert_prompts(config: Config, findings: Findings) -> list[Prompt]:
     """Every prompt of the config, in order."""
     spec = config.data.get("prompts")
-    if spec is None:
-        return []
+    if spec is None:  # promptfoo's default: the test's `prompt` var, passed through
+        return [Prompt([{"role": "user", "content": "{{ prompt }}"}], "{{prompt}}", config.where())]
     items: list[tuple[Any, str | None, Where]] = []
     if isinstance(spec, str):
         items.append((spec, None, config.where("prompts")))

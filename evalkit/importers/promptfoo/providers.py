@@ -20,7 +20,7 @@ from typing import Any
 
 from evalkit.importers.promptfoo.source import FILE, Config, Findings, Where
 
-__all__ = ["Provider", "Providers"]
+__all__ = ["PARAMS", "RENAMED", "Provider", "Providers"]
 
 #: promptfoo prefix -> (evalkit type, extra options)
 _OPENAI_LIKE: dict[str, tuple[str, dict[str, Any]]] = {
@@ -45,7 +45,7 @@ _OPENAI_LIKE: dict[str, tuple[str, dict[str, Any]]] = {
 }
 _MODES = {"chat": "chat", "completion": "completion", "responses": "chat", "messages": "chat"}
 #: Generation params passed as they are (``num_predict`` is Ollama's ``max_tokens``).
-_PARAMS = {
+PARAMS = {
     "temperature",
     "max_tokens",
     "max_completion_tokens",
@@ -59,7 +59,7 @@ _PARAMS = {
     "reasoning_effort",
     "logit_bias",
 }
-_RENAMED = {"num_predict": "max_tokens", "stop_sequences": "stop", "max_new_tokens": "max_tokens"}
+RENAMED = {"num_predict": "max_tokens", "stop_sequences": "stop", "max_new_tokens": "max_tokens"}
 _SKIPPED_QUIETLY = {"label", "id", "config"}
 
 
@@ -187,8 +187,8 @@ class Providers:
         for key, val in config.items():
             if key in ("apiBaseUrl", "apiHost", "apiVersion", "headers"):
                 continue
-            if key in _PARAMS or key in _RENAMED:
-                params[_RENAMED.get(key, key)] = val
+            if key in PARAMS or key in RENAMED:
+                params[RENAMED.get(key, key)] = val
             elif key == "apiKeyEnvar":
                 spec["api_key_env"] = str(val)
             elif key == "apiKey":
