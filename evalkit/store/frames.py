@@ -159,16 +159,19 @@ def _literal(name: str) -> str:
 
 def _pivot_sql(names: Sequence[str], where: str) -> str:
     """Scores of the selected results, one row per result: ``<scorer>`` (the value) and
-    ``<scorer>_passed`` per scorer. Conditional aggregates (rather than PIVOT) keep the
-    columns in the suites' scorer order and named exactly."""
+    ``<scorer>_passed`` per scorer (``<scorer>_score`` for a scorer named like a result
+    column). Conditional aggregates (rather than PIVOT) keep the columns in the suites'
+    scorer order and named exactly."""
+    taken = {c.rsplit(" AS ", 1)[-1].split(".")[-1] for c in RESULT_FRAME_COLUMNS}
     columns = []
     for name in names:
+        label = f"{name}_score" if name in taken else name  # a scorer named `output`
         columns.append(
-            f"any_value(s.value) FILTER (WHERE s.scorer = {_literal(name)}) AS {_quote(name)}"
+            f"any_value(s.value) FILTER (WHERE s.scorer = {_literal(name)}) AS {_quote(label)}"
         )
         columns.append(
             f"any_value(s.passed) FILTER (WHERE s.scorer = {_literal(name)}) "
-            f"AS {_quote(name + '_passed')}"
+            f"AS {_quote(label + '_passed')}"
         )
     return (
         f"SELECT s.result_id, {', '.join(columns)} FROM scores s "
