@@ -553,3 +553,10 @@ def test_no_prompts_means_the_prompt_var_passed_through(tmp_path):
     cfg = config(tmp_path, "providers: [openai:x]\ntests: [{vars: {prompt: Hello}}]\n")
     (prompt,) = plan(cfg).prompts
     assert prompt.messages == [{"role": "user", "content": "{{ prompt }}"}]
+
+
+def test_without_providers_the_suite_runs_on_the_local_model(tmp_path):
+    cfg = config(tmp_path, "prompts: ['{{q}}']\ntests: [{vars: {q: hi}}]\n")
+    result = plan(cfg)
+    assert result.providers == []
+    assert any(n.startswith("providers: none converted") for n in notes(result))

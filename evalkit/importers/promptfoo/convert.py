@@ -276,6 +276,13 @@ def plan(config_path: Path, name: str | None = None) -> Plan:
         concurrency=int(options["maxConcurrency"]) if options.get("maxConcurrency") else None,
         pricing=pricing,
     )
+    if not under_test:
+        findings.note(
+            config.where("providers"),
+            "providers",
+            "none converted: the suites run on the embedded local model (or name one with "
+            "`evalkit run -p ID` after adding it to evalkit.yaml)",
+        )
     _self_judging(result, findings, config.where())
     for key in ("scenarios", "redteam", "nunjucksFilters", "extensions", "derivedMetrics"):
         if data.get(key):
