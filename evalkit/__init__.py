@@ -11,6 +11,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "Comparison",
     "EvalkitError",
     "Evaluation",
     "InputError",
@@ -23,10 +24,14 @@ __all__ = [
     "list_runs",
     "query",
     "render_report",
+    "results",
+    "runs",
+    "scores",
     "set_baseline",
 ]
 
 _API = {
+    "Comparison",
     "Evaluation",
     "RunOutcome",
     "evaluate",
@@ -37,6 +42,9 @@ _API = {
     "set_baseline",
     "list_baselines",
     "render_report",
+    "results",
+    "scores",
+    "runs",
 }
 _ERRORS = {"EvalkitError", "InputError"}
 

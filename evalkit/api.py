@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.config import Project
 from evalkit.contracts import Comparison, StoredRun
@@ -23,20 +23,30 @@ from evalkit.records import PromptVersion
 from evalkit.run.session import Evaluation, Progress, RunOptions, RunOutcome
 from evalkit.store.db import open_store
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
+    "Comparison",
     "Evaluation",
     "Progress",
     "RunOutcome",
     "compare",
     "delete_baseline",
+    "describe_suite",
     "evaluate",
+    "failures",
     "get_run",
+    "import_promptfoo",
     "list_baselines",
     "list_prompts",
     "list_runs",
     "open_store",
     "query",
     "render_report",
+    "results",
+    "runs",
+    "scores",
     "set_baseline",
     "show_prompt",
     "write_reports",
@@ -190,6 +200,7 @@ def list_runs(
     project: Project | None = None,
     db: str | Path | None = None,
 ) -> list[dict[str, Any]]:
+    """The newest runs (of ``suite``), newest first: id, status, counts and pass rate."""
     from evalkit.store.runs import list_runs as _list
 
     with _reader(project, db) as store:
@@ -223,13 +234,179 @@ def query(
         return read_query(store, sql)
 
 
+# -- the store as pandas DataFrames ----------------------------------------------------------
+RunRef = str | Sequence[str] | None
+
+
+def results(
+    run: RunRef = None,
+    *,
+    suite: str | None = None,
+    prompt: str | None = None,
+    provider: str | None = None,
+    scores: bool = False,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> pd.DataFrame:
+    """Results as a pandas DataFrame: one row per case × prompt version × provider × repeat.
+
+    ``run`` is one reference or a list, as on the command line: ``last``, a run id, a unique
+    prefix, or a baseline name (``last`` and baseline names resolve within ``suite`` when it
+    is given); None selects every run. ``prompt`` is ``name@vN`` or a prompt name (every
+    version); ``provider`` a provider id. Columns: ``result_id``, ``run_id``, ``suite``,
+    ``case_id``, ``prompt``, ``provider``, ``model``, ``repeat``, the case's ``vars`` and
+    ``reference`` (JSON text), ``output``, ``passed``, ``error``, ``error_class``,
+    ``latency_ms``, ``ttft_ms``, tokens, ``cost_usd``, ``cache_hit`` and provenance;
+    ``scores=True`` adds each scorer's value and ``<scorer>_passed``.
+    """
+    from evalkit.frames import read_frame
+
+    return read_frame(
+        "results",
+        run=run,
+        suite=suite,
+        prompt=prompt,
+        provider=provider,
+        project=project,
+        db=db,
+        with_scores=scores,
+    )
+
+
+def scores(
+    run: RunRef = None,
+    *,
+    suite: str | None = None,
+    prompt: str | None = None,
+    provider: str | None = None,
+    wide: bool = True,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> pd.DataFrame:
+    """Scores as a pandas DataFrame (selection as in ``results``).
+
+    Wide (default): one row per result with ``case_id``, ``prompt``, ``provider``,
+    ``repeat``, ``output`` and ``passed``, then per scorer (in the suite's order) its value
+    under the scorer's name and its pass/fail under ``<scorer>_passed`` (NA where the
+    scorer has no pass/fail outcome or could not decide). ``wide=False``: one row per score,
+    with ``scorer``, ``value``, ``passed``, ``threshold``, ``detail`` and ``signature``.
+    """
+    from evalkit.frames import read_frame
+
+    return read_frame(
+        "scores",
+        run=run,
+        suite=suite,
+        prompt=prompt,
+        provider=provider,
+        project=project,
+        db=db,
+        wide=wide,
+    )
+
+
+def runs(
+    run: RunRef = None,
+    *,
+    suite: str | None = None,
+    prompt: str | None = None,
+    provider: str | None = None,
+    limit: int | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> pd.DataFrame:
+    """Runs as a pandas DataFrame, newest first: one row per run with ``status``,
+    ``exit_code``, result counts, ``pass_rate`` (passed / decided), the ``prompts`` and
+    ``providers`` it ran, ``latency_p95_ms``, ``cost_usd``, git provenance and its
+    ``verdict`` against a baseline. ``prompt``/``provider`` keep runs with such results and
+    count only those; ``limit`` keeps the newest N."""
+    from evalkit.frames import read_frame
+
+    return read_frame(
+        "runs",
+        run=run,
+        suite=suite,
+        prompt=prompt,
+        provider=provider,
+        project=project,
+        db=db,
+        limit=limit,
+    )
+
+
+def failures(
+    run: RunRef = "last",
+    *,
+    suite: str | None = None,
+    limit: int | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """The results of ``run`` (references as in ``results``) that did not pass: failed,
+    errored or undecided. Each has ``case_id``, ``prompt``, ``provider``, ``repeat``,
+    ``output``, ``passed``, ``error``/``error_class``, ``failed`` (the failing scores:
+    ``scorer``, ``value``, ``detail``) and ``undecided`` (scores that could not decide)."""
+    from evalkit.frames import _run_ids
+    from evalkit.store.frames import failures as _failures
+
+    with _reader(project, db) as store:
+        return _failures(store, _run_ids(store, run, suite) or [], limit)
+
+
+def describe_suite(
+    suite: str | Path,
+    *,
+    providers: Sequence[str] = (),
+    prompts: Sequence[str] = (),
+    project: Project | None = None,
+) -> dict[str, Any]:
+    """What running ``suite`` would do, loaded and validated but nothing called: its
+    ``name``, ``path``, ``cases`` (ids), ``prompts`` (versions), ``providers`` (ids) and
+    ``repeat`` — with ``providers``/``prompts`` overriding the suite's as in ``evaluate``."""
+    from evalkit.load.suites import load_suite, suite_paths
+    from evalkit.providers.pool import ProviderPool, default_provider_id
+
+    project = project or Project.discover()
+    library = _library(project)
+    (path,) = suite_paths(project, [str(suite)])
+    loaded = load_suite(path, library, ProviderPool(project).ids())
+    versions = [library.get(ref).ref for ref in prompts] or [p.ref for p in loaded.prompts]
+    return {
+        "name": loaded.name,
+        "path": str(path),
+        "cases": [case.id for case in loaded.cases],
+        "prompts": versions,
+        "providers": list(providers or loaded.providers or [default_provider_id(project)]),
+        "repeat": loaded.repeat,
+    }
+
+
+def import_promptfoo(
+    config: str | Path,
+    *,
+    out: str | Path = ".",
+    name: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Convert a promptfoo config (``promptfooconfig.yaml`` and the files it names) into
+    evalkit files under ``out``: ``evalkit.yaml``, ``prompts/<name>/vN.yaml`` (one version
+    per promptfoo prompt) and ``suites/<name>.yaml`` + cases. Returns ``evalkit.import/1``
+    data: what was written, and each provider, prompt or assertion not converted (with the
+    file, line and reason) or converted with a difference (``notes``)."""
+    from evalkit.importers.promptfoo import import_promptfoo as _import
+
+    return _import(config, out=out, name=name, force=force)
+
+
 def list_prompts(*, project: Project | None = None) -> list[PromptVersion]:
+    """Every version of every prompt in the project's prompts/."""
     project = project or Project.discover()
     library = _library(project)
     return [v for name in library.names() for v in library.versions(name)]
 
 
 def show_prompt(ref: str, *, project: Project | None = None) -> PromptVersion:
+    """One prompt version (``name@vN`` or ``name@latest``), loaded and validated."""
     project = project or Project.discover()
     version: PromptVersion = _library(project).get(ref)
     return version
@@ -237,6 +414,7 @@ def show_prompt(ref: str, *, project: Project | None = None) -> PromptVersion:
 
 # -- the cache and providers -----------------------------------------------------------------
 def cache_stats(*, project: Project | None = None, db: str | Path | None = None) -> dict[str, Any]:
+    """The response cache: entries, size, and hits by provider."""
     from evalkit.run import cache
 
     with _reader(project, db) as store:
@@ -246,6 +424,7 @@ def cache_stats(*, project: Project | None = None, db: str | Path | None = None)
 def cache_clear(
     *, older_than: Any = None, project: Project | None = None, db: str | Path | None = None
 ) -> int:
+    """Delete cache entries (older than ``older_than``); returns how many."""
     from evalkit.run import cache
 
     project = project or Project.discover()
@@ -256,6 +435,7 @@ def cache_clear(
 def cache_explain(
     result_id: str, *, project: Project | None = None, db: str | Path | None = None
 ) -> dict[str, Any]:
+    """Why a result was (or was not) answered from the cache."""
     from evalkit.run import cache
 
     with _reader(project, db) as store:
@@ -352,6 +532,7 @@ def set_baseline(
 def list_baselines(
     *, suite: str | None = None, project: Project | None = None, db: str | Path | None = None
 ) -> list[dict[str, Any]]:
+    """Named baselines (of ``suite``): name, suite, run id and when each was set."""
     from evalkit.compare.baselines import list_baselines as _list
 
     with _reader(project, db) as store:
@@ -365,6 +546,7 @@ def delete_baseline(
     project: Project | None = None,
     db: str | Path | None = None,
 ) -> int:
+    """Remove the baseline ``name`` (of ``suite``, else of every suite); returns how many."""
     from evalkit.compare.baselines import delete_baseline as _delete
 
     with open_store(project or Project.discover(), db) as store:
@@ -385,7 +567,8 @@ def compare(
 ) -> Comparison:
     """``evalkit.compare/1`` for: two runs (``[RUN_A, RUN_B]``); one run with two named
     sides; or a suite (``[SUITE]``) with two ``prompts`` (or ``providers``), running first
-    whatever the store lacks. ``exit_code`` in it applies ``fail_on`` to the verdict."""
+    whatever the store lacks. ``exit_code`` in it applies ``fail_on`` to the verdict.
+    The data is a dict; ``.to_pandas()`` gives one row per metric per pairing."""
     from evalkit.compare import service
     from evalkit.compare.align import Sides
     from evalkit.compare.policy import check_policy, decide

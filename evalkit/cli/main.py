@@ -153,6 +153,7 @@ def _register() -> None:
         baseline,
         cache,
         compare,
+        importer,
         init,
         prompts,
         providers,
@@ -162,7 +163,8 @@ def _register() -> None:
         runs,
     )
 
-    for module in (run, runs, baseline, compare, report, prompts, providers, cache, query, init):
+    commands = (run, runs, baseline, compare, report, prompts, providers, cache, query, init)
+    for module in (*commands, importer):
         module.register(app)
 
 

@@ -417,6 +417,12 @@ class Comparison(Contract):
         """``unchanged`` (stored by older versions) reads as ``inconclusive``."""
         return legacy_verdict(value)
 
+    def to_pandas(self) -> Any:
+        """One row per metric per pairing, budgets included (``evalkit.frames``)."""
+        from evalkit.frames import comparison_frame
+
+        return comparison_frame(self)
+
     def compact(self) -> dict[str, Any]:
         """As stored with a run (``runs.comparison``): flips as case ids, no outputs."""
         data = self.as_json()

@@ -129,6 +129,13 @@ class Evaluation(Contract):
         data = super().as_json()
         return {key: data[key] for key in ("schema", "exit_code", "db", "dry_run", "runs")}
 
+    def to_pandas(self, *, scores: bool = True) -> Any:
+        """The results of these runs as a pandas DataFrame, one row per result, with one
+        column per scorer unless ``scores`` is false (``evalkit.frames``)."""
+        from evalkit.frames import evaluation_frame
+
+        return evaluation_frame(self, scores=scores)
+
 
 class RunProvider(Contract):
     """A provider a stored run used."""
