@@ -13,7 +13,10 @@ from evalkit.errors import InputError
 __all__ = ["DB_OPTION", "err_console", "out_console", "parse_tags", "print_json"]
 
 DB_OPTION = typer.Option(
-    None, "--db", envvar="EVALKIT_DB", help="DuckDB store (default: .evalkit/evalkit.duckdb)."
+    None,
+    "--db",
+    envvar="EVALKIT_DB",
+    help="The store: a DuckDB file (default: .evalkit/evalkit.duckdb) or ducklake:...",
 )
 
 

@@ -75,16 +75,21 @@ def _register() -> None:
         baseline,
         cache,
         compare,
+        exports,
         init,
+        merge,
         prompts,
         providers,
         query,
         report,
         run,
         runs,
+        store,
     )
 
     for module in (run, runs, baseline, compare, report, prompts, providers, cache, query, init):
+        module.register(app)
+    for module in (merge, exports, store):  # beyond one machine
         module.register(app)
 
 

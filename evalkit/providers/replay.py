@@ -11,7 +11,6 @@ RUN`` replaces every provider of the plan with a replay of the same id; in evalk
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -23,7 +22,8 @@ __all__ = ["ReplayOptions", "ReplayProvider"]
 
 
 class ReplayOptions(ProviderOptions):
-    #: The stored run to answer from (id, prefix, baseline name, or last).
+    #: The stored run to answer from (id, prefix, baseline name, or last), or the folder of
+    #: an ``evalkit export``.
     run: str
     #: Provider id in that run (default: this provider's own id).
     provider: str | None = None
@@ -61,21 +61,10 @@ class ReplayProvider(Provider):
         store = self.env.store
         if store is None:
             raise SetupError(f"provider '{self.id}' (replay) has no store to read from")
-        from evalkit.store.runs import resolve_run
+        from evalkit.store.exports import replay_source  # a stored run, or an export folder
 
-        self.run_id = resolve_run(store, self.opts.run)
-        rows = store.records(
-            "SELECT case_id, prompt, repeat, output, latency_ms, ttft_ms, input_tokens, "
-            "output_tokens, cached_input_tokens, finish_reason, model, cost_usd FROM results "
-            "WHERE run_id = ? AND provider = ? AND error_class IS NULL",
-            [self.run_id, self.source],
-        )
+        self.run_id, rows, self._identity = replay_source(store, self.opts.run, self.source)
         self._answers = {(r["case_id"], r["prompt"], r["repeat"]): r for r in rows}
-        ident = store.fetchone(
-            "SELECT identity FROM run_providers WHERE run_id = ? AND provider = ?",
-            [self.run_id, self.source],
-        )
-        self._identity = json.loads(ident[0]) if ident and ident[0] else None
 
     @property
     def model(self) -> str | None:

@@ -174,43 +174,39 @@ def _insert_sql(table: str, columns: Sequence[tuple[str, str]], replace: bool = 
 BLOCK_SIZE = 16384
 
 
+#: Storage format of new stores: DuckDB 1.4's, which every DuckDB since reads and writes, so a
+#: store moves between the default install (newest DuckDB) and the team extra (DuckDB 1.4.4 LTS,
+#: the line the DuckLake extension packages are built for). Measured: no cost in write or read
+#: speed on DuckDB 2.0 (``bench/store.py``).
+STORAGE_VERSION = "v1.4.0"
+
+
 def _create(path: Path) -> None:
     import duckdb
 
     with duckdb.connect() as con:
-        con.execute(f"ATTACH '{path}' AS fresh (BLOCK_SIZE {BLOCK_SIZE})")
+        try:
+            con.execute(
+                f"ATTACH '{path}' AS fresh (BLOCK_SIZE {BLOCK_SIZE}, "
+                f"STORAGE_VERSION '{STORAGE_VERSION}')"
+            )
+        except duckdb.Error:  # a DuckDB older than 1.4 writes its own format
+            con.execute(f"ATTACH '{path}' AS fresh (BLOCK_SIZE {BLOCK_SIZE})")
         con.execute("DETACH fresh")
 
 
 class Store:
     """One open DuckDB store. Thread-safe for the run's writer thread and the main thread."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
-        import duckdb
+    #: What kind of store this is (``duckdb``; ``ducklake`` for the team store).
+    kind = "duckdb"
 
-        self.path = path
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        #: Where the store is, for messages (a DuckDB file's path, or a DuckLake location).
+        self.path: Path | str = path
         self.read_only = read_only
         self._lock = threading.RLock()
-        if read_only and not path.exists():
-            raise StoreError(
-                f"no store at {path}", fix="run `evalkit run` first, or pass --db / EVALKIT_DB"
-            )
-        try:
-            if not read_only:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if not path.exists():
-                    _create(path)
-            self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            text = str(exc)
-            if "lock" in text.lower():
-                raise StoreError(
-                    f"the store {path} is in use by another process",
-                    fix="wait for the other evalkit command to finish, or use another --db",
-                ) from exc
-            raise StoreError(f"cannot open the store {path}: {text}") from exc
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        self.con = self._connect()
         if not read_only:
             self.migrate()
         # A fresh run's result ids are new (they hash the run id), so its rows are plainly
@@ -218,6 +214,39 @@ class Store:
         self._result_sql = {r: _insert_sql("results", RESULT_COLUMNS, r) for r in (False, True)}
         self._score_sql = {r: _insert_sql("scores", SCORE_COLUMNS, r) for r in (False, True)}
         self._cache_sql = _insert_sql("cache", CACHE_COLUMNS)
+
+    def _connect(self) -> Any:
+        """Open the DuckDB file (created with its schema when it is new)."""
+        import duckdb
+
+        path = Path(self.path)
+        if self.read_only and not path.exists():
+            raise StoreError(
+                f"no store at {path}", fix="run `evalkit run` first, or pass --db / EVALKIT_DB"
+            )
+        try:
+            if not self.read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    _create(path)
+            return duckdb.connect(str(path), read_only=self.read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                raise StoreError(
+                    f"the store {path} is in use by another process",
+                    fix="wait for the other evalkit command to finish, or use another --db",
+                ) from exc
+            if "newer version of DuckDB" in text or "version number" in text:
+                raise StoreError(
+                    f"the store {path} was written by a newer DuckDB than this one "
+                    f"({duckdb.__version__})",
+                    fix="open it with the DuckDB that wrote it, or move its runs over with "
+                    "`evalkit export RUN... --parquet DIR` there and `evalkit import DIR` here",
+                ) from exc
+            raise StoreError(f"cannot open the store {path}: {text}") from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
 
     # -- lifecycle ------------------------------------------------------------------------
     def migrate(self) -> list[int]:
@@ -265,6 +294,19 @@ class Store:
         self.close()
 
     # -- generic --------------------------------------------------------------------------
+    def transaction(self, work: Any) -> Any:
+        """Run ``work()`` (which uses ``self.con``) in one transaction; roll back on error.
+        (A DuckLake store also retries it whole on a write conflict.)"""
+        with self._lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                out = work()
+                self.con.execute("COMMIT")
+                return out
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         with self._lock:
             return self.con.execute(sql, params or [])
@@ -343,5 +385,11 @@ class Store:
 
 
 def open_store(project: Any, db: str | Path | None = None, *, read_only: bool = False) -> Store:
-    """The project's store (``--db`` > ``EVALKIT_DB`` > evalkit.yaml > the default path)."""
-    return Store(project.db_path(db), read_only=read_only)
+    """The project's store (``--db`` > ``EVALKIT_DB`` > evalkit.yaml > the default path): a
+    DuckDB file, or a DuckLake store for ``ducklake:...`` locations."""
+    location = project.db_location(db) if hasattr(project, "db_location") else project.db_path(db)
+    if isinstance(location, str) and location.startswith("ducklake:"):
+        from evalkit.store.ducklake import open_ducklake
+
+        return open_ducklake(project, db, read_only=read_only)
+    return Store(Path(location), read_only=read_only)

@@ -1,0 +1,598 @@
+"""The team store: the same tables on DuckLake (a catalogue in PostgreSQL or a DuckDB file,
+data in Parquet files under a shared folder), so many runners and developers write runs to
+one history at the same time.
+
+Locations (``db:`` in evalkit.yaml, ``--db``, ``EVALKIT_DB``)::
+
+    ducklake:postgres:host=db.internal dbname=evalkit user=ci     (many writers)
+    ducklake:/shared/evalkit.ducklake                             (one writer at a time)
+
+with the data folder from ``data_path:`` in evalkit.yaml or ``EVALKIT_DATA_PATH``.
+
+What differs from a DuckDB file, and how this class keeps the ``Store`` contract:
+
+- **No primary keys, unique constraints or indexes.** Migrations run with their key clauses
+  removed; the keys are read off the same migrations applied to an in-memory DuckDB, and every
+  replacing write (``INSERT OR REPLACE``, ``insert_columns(replace=True)``, a resumed run's
+  results, cache entries) becomes delete-then-insert (``MERGE`` for SQL text) on those keys.
+  Plain inserts of rows a table already holds by key are skipped, so repeated prompt versions
+  and cases are not stored twice; two writers inserting the same new key at the same instant
+  can still both succeed — ``compact()`` removes such duplicates.
+- **Optimistic concurrency.** Each commit is a snapshot; DuckLake retries commits that do not
+  conflict (appends), and reports real conflicts (two creates of one table, two deletes from one
+  file). Every write here is one transaction that is retried as a whole on a conflict, so
+  concurrent migrations, run updates and baseline moves settle by themselves.
+- **Each commit writes Parquet files.** Writes come in the runner's batches (one transaction
+  per batch of results, scores and cache entries); ``compact()`` (``evalkit store compact``,
+  and automatically when a writer closes a store with many small files) merges them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import random
+import re
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import SetupError, StoreError
+from evalkit.records import Result, Score
+from evalkit.store.db import (
+    CACHE_COLUMNS,
+    RESULT_COLUMNS,
+    SCORE_COLUMNS,
+    Store,
+    _insert_sql,
+    _result_row,
+    _score_row,
+    utcnow,
+)
+from evalkit.store.migrations import MIGRATIONS
+
+__all__ = ["DuckLakeStore", "DuckLakeTarget", "compact", "open_ducklake", "table_keys"]
+
+#: The catalogue's name inside the DuckDB connection (``USE``d, so SQL names tables plainly).
+LAKE = "lake"
+#: Data files below this many rows count as "small" for automatic compaction.
+SMALL_FILE_ROWS = 10_000
+#: A writer closing a store with more small files than this compacts it.
+AUTO_COMPACT_FILES = 400
+#: Whole-transaction retries on a DuckLake conflict (each after a jittered, growing pause).
+RETRIES = 12
+
+_KEYS: dict[str, tuple[str, ...]] | None = None
+_KEYS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DuckLakeTarget:
+    """Where a DuckLake store is: the catalogue (``postgres:<conninfo>`` or a file path) and
+    the data folder."""
+
+    catalog: str
+    data_path: str | None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.catalog.startswith("postgres:")
+
+    @property
+    def shown(self) -> str:
+        """For messages: the location with any password masked."""
+        text = re.sub(r"(password\s*=\s*)\S+", r"\1***", self.catalog)
+        text = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
+        return f"ducklake:{text}"
+
+
+def parse_target(location: str, data_path: str | None, base: Path) -> DuckLakeTarget:
+    """``ducklake:postgres:<conninfo>`` or ``ducklake:<catalogue file>`` (relative to
+    ``base``)."""
+    rest = location[len("ducklake:") :].strip()
+    if not rest:
+        raise SetupError(
+            "the store location 'ducklake:' names no catalogue",
+            fix="e.g. db: 'ducklake:postgres:host=127.0.0.1 dbname=evalkit' or "
+            "db: 'ducklake:.evalkit/catalogue.ducklake'",
+        )
+    if rest.startswith("postgres:") or rest.startswith("postgresql:"):
+        conninfo = rest.split(":", 1)[1].strip()
+        return DuckLakeTarget(f"postgres:{conninfo}", data_path)
+    path = Path(rest).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    return DuckLakeTarget(str(path), data_path)
+
+
+def table_keys() -> dict[str, tuple[str, ...]]:
+    """Each table's primary key, as the migrations declare it (applied to an in-memory
+    DuckDB once per process): what DuckLake cannot enforce, replacing writes use."""
+    global _KEYS
+    with _KEYS_LOCK:
+        if _KEYS is None:
+            import duckdb
+
+            with duckdb.connect() as con:
+                con.execute(
+                    "CREATE TABLE schema_migrations "
+                    "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+                )
+                for _, _, sql in MIGRATIONS:
+                    con.execute(sql)
+                rows = con.execute(
+                    "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+                    "WHERE constraint_type = 'PRIMARY KEY'"
+                ).fetchall()
+            _KEYS = {str(table): tuple(columns) for table, columns in rows}
+        return dict(_KEYS)
+
+
+_COLUMN_KEY = re.compile(r"\s+PRIMARY\s+KEY\b", re.IGNORECASE)
+_TABLE_KEY = re.compile(r",\s*PRIMARY\s+KEY\s*\([^)]*\)", re.IGNORECASE)
+
+
+def lake_sql(sql: str) -> str:
+    """A migration's SQL for DuckLake: the same, without key constraints."""
+    return _COLUMN_KEY.sub("", _TABLE_KEY.sub("", sql))
+
+
+_UPSERT = re.compile(
+    r"^\s*INSERT\s+OR\s+(REPLACE|IGNORE)\s+INTO\s+(\w+)\s*\(([^)]*)\)\s*(.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def merge_sql(sql: str, keys: dict[str, tuple[str, ...]]) -> str | None:
+    """``INSERT OR REPLACE|IGNORE INTO t (cols) VALUES/SELECT ...`` as a ``MERGE`` on ``t``'s
+    key; None when ``sql`` is not such a statement."""
+    match = _UPSERT.match(sql)
+    if not match:
+        return None
+    verb, table, names, source = match.groups()
+    key = keys.get(table.lower())
+    if not key:
+        return None
+    columns = [c.strip().strip('"') for c in names.split(",")]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    body = source.strip().rstrip(";")
+    using = f"({body})" if body.upper().startswith(("VALUES", "SELECT", "WITH")) else body
+    on = " AND ".join(f'{table}."{k}" IS NOT DISTINCT FROM s."{k}"' for k in key)
+    out = f"MERGE INTO {table} USING {using} AS s({quoted}) ON {on} "
+    if verb.upper() == "REPLACE":
+        updates = ", ".join(f'"{c}" = s."{c}"' for c in columns if c not in key)
+        if updates:
+            out += f"WHEN MATCHED THEN UPDATE SET {updates} "
+    values = ", ".join(f's."{c}"' for c in columns)
+    return out + f"WHEN NOT MATCHED THEN INSERT ({quoted}) VALUES ({values})"
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "conflict" in text or "failed to commit ducklake transaction" in text
+
+
+def extension_directory() -> str | None:
+    """The ``extensions`` folder of the ``duckdb-ext-*`` packages when they match the
+    installed DuckDB (they are built for one DuckDB version), else None."""
+    import duckdb
+
+    spec = importlib.util.find_spec("duckdb_ext")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        base = Path(folder) / "extensions"
+        if (base / f"v{duckdb.__version__}").is_dir():
+            return str(base)
+    return None
+
+
+class DuckLakeStore(Store):
+    """A ``Store`` on DuckLake: same methods, same SQL for readers."""
+
+    kind = "ducklake"
+
+    def __init__(self, target: DuckLakeTarget, *, read_only: bool = False) -> None:
+        self.target = target
+        self.keys = table_keys()
+        self._explicit = False  # inside a BEGIN ... COMMIT given through execute()
+        self._wrote = False
+        super().__init__(Path(), read_only=read_only)  # path is replaced in _connect
+        # A fresh run's results are plain appends; everything that replaces goes through
+        # _replace (delete by key, then insert).
+        self._result_sql = {r: _insert_sql("results", RESULT_COLUMNS, False) for r in (False, True)}
+        self._score_sql = {r: _insert_sql("scores", SCORE_COLUMNS, False) for r in (False, True)}
+        self._cache_sql = _insert_sql("cache", CACHE_COLUMNS, False)
+
+    # -- opening --------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        import duckdb
+
+        target = self.target
+        self.path = target.shown
+        con = duckdb.connect()
+        folder = extension_directory()
+        try:
+            if folder is not None:
+                con.execute(f"SET extension_directory = '{folder}'")
+            con.execute("LOAD ducklake")
+            if target.is_postgres:
+                con.execute("LOAD postgres")
+        except duckdb.Error as exc:
+            con.close()
+            raise SetupError(
+                f"the DuckLake store {target.shown} needs DuckDB's ducklake"
+                f"{' and postgres' if target.is_postgres else ''} extensions, which are not "
+                f"installed for DuckDB {duckdb.__version__} ({str(exc).splitlines()[0]})",
+                fix="pip install 'evalkit[team]' (DuckDB 1.4.4 with the duckdb-ext-ducklake and "
+                "duckdb-ext-postgres packages), or let DuckDB download them: "
+                "INSTALL ducklake; INSTALL postgres",
+            ) from None
+        options = []
+        if target.data_path:
+            if "://" not in target.data_path and not self.read_only:
+                Path(target.data_path).mkdir(parents=True, exist_ok=True)
+            options.append(f"DATA_PATH '{_quote(target.data_path)}'")
+        if self.read_only:
+            options.append("READ_ONLY")
+        if not target.is_postgres and not self.read_only:
+            Path(target.catalog).parent.mkdir(parents=True, exist_ok=True)
+        if not target.is_postgres and self.read_only and not Path(target.catalog).exists():
+            con.close()
+            raise StoreError(
+                f"no store at {target.shown}", fix="run `evalkit run` first, or check --db"
+            )
+        attach = f"ATTACH 'ducklake:{_quote(target.catalog)}' AS {LAKE}" + (
+            f" ({', '.join(options)})" if options else ""
+        )
+        for attempt in range(RETRIES):
+            try:
+                con.execute(attach)
+                break
+            except duckdb.Error as exc:
+                text = str(exc)
+                if "data_path" in text.lower() and not target.data_path:
+                    con.close()
+                    raise SetupError(
+                        f"the DuckLake store {target.shown} is new and needs a data folder",
+                        fix="set `data_path:` in evalkit.yaml or EVALKIT_DATA_PATH "
+                        "(a folder every writer can reach)",
+                    ) from None
+                if "does not match existing data path" in text:
+                    con.close()
+                    raise SetupError(
+                        f"the DuckLake store {target.shown} keeps its data elsewhere: "
+                        f"{text.split('catalog', 1)[-1].strip()}",
+                        fix="set `data_path:` / EVALKIT_DATA_PATH to that folder, or leave "
+                        "both unset for an existing store",
+                    ) from None
+                # Several writers creating one new catalogue at once: one wins, the others
+                # find it made on the next try.
+                racing = "initialize" in text.lower() or "duplicate key" in text.lower()
+                if racing and attempt + 1 < RETRIES:
+                    _pause(attempt)
+                    continue
+                con.close()
+                lock = "lock" in text.lower()
+                raise StoreError(
+                    f"cannot open the store {target.shown}: {text.splitlines()[0]}",
+                    fix=(
+                        "a DuckDB catalogue file takes one writer at a time: use "
+                        "ducklake:postgres:... for concurrent writers"
+                        if lock
+                        else "check the connection string, the server and the data folder"
+                    ),
+                ) from None
+        con.execute(f"USE {LAKE}")
+        return con
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations (their SQL without key constraints); concurrent writers
+        migrating at once conflict, and the losers find the work done on their retry."""
+        import duckdb
+
+        applied: list[int] = []
+        for attempt in range(RETRIES):
+            try:
+                with self._lock:
+                    self.con.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations "
+                        "(version INTEGER, name VARCHAR, applied_at TIMESTAMP)"
+                    )
+                    done = {
+                        r[0]
+                        for r in self.con.execute(
+                            "SELECT version FROM schema_migrations"
+                        ).fetchall()
+                    }
+                    for number, name, sql in MIGRATIONS:
+                        if number in done:
+                            continue
+                        self.con.execute("BEGIN TRANSACTION")
+                        try:
+                            self.con.execute(lake_sql(sql))
+                            self.con.execute(
+                                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                                [number, name, utcnow()],
+                            )
+                            self.con.execute("COMMIT")
+                        except Exception:
+                            _rollback(self.con)
+                            raise
+                        applied.append(number)
+                    newest = max(n for n, _, _ in MIGRATIONS)
+                    if done and max(done) > newest:
+                        raise StoreError(
+                            f"the store {self.path} was written by a newer evalkit "
+                            f"(schema {max(done)})",
+                            fix="upgrade evalkit, or use another --db",
+                        )
+                    return applied
+            except duckdb.Error as exc:
+                if _is_conflict(exc) and attempt + 1 < RETRIES:
+                    _pause(attempt)
+                    continue
+                raise StoreError(f"migrating the store {self.path} failed: {exc}") from exc
+        return applied
+
+    def close(self) -> None:
+        with self._lock:
+            if self._wrote and not self.read_only:
+                try:
+                    if small_files(self) > AUTO_COMPACT_FILES:
+                        compact(self)
+                except Exception:
+                    pass
+            self.con.close()
+
+    # -- transactions ---------------------------------------------------------------------
+    def transaction(self, work: Any) -> Any:
+        """Run ``work()`` in one transaction, retried whole on a DuckLake conflict."""
+        import duckdb
+
+        for attempt in range(RETRIES):
+            with self._lock:
+                self.con.execute("BEGIN TRANSACTION")
+                try:
+                    out = work()
+                    self.con.execute("COMMIT")
+                    self._wrote = True
+                    return out
+                except duckdb.Error as exc:
+                    _rollback(self.con)
+                    if _is_conflict(exc) and attempt + 1 < RETRIES:
+                        pass
+                    else:
+                        raise
+            _pause(attempt)
+        raise AssertionError("unreachable")
+
+    # -- generic --------------------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        word = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+        if word in ("BEGIN", "START"):
+            self._explicit = True
+        elif word in ("COMMIT", "ROLLBACK", "END", "ABORT"):
+            self._explicit = False
+        merged = merge_sql(sql, self.keys)
+        statement = merged or sql
+        if (
+            self.read_only
+            or self._explicit
+            or word in ("SELECT", "WITH", "BEGIN", "START", "COMMIT", "ROLLBACK", "END", "ABORT")
+        ):
+            with self._lock:
+                return self.con.execute(statement, params or [])
+        return self.transaction(lambda: self.con.execute(statement, params or []))
+
+    def insert_columns(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        replace: bool = True,
+    ) -> None:
+        """Insert many rows in one statement; ``replace`` replaces rows with the same key,
+        otherwise rows whose key is already stored are left out."""
+        if not rows:
+            return
+        self.transaction(lambda: self._put(table, columns, rows, replace))
+
+    def _put(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[tuple[Any, ...]],
+        replace: bool,
+    ) -> None:
+        """Delete-then-insert (``replace``) or insert-if-new on the table's key; inside a
+        transaction."""
+        key = self.keys.get(table)
+        names = [name for name, _ in columns]
+        if key is None or not all(k in names for k in key):
+            cols = [list(c) for c in zip(*rows, strict=True)]
+            self.con.execute(_insert_sql(table, columns, False), cols)
+            return
+        at = [names.index(k) for k in key]
+        unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for row in rows:  # the last row of a key wins, as with INSERT OR REPLACE
+            unique[tuple(row[i] for i in at)] = row
+        kinds = dict(columns)
+        key_lists = [[k[j] for k in unique] for j in range(len(key))]
+        # Only touch what exists: a DELETE that matches nothing would still be recorded.
+        match = " AND ".join(f't."{k}" IS NOT DISTINCT FROM n."{k}"' for k in key)
+        keys_sql = ", ".join(f'unnest(?::{kinds[k]}[]) AS "{k}"' for k in key)
+        existing = {
+            tuple(r)
+            for r in self.con.execute(
+                f"SELECT {', '.join(f't.{chr(34)}{k}{chr(34)}' for k in key)} FROM {table} t "
+                f"JOIN (SELECT {keys_sql}) n ON {match}",
+                key_lists,
+            ).fetchall()
+        }
+        if existing and replace:
+            gone = [[k[j] for k in existing] for j in range(len(key))]
+            self.con.execute(
+                f"DELETE FROM {table} t USING (SELECT {keys_sql}) n WHERE {match}", gone
+            )
+        fresh = [row for k, row in unique.items() if replace or k not in existing]
+        if fresh:
+            cols = [list(c) for c in zip(*fresh, strict=True)]
+            self.con.execute(_insert_sql(table, columns, False), cols)
+
+    # -- run writes -----------------------------------------------------------------------
+    def write_batch(
+        self,
+        results: Iterable[Result],
+        scores: Iterable[Score],
+        cache_rows: Sequence[tuple[Any, ...]] = (),
+        *,
+        replace: bool = False,
+    ) -> None:
+        """Results, their scores and new cache entries in one transaction (retried whole on a
+        conflict); ``replace`` as for the DuckDB store."""
+        result_rows = [_result_row(r) for r in results]
+        signatures: dict[int, str | None] = {}
+        score_rows = [_score_row(s, signatures) for s in scores]
+        if not result_rows and not score_rows and not cache_rows:
+            return
+
+        def work() -> None:
+            if result_rows:
+                if replace:
+                    ids = [row[0] for row in result_rows]
+                    old = self.con.execute(
+                        "SELECT count(*) FROM scores WHERE result_id IN (SELECT unnest(?))", [ids]
+                    ).fetchone()
+                    if old and old[0]:
+                        self.con.execute(
+                            "DELETE FROM scores WHERE result_id IN (SELECT unnest(?))", [ids]
+                        )
+                    self._put("results", RESULT_COLUMNS, result_rows, True)
+                else:
+                    cols = [list(c) for c in zip(*result_rows, strict=True)]
+                    self.con.execute(self._result_sql[False], cols)
+            if score_rows:
+                if replace:
+                    self._put("scores", SCORE_COLUMNS, score_rows, True)
+                else:
+                    cols = [list(c) for c in zip(*score_rows, strict=True)]
+                    self.con.execute(self._score_sql[False], cols)
+            if cache_rows:
+                self._put("cache", CACHE_COLUMNS, cache_rows, True)
+
+        try:
+            self.transaction(work)
+        except Exception as exc:
+            raise StoreError(f"writing results to {self.path} failed: {exc}") from exc
+
+
+def small_files(store: Store) -> int:
+    """Data files of the store's tables with fewer than ``SMALL_FILE_ROWS`` rows."""
+    row = store.fetchone(
+        f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file "
+        "WHERE end_snapshot IS NULL AND record_count < ?",
+        [SMALL_FILE_ROWS],
+    )
+    return int(row[0]) if row else 0
+
+
+def compact(store: Store, *, keep_days: float = 7.0) -> dict[str, Any]:
+    """Merge small Parquet files, rewrite files with many deleted rows, drop rows duplicated
+    on a key by racing writers, expire snapshots older than ``keep_days`` (time travel is kept
+    that long) and delete the files no snapshot needs any more. Returns what it did."""
+    import duckdb
+
+    if not isinstance(store, DuckLakeStore):
+        raise StoreError(
+            f"{store.path} is a DuckDB file, which needs no compaction",
+            fix="`evalkit store compact` is for DuckLake stores (ducklake:...)",
+        )
+    before = small_files(store)
+    removed = dedupe(store)
+    steps = [
+        f"CALL ducklake_merge_adjacent_files('{LAKE}')",
+        f"CALL ducklake_rewrite_data_files('{LAKE}')",
+        f"CALL ducklake_merge_adjacent_files('{LAKE}')",
+    ]
+    if keep_days >= 0:
+        steps += [
+            f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now() - "
+            f"INTERVAL '{float(keep_days) * 86400:.0f} seconds')",
+            f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => now() - "
+            f"INTERVAL '{float(keep_days) * 86400:.0f} seconds')",
+        ]
+    for step in steps:
+        for attempt in range(RETRIES):
+            try:
+                with store._lock:
+                    store.con.execute(step).fetchall()
+                break
+            except duckdb.Error as exc:
+                if _is_conflict(exc) and attempt + 1 < RETRIES:
+                    _pause(attempt)
+                    continue
+                raise StoreError(f"compacting {store.path} failed: {exc}") from exc
+    return {
+        "small_files_before": before,
+        "small_files_after": small_files(store),
+        "duplicates_removed": removed,
+    }
+
+
+def dedupe(store: DuckLakeStore) -> int:
+    """Remove rows that repeat a key (two writers inserting one new key at the same instant),
+    keeping one; returns how many were removed."""
+    removed = 0
+    tables = {
+        r[0]
+        for r in store.fetchall(
+            f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{LAKE}'"
+        )
+    }
+    for table, key in store.keys.items():
+        if table not in tables:
+            continue
+        cols = ", ".join(f'"{k}"' for k in key)
+        dup = store.fetchone(f"SELECT count(*) - count(DISTINCT ({cols})) FROM {table}")
+        extra = int(dup[0]) if dup and dup[0] else 0
+        if not extra:
+            continue
+
+        def work(table: str = table, cols: str = cols) -> None:
+            store.con.execute(
+                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM (SELECT rowid, "
+                f"row_number() OVER (PARTITION BY {cols} ORDER BY rowid DESC) AS n "
+                f"FROM {table}) WHERE n > 1)"
+            )
+
+        store.transaction(work)
+        removed += extra
+    return removed
+
+
+def open_ducklake(project: Any, db: Any = None, *, read_only: bool = False) -> DuckLakeStore:
+    """The project's DuckLake store (``db`` / ``EVALKIT_DB`` / ``db:`` say ``ducklake:...``)."""
+    import os
+
+    location = str(project.db_location(db))
+    typed = bool(db) or bool(os.environ.get("EVALKIT_DB"))
+    base = Path.cwd() if typed else project.root
+    target = parse_target(location, project.data_path(), base)
+    return DuckLakeStore(target, read_only=read_only)
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _rollback(con: Any) -> None:
+    # A failed commit has already ended the transaction: nothing to roll back then.
+    with contextlib.suppress(Exception):
+        con.execute("ROLLBACK")
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(min(2.0, 0.05 * 1.7**attempt) * random.uniform(0.5, 1.5))
