@@ -181,6 +181,10 @@ BLOCK_SIZE = 16384
 STORAGE_VERSION = "v1.4.0"
 
 
+#: DuckDB draws a progress bar on stdout for slow queries: never in evalkit's output.
+QUIET = "SET enable_progress_bar = false"
+
+
 def _create(path: Path) -> None:
     import duckdb
 
@@ -229,7 +233,9 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if not path.exists():
                     _create(path)
-            return duckdb.connect(str(path), read_only=self.read_only)
+            con = duckdb.connect(str(path), read_only=self.read_only)
+            con.execute(QUIET)
+            return con
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" in text.lower():

@@ -44,6 +44,7 @@ from evalkit.errors import SetupError, StoreError
 from evalkit.records import Result, Score
 from evalkit.store.db import (
     CACHE_COLUMNS,
+    QUIET,
     RESULT_COLUMNS,
     SCORE_COLUMNS,
     Store,
@@ -212,6 +213,7 @@ class DuckLakeStore(Store):
         target = self.target
         self.path = target.shown
         con = duckdb.connect()
+        con.execute(QUIET)
         folder = extension_directory()
         try:
             if folder is not None:
@@ -261,9 +263,11 @@ class DuckLakeStore(Store):
                     ) from None
                 if "does not match existing data path" in text:
                     con.close()
+                    kept = re.search(r'existing data path in the catalog "([^"]*)"', text)
                     raise SetupError(
-                        f"the DuckLake store {target.shown} keeps its data elsewhere: "
-                        f"{text.split('catalog', 1)[-1].strip()}",
+                        f"the DuckLake store {target.shown} keeps its data in "
+                        f"{kept.group(1) if kept else 'another folder'}, not in "
+                        f"{target.data_path}",
                         fix="set `data_path:` / EVALKIT_DATA_PATH to that folder, or leave "
                         "both unset for an existing store",
                     ) from None
@@ -311,6 +315,12 @@ class DuckLakeStore(Store):
                             continue
                         self.con.execute("BEGIN TRANSACTION")
                         try:
+                            # Another writer may have applied it since `done` was read.
+                            if self.con.execute(
+                                "SELECT 1 FROM schema_migrations WHERE version = ?", [number]
+                            ).fetchone():
+                                self.con.execute("COMMIT")
+                                continue
                             self.con.execute(lake_sql(sql))
                             self.con.execute(
                                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
@@ -330,7 +340,9 @@ class DuckLakeStore(Store):
                         )
                     return applied
             except duckdb.Error as exc:
-                if _is_conflict(exc) and attempt + 1 < RETRIES:
+                # A conflict, or a catalogue changed by a racing migration under this one.
+                racing = _is_conflict(exc) or "already exists" in str(exc)
+                if racing and attempt + 1 < RETRIES:
                     _pause(attempt)
                     continue
                 raise StoreError(f"migrating the store {self.path} failed: {exc}") from exc
@@ -513,22 +525,23 @@ def compact(store: Store, *, keep_days: float = 7.0) -> dict[str, Any]:
     before = small_files(store)
     removed = dedupe(store)
     steps = [
-        f"CALL ducklake_merge_adjacent_files('{LAKE}')",
-        f"CALL ducklake_rewrite_data_files('{LAKE}')",
-        f"CALL ducklake_merge_adjacent_files('{LAKE}')",
+        f"ducklake_merge_adjacent_files('{LAKE}')",
+        f"ducklake_rewrite_data_files('{LAKE}')",
+        f"ducklake_merge_adjacent_files('{LAKE}')",
     ]
     if keep_days >= 0:
         steps += [
-            f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now() - "
+            f"ducklake_expire_snapshots('{LAKE}', older_than => now() - "
             f"INTERVAL '{float(keep_days) * 86400:.0f} seconds')",
-            f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => now() - "
+            f"ducklake_cleanup_old_files('{LAKE}', older_than => now() - "
             f"INTERVAL '{float(keep_days) * 86400:.0f} seconds')",
         ]
     for step in steps:
         for attempt in range(RETRIES):
             try:
                 with store._lock:
-                    store.con.execute(step).fetchall()
+                    # counted, not fetched: the functions return time zone-aware timestamps
+                    store.con.execute(f"SELECT count(*) FROM {step}").fetchall()
                 break
             except duckdb.Error as exc:
                 if _is_conflict(exc) and attempt + 1 < RETRIES:
