@@ -95,7 +95,7 @@ def test_four_concurrent_writers_share_one_store(
         for suite in SUITES
     ]
     outs = [p.communicate(timeout=300) for p in procs]
-    for proc, (out, err) in zip(procs, outs, strict=True):
+    for proc, (_out, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err
     runs = {json.loads(out)["runs"][0]["suite"]: json.loads(out)["runs"][0] for out, _ in outs}
     assert sorted(runs) == sorted(SUITES)
