@@ -211,7 +211,13 @@ def show_prompt(ref: str, *, project: Project | None = None) -> PromptVersion:
 # -- the cache and providers -----------------------------------------------------------------
 def cache_stats(*, project: Project | None = None, db: str | Path | None = None) -> dict[str, Any]:
     from evalkit.run import cache
+    from evalkit.store.response_cache import open_response_cache
 
+    project = project or Project.discover()
+    shared = open_response_cache(project)
+    if shared is not None:  # the cache is a shared Redis, not the store's table
+        stats: dict[str, Any] = shared.stats()
+        return stats
     with _reader(project, db) as store:
         return cache.stats(store)
 
@@ -220,8 +226,12 @@ def cache_clear(
     *, older_than: Any = None, project: Project | None = None, db: str | Path | None = None
 ) -> int:
     from evalkit.run import cache
+    from evalkit.store.response_cache import open_response_cache
 
     project = project or Project.discover()
+    shared = open_response_cache(project)
+    if shared is not None:
+        return int(shared.clear(older_than))
     with open_store(project, db) as store:
         return cache.clear(store, older_than)
 
@@ -230,9 +240,12 @@ def cache_explain(
     result_id: str, *, project: Project | None = None, db: str | Path | None = None
 ) -> dict[str, Any]:
     from evalkit.run import cache
+    from evalkit.store.response_cache import open_response_cache
 
+    project = project or Project.discover()
+    shared = open_response_cache(project)
     with _reader(project, db) as store:
-        return cache.explain(store, result_id)
+        return cache.explain(store, result_id, backend=shared)
 
 
 def list_providers(*, project: Project | None = None) -> list[dict[str, Any]]:

@@ -141,9 +141,10 @@ def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
 
 
-def explain(store: Store, result_id: str) -> dict[str, Any]:
+def explain(store: Store, result_id: str, backend: Any = None) -> dict[str, Any]:
     """Why a result hit or missed the cache: its key, and what differed from the nearest
-    cached entry when there was none."""
+    cached entry when there was none. ``backend``: a shared cache (Redis) holding the
+    entries instead of the store."""
     rows = store.records(
         "SELECT r.id, r.run_id, r.case_id, r.prompt, r.provider, r.params, r.input, r.repeat, "
         "r.cache_key, r.cache_hit, r.created_at, p.identity FROM results r "
@@ -175,7 +176,12 @@ def explain(store: Store, result_id: str) -> dict[str, Any]:
         "cache_hit": bool(row["cache_hit"]),
         "components": components,
     }
-    entry = store.fetchone("SELECT created_at FROM cache WHERE key = ?", [key])
+    if backend is not None:
+        found = backend.lookup([key]).get(key)
+        created_at = getattr(backend, "created_at", lambda _: None)
+        entry = (created_at(key),) if found is not None else None
+    else:
+        entry = store.fetchone("SELECT created_at FROM cache WHERE key = ?", [key])
     out["now_cached"] = entry is not None
     if row["cache_hit"]:
         out["status"] = "hit"
@@ -183,14 +189,21 @@ def explain(store: Store, result_id: str) -> dict[str, Any]:
         return out
     # A miss: compare with what the cache held when the call was made.
     out["status"] = "miss"
-    candidates = store.fetchall(
-        "SELECT key, components, created_at FROM cache WHERE (model = ? OR provider_type = ?) "
-        "AND key <> ? AND created_at <= ? ORDER BY created_at DESC LIMIT 2000",
-        [identity.get("model"), identity.get("type"), key, row["created_at"]],
-    )
+    if backend is not None:
+        candidates: list[Any] = backend.candidates(
+            identity.get("model"), identity.get("type"), row["created_at"], key, 2000
+        )
+    else:
+        candidates = store.fetchall(
+            "SELECT key, components, created_at FROM cache WHERE (model = ? OR provider_type = ?) "
+            "AND key <> ? AND created_at <= ? ORDER BY created_at DESC LIMIT 2000",
+            [identity.get("model"), identity.get("type"), key, row["created_at"]],
+        )
     best: tuple[int, str, list[str], Any] | None = None
     for other_key, other_components, created in candidates:
-        diff = _differences(components, json.loads(other_components))
+        if isinstance(other_components, str):
+            other_components = json.loads(other_components)
+        diff = _differences(components, other_components)
         if best is None or len(diff) < best[0]:
             best = (len(diff), other_key, diff, created)
     if best is not None:

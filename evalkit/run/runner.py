@@ -35,8 +35,14 @@ from evalkit.run.calls import AdaptiveLimit, RetryPolicy, call_with_retries
 from evalkit.run.plan import Plan
 from evalkit.score.base import Outcome, ScoreInput, Scorer
 from evalkit.store.db import Store
+from evalkit.store.response_cache import row_for
 
 __all__ = ["RetryPolicy", "RunStats", "Runner"]  # RetryPolicy re-exported for callers
+
+#: A claimed call not answered within this long is anyone's again (the claimer died).
+CLAIM_TTL_S = 300.0
+#: Longest wait for another runner's claimed call before making it here.
+WAIT_S = 600.0
 
 
 @dataclass
@@ -100,8 +106,13 @@ class Runner:
         write_cache: bool = True,
         pricing: Pricing | None = None,
         max_cost: float | None = None,
+        shared: Any = None,
     ) -> None:
         self.plan = plan
+        #: A shared response cache (Redis) instead of the store's cache table: looked up
+        #: before any call, a key claimed while its call is in flight, answers put at once.
+        self.shared = shared
+        self._waiting: Any = None
         self.pool = pool
         self.store = store
         self.scorers = list(scorers)
@@ -160,8 +171,9 @@ class Runner:
                 request.params.get("max_tokens"),
             )
             self._pending.append(_Pending(item, request, result, price))
+        wanted = [p.result.cache_key or "" for p in self._pending]
         found = (
-            cache.lookup(self.store, [p.result.cache_key or "" for p in self._pending])
+            (self.shared.lookup(wanted) if self.shared else cache.lookup(self.store, wanted))
             if self.read_cache
             else {}
         )
@@ -211,6 +223,32 @@ class Runner:
         )
 
     async def _call(self, pending: _Pending, provider: Provider, limit: AdaptiveLimit) -> Result:
+        key = pending.result.cache_key
+        if self.shared is None or not key or not (self.read_cache and self.write_cache):
+            return await self._call_provider(pending, provider, limit)
+        # Another runner may be making this very call: wait for its answer instead.
+        loop = asyncio.get_running_loop()
+        if self._waiting is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._waiting = ThreadPoolExecutor(max(4, sum(self.concurrency.values())))
+        claimed = await loop.run_in_executor(self._waiting, self.shared.claim, key, CLAIM_TTL_S)
+        if not claimed:
+            entry = await loop.run_in_executor(self._waiting, self.shared.wait_for, key, WAIT_S)
+            if entry is not None:
+                return _from_cache(pending.result, entry)
+            claimed = await loop.run_in_executor(self._waiting, self.shared.claim, key, CLAIM_TTL_S)
+        result = await self._call_provider(pending, provider, limit)
+        if result.error_class is None:
+            row = row_for(result, self._components[result.id])
+            await loop.run_in_executor(self._waiting, self.shared.put, [row])
+        elif claimed:
+            await loop.run_in_executor(self._waiting, self.shared.release, key)
+        return result
+
+    async def _call_provider(
+        self, pending: _Pending, provider: Provider, limit: AdaptiveLimit
+    ) -> Result:
         result = pending.result
         outcome = await call_with_retries(
             provider,
@@ -343,7 +381,12 @@ class Runner:
             batch, self._done = self._done, []
             if batch:
                 scores = await self._score(batch)
-                rows = cache.rows_for(batch, self._components) if self.write_cache else []
+                shared = self.shared is not None  # a shared cache got its rows at once
+                rows = (
+                    cache.rows_for(batch, self._components)
+                    if self.write_cache and not shared
+                    else []
+                )
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(
@@ -397,6 +440,8 @@ class Runner:
             self._closing = True
             self._ready.set()
             await asyncio.shield(drain)
+            if self._waiting is not None:
+                self._waiting.shutdown(wait=False, cancel_futures=True)
         return self.stats
 
 

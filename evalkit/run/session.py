@@ -143,6 +143,15 @@ def dry_run_outcome(suite: Suite, plan: Any, runner: Any, provider_ids: list[str
     )
 
 
+def shared_cache(project: Project, pool: Any) -> Any:
+    """The project's shared response cache (Redis), opened once per invocation, or None."""
+    if not hasattr(pool, "shared_cache"):
+        from evalkit.store.response_cache import open_response_cache
+
+        pool.shared_cache = open_response_cache(project)
+    return pool.shared_cache
+
+
 def config_hash(project: Project, suite: Suite, identities: dict[str, Any]) -> str:
     return content_hash(
         {
@@ -248,6 +257,7 @@ async def run_suite(
         write_cache=not opts.replay,
         pricing=Pricing(project.config.pricing),
         max_cost=opts.max_cost,
+        shared=shared_cache(project, pool),
     )
     needed = runner.prepare()
     if opts.max_cost is not None and runner.unpriced():
