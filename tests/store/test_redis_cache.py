@@ -40,7 +40,7 @@ def cache(redis_url: str, request: pytest.FixtureRequest) -> RedisCache:
 
 def _row(key: str, model: str = "m", cost: float | None = 0.5, age_s: float = 0) -> CacheRow:
     entry = CacheEntry(key, f"answer {key}", 3, 4, None, 12.5, 2.0, "stop", "p", cost)
-    created = datetime.utcnow() - timedelta(seconds=age_s)  # noqa: DTZ003 - naive UTC
+    created = datetime.utcnow() - timedelta(seconds=age_s)
     return CacheRow(entry, "openai", model, {"input": key, "params": {"t": 0}}, created)
 
 
@@ -55,8 +55,8 @@ def test_backend_put_lookup_stats_clear_candidates(cache: RedisCache):
     assert stats["cost_usd"] == 1.0
     assert {(r["model"], r["entries"]) for r in stats["by_model"]} == {("m", 2), ("other", 1)}
     assert stats["hits"] == {"hits": 2, "results": 3, "saved_usd": 1.0}
-    near = cache.candidates("m", "openai", datetime.utcnow(), "b", 10)  # noqa: DTZ003
-    assert [k for k, _, _ in near][0] == "c" and "b" not in [k for k, _, _ in near]
+    near = cache.candidates("m", "openai", datetime.utcnow(), "b", 10)
+    assert near[0][0] == "c" and "b" not in [k for k, _, _ in near]
     assert near[-1][1] == {"input": "a", "params": {"t": 0}}
     assert cache.clear(timedelta(hours=1)) == 1
     assert set(cache.lookup(["a", "b", "c"])) == {"b", "c"}
