@@ -83,6 +83,11 @@ class DuckLakeTarget:
         return self.catalog.startswith("postgres:")
 
     @property
+    def is_file(self) -> bool:
+        """A DuckDB catalogue file (not a database server)."""
+        return not re.match(r"^(postgres|md|sqlite|mysql):", self.catalog)
+
+    @property
     def shown(self) -> str:
         """For messages: the location with any password masked."""
         text = re.sub(r"(password\s*=\s*)\S+", r"\1***", self.catalog)
@@ -103,6 +108,8 @@ def parse_target(location: str, data_path: str | None, base: Path) -> DuckLakeTa
     if rest.startswith("postgres:") or rest.startswith("postgresql:"):
         conninfo = rest.split(":", 1)[1].strip()
         return DuckLakeTarget(f"postgres:{conninfo}", data_path)
+    if re.match(r"^(md|sqlite|mysql):", rest):  # other catalogues DuckLake knows, as given
+        return DuckLakeTarget(rest, data_path)
     path = Path(rest).expanduser()
     if not path.is_absolute():
         path = base / path
@@ -238,9 +245,9 @@ class DuckLakeStore(Store):
             options.append(f"DATA_PATH '{_quote(target.data_path)}'")
         if self.read_only:
             options.append("READ_ONLY")
-        if not target.is_postgres and not self.read_only:
+        if target.is_file and not self.read_only:
             Path(target.catalog).parent.mkdir(parents=True, exist_ok=True)
-        if not target.is_postgres and self.read_only and not Path(target.catalog).exists():
+        if target.is_file and self.read_only and not Path(target.catalog).exists():
             con.close()
             raise StoreError(
                 f"no store at {target.shown}", fix="run `evalkit run` first, or check --db"
