@@ -22,11 +22,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from services import redis_server  # noqa: E402
-
-from evalkit.run.cache import CacheEntry  # noqa: E402
-from evalkit.store.redis_cache import RedisCache  # noqa: E402
-from evalkit.store.response_cache import CacheRow  # noqa: E402
+from evalkit.run.cache import CacheEntry
+from evalkit.store.redis_cache import RedisCache
+from evalkit.store.response_cache import CacheRow
+from services import redis_server
 
 
 def poll_wait(cache: RedisCache, key: str, timeout_s: float, every_s: float = 0.02) -> Any:
@@ -64,7 +63,7 @@ def trial(claimer: RedisCache, waiter: RedisCache, key: str, delay: float, mode:
     time.sleep(delay)
     stored = time.perf_counter()
     entry = CacheEntry(key, "answer", 1, 1, None, 1.0, None, "stop", "p", None)
-    claimer.put([CacheRow(entry, "openai", "m", {}, datetime.utcnow())])  # noqa: DTZ003
+    claimer.put([CacheRow(entry, "openai", "m", {}, datetime.utcnow())])
     thread.join()
     return got[0] - stored, commands(claimer) - before - 2  # less the put's own
 
