@@ -535,7 +535,7 @@ def compact_store(
 ) -> dict[str, Any]:
     """Compact a DuckLake store: merge small Parquet files, drop duplicated keys, expire
     snapshots older than ``keep_days`` and delete unused files; returns what it did."""
-    from evalkit.store.ducklake import compact
+    from evalkit.store.lake_maintenance import compact
 
     with open_store(project or Project.discover(), db) as store:
         return compact(store, keep_days=keep_days)

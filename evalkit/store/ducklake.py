@@ -55,7 +55,7 @@ from evalkit.store.db import (
 )
 from evalkit.store.migrations import MIGRATIONS
 
-__all__ = ["DuckLakeStore", "DuckLakeTarget", "compact", "open_ducklake", "table_keys"]
+__all__ = ["DuckLakeStore", "DuckLakeTarget", "open_ducklake", "table_keys"]
 
 #: The catalogue's name inside the DuckDB connection (``USE``d, so SQL names tables plainly).
 LAKE = "lake"
@@ -358,11 +358,12 @@ class DuckLakeStore(Store):
     def close(self) -> None:
         with self._lock:
             if self._wrote and not self.read_only:
-                try:
+                from evalkit.store.lake_maintenance import compact, small_files
+
+                # Compaction is housekeeping: a conflict with another writer is no failure.
+                with contextlib.suppress(Exception):
                     if small_files(self) > AUTO_COMPACT_FILES:
                         compact(self)
-                except Exception:
-                    pass
             self.con.close()
 
     # -- transactions ---------------------------------------------------------------------
@@ -506,91 +507,6 @@ class DuckLakeStore(Store):
             self.transaction(work)
         except Exception as exc:
             raise StoreError(f"writing results to {self.path} failed: {exc}") from exc
-
-
-def small_files(store: Store) -> int:
-    """Data files of the store's tables with fewer than ``SMALL_FILE_ROWS`` rows."""
-    row = store.fetchone(
-        f"SELECT count(*) FROM __ducklake_metadata_{LAKE}.ducklake_data_file "
-        "WHERE end_snapshot IS NULL AND record_count < ?",
-        [SMALL_FILE_ROWS],
-    )
-    return int(row[0]) if row else 0
-
-
-def compact(store: Store, *, keep_days: float = 7.0) -> dict[str, Any]:
-    """Merge small Parquet files, rewrite files with many deleted rows, drop rows duplicated
-    on a key by racing writers, expire snapshots older than ``keep_days`` (time travel is kept
-    that long) and delete the files no snapshot needs any more. Returns what it did."""
-    import duckdb
-
-    if not isinstance(store, DuckLakeStore):
-        raise StoreError(
-            f"{store.path} is a DuckDB file, which needs no compaction",
-            fix="`evalkit store compact` is for DuckLake stores (ducklake:...)",
-        )
-    before = small_files(store)
-    removed = dedupe(store)
-    steps = [
-        f"ducklake_merge_adjacent_files('{LAKE}')",
-        f"ducklake_rewrite_data_files('{LAKE}')",
-        f"ducklake_merge_adjacent_files('{LAKE}')",
-    ]
-    if keep_days >= 0:
-        steps += [
-            f"ducklake_expire_snapshots('{LAKE}', older_than => now() - "
-            f"INTERVAL '{float(keep_days) * 86400:.0f} seconds')",
-            f"ducklake_cleanup_old_files('{LAKE}', older_than => now() - "
-            f"INTERVAL '{float(keep_days) * 86400:.0f} seconds')",
-        ]
-    for step in steps:
-        for attempt in range(RETRIES):
-            try:
-                with store._lock:
-                    # counted, not fetched: the functions return time zone-aware timestamps
-                    store.con.execute(f"SELECT count(*) FROM {step}").fetchall()
-                break
-            except duckdb.Error as exc:
-                if _is_conflict(exc) and attempt + 1 < RETRIES:
-                    _pause(attempt)
-                    continue
-                raise StoreError(f"compacting {store.path} failed: {exc}") from exc
-    return {
-        "small_files_before": before,
-        "small_files_after": small_files(store),
-        "duplicates_removed": removed,
-    }
-
-
-def dedupe(store: DuckLakeStore) -> int:
-    """Remove rows that repeat a key (two writers inserting one new key at the same instant),
-    keeping one; returns how many were removed."""
-    removed = 0
-    tables = {
-        r[0]
-        for r in store.fetchall(
-            f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{LAKE}'"
-        )
-    }
-    for table, key in store.keys.items():
-        if table not in tables:
-            continue
-        cols = ", ".join(f'"{k}"' for k in key)
-        dup = store.fetchone(f"SELECT count(*) - count(DISTINCT ({cols})) FROM {table}")
-        extra = int(dup[0]) if dup and dup[0] else 0
-        if not extra:
-            continue
-
-        def work(table: str = table, cols: str = cols) -> None:
-            store.con.execute(
-                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM (SELECT rowid, "
-                f"row_number() OVER (PARTITION BY {cols} ORDER BY rowid DESC) AS n "
-                f"FROM {table}) WHERE n > 1)"
-            )
-
-        store.transaction(work)
-        removed += extra
-    return removed
 
 
 def open_ducklake(project: Any, db: Any = None, *, read_only: bool = False) -> DuckLakeStore:
