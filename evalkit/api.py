@@ -519,6 +519,7 @@ def merge(
                     header={
                         "suite": plan.suite,
                         "cases": sum(int(g["cases"]) for g in groups[:1]),
+                        "repeat": plan.options.get("repeat") or 1,
                         "prompts": sorted({g["prompt"] for g in groups}),
                         "providers": {g["provider"]: g["model"] for g in groups},
                         "merged_from": [f"{s.index}/{s.count} {s.id}" for s in plan.shards],

@@ -47,6 +47,10 @@ class ShardRun:
     def id(self) -> str:
         return str(self.run["id"])
 
+    @property
+    def options(self) -> dict[str, Any]:
+        return _options(self.run)
+
 
 @dataclass
 class MergePlan:
@@ -57,6 +61,11 @@ class MergePlan:
     #: The merged run's id (sortable by the first shard's start).
     run_id: str = ""
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The run's options (those of its first shard; they are equal but for ``shard``)."""
+        return self.shards[0].options
 
 
 def _options(run: dict[str, Any]) -> dict[str, Any]:

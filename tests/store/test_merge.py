@@ -150,6 +150,18 @@ def test_four_shards_merge_into_the_unsharded_run(project: Path, server: FakeSer
     assert shown.exit_code == 0 and "numbers@v2" in shown.stdout
     compared = invoke("compare", "main", m["run_id"], "--db", str(merged_db), "--json")
     assert json.loads(compared.stdout)["verdict"] == "improved"
+    # as `evalkit run` prints it, with a Markdown summary for the pull request
+    printed = invoke(
+        "merge",
+        *map(str, shard_dbs),
+        "--into",
+        str(project / "printed.duckdb"),
+        "--summary",
+        "summary.md",
+    )
+    assert printed.exit_code == 0, printed.output
+    assert "numbers · 40 cases" in printed.stdout and "numbers@v2" in printed.stdout
+    assert "numbers@v2" in Path("summary.md").read_text()
     # merging the same shards again is refused
     again = invoke("merge", *map(str, shard_dbs), "--into", str(merged_db))
     assert again.exit_code == 2 and "already merged" in again.stderr
