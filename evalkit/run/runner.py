@@ -232,12 +232,14 @@ class Runner:
             from concurrent.futures import ThreadPoolExecutor
 
             self._waiting = ThreadPoolExecutor(max(4, sum(self.concurrency.values())))
-        claimed = await loop.run_in_executor(self._waiting, self.shared.claim, key, CLAIM_TTL_S)
-        if not claimed:
+        claimed = False
+        for _ in range(3):  # wait, and claim again if the other call failed or lapsed
+            claimed = await loop.run_in_executor(self._waiting, self.shared.claim, key, CLAIM_TTL_S)
+            if claimed:
+                break
             entry = await loop.run_in_executor(self._waiting, self.shared.wait_for, key, WAIT_S)
             if entry is not None:
                 return _from_cache(pending.result, entry)
-            claimed = await loop.run_in_executor(self._waiting, self.shared.claim, key, CLAIM_TTL_S)
         result = await self._call_provider(pending, provider, limit)
         if result.error_class is None:
             row = row_for(result, self._components[result.id])

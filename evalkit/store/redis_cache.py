@@ -250,7 +250,8 @@ class RedisCache:
                 if entry is not None:
                     return entry
                 if not self.r.exists(self._claim(key)):
-                    return None
+                    # stored between the two reads (a put removes the claim), or given up
+                    return self._decode(key, self.r.get(self._entry(key)))
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
