@@ -15,9 +15,10 @@ What differs from a DuckDB file, and how this class keeps the ``Store`` contract
   removed; the keys are read off the same migrations applied to an in-memory DuckDB, and every
   replacing write (``INSERT OR REPLACE``, ``insert_columns(replace=True)``, a resumed run's
   results, cache entries) becomes delete-then-insert (``MERGE`` for SQL text) on those keys.
-  Plain inserts of rows a table already holds by key are skipped, so repeated prompt versions
-  and cases are not stored twice; two writers inserting the same new key at the same instant
-  can still both succeed — ``compact()`` removes such duplicates.
+  Plain inserts of rows a table already holds by key are skipped. Two writers inserting the
+  same new key at the same instant both succeed, so the small tables (prompt versions, cases,
+  baselines, ...) are settled right after each write: duplicates are removed, keeping the
+  newest; ``compact()`` does the same for every table.
 - **Optimistic concurrency.** Each commit is a snapshot; DuckLake retries commits that do not
   conflict (appends), and reports real conflicts (two creates of one table, two deletes from one
   file). Every write here is one transaction that is retried as a whole on a conflict, so
@@ -176,6 +177,36 @@ def merge_sql(sql: str, keys: dict[str, tuple[str, ...]]) -> str | None:
             out += f"WHEN MATCHED THEN UPDATE SET {updates} "
     values = ", ".join(f's."{c}"' for c in columns)
     return out + f"WHEN NOT MATCHED THEN INSERT ({quoted}) VALUES ({values})"
+
+
+#: Small tables kept unique by key right after each write (see ``DuckLakeStore.settle``);
+#: the big ones (results, scores, cache) have keys no two writers make at once, or (cache)
+#: where a rare duplicate only counts twice until ``evalkit store compact``.
+SETTLED = frozenset({"runs", "run_providers", "prompt_versions", "cases", "baselines"})
+
+#: Statements run as they are (reads, and transaction control).
+_DIRECT = frozenset(
+    (
+        "SELECT",
+        "WITH",
+        "FROM",
+        "VALUES",
+        "TABLE",
+        "PRAGMA",
+        "DESCRIBE",
+        "SHOW",
+        "SUMMARIZE",
+        "EXPLAIN",
+        "SET",
+        "RESET",
+        "BEGIN",
+        "START",
+        "COMMIT",
+        "ROLLBACK",
+        "END",
+        "ABORT",
+    )
+)
 
 
 def _is_conflict(exc: BaseException) -> bool:
@@ -390,21 +421,48 @@ class DuckLakeStore(Store):
 
     # -- generic --------------------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        word = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+        """As ``Store.execute``; a write outside an explicit transaction is one transaction,
+        retried on a conflict, and ``INSERT OR REPLACE/IGNORE`` becomes a ``MERGE`` on the
+        table's key. Reads (and statements inside BEGIN ... COMMIT) run as they are."""
+        match = re.match(r"[\s(]*([A-Za-z]+)", sql)
+        word = match.group(1).upper() if match else ""
         if word in ("BEGIN", "START"):
             self._explicit = True
         elif word in ("COMMIT", "ROLLBACK", "END", "ABORT"):
             self._explicit = False
-        merged = merge_sql(sql, self.keys)
-        statement = merged or sql
-        if (
-            self.read_only
-            or self._explicit
-            or word in ("SELECT", "WITH", "BEGIN", "START", "COMMIT", "ROLLBACK", "END", "ABORT")
-        ):
+        statement = merge_sql(sql, self.keys) or sql
+        if self.read_only or self._explicit or word in _DIRECT:
             with self._lock:
                 return self.con.execute(statement, params or [])
-        return self.transaction(lambda: self.con.execute(statement, params or []))
+        out = self.transaction(lambda: self.con.execute(statement, params or []))
+        upsert = _UPSERT.match(sql)
+        if upsert and upsert.group(2).lower() in SETTLED:
+            self.settle(upsert.group(2).lower())
+        return out
+
+    def settle(self, table: str) -> int:
+        """Remove rows of ``table`` that repeat a key — two writers inserting one new key at
+        the same instant both succeed in DuckLake — keeping the newest; returns how many.
+        Writers settling at once pick the same rows: one deletes, the other conflicts, retries
+        and finds nothing left to do."""
+        key = self.keys.get(table)
+        if not key:
+            return 0
+        cols = ", ".join(f'"{k}"' for k in key)
+        dup = self.fetchone(f"SELECT count(*) - count(DISTINCT ({cols})) FROM {table}")
+        if not dup or not dup[0]:
+            return 0
+
+        def work() -> int:
+            row = self.con.execute(
+                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM (SELECT rowid, "
+                f"row_number() OVER (PARTITION BY {cols} ORDER BY rowid DESC) AS n "
+                f"FROM {table}) WHERE n > 1)"
+            ).fetchone()
+            return int(row[0]) if row and row[0] else 0
+
+        removed: int = self.transaction(work)
+        return removed
 
     def insert_columns(
         self,
@@ -419,6 +477,8 @@ class DuckLakeStore(Store):
         if not rows:
             return
         self.transaction(lambda: self._put(table, columns, rows, replace))
+        if table in SETTLED:
+            self.settle(table)
 
     def _put(
         self,

@@ -84,22 +84,7 @@ def dedupe(store: DuckLakeStore) -> int:
             f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{LAKE}'"
         )
     }
-    for table, key in store.keys.items():
-        if table not in tables:
-            continue
-        cols = ", ".join(f'"{k}"' for k in key)
-        dup = store.fetchone(f"SELECT count(*) - count(DISTINCT ({cols})) FROM {table}")
-        extra = int(dup[0]) if dup and dup[0] else 0
-        if not extra:
-            continue
-
-        def work(table: str = table, cols: str = cols) -> None:
-            store.con.execute(
-                f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM (SELECT rowid, "
-                f"row_number() OVER (PARTITION BY {cols} ORDER BY rowid DESC) AS n "
-                f"FROM {table}) WHERE n > 1)"
-            )
-
-        store.transaction(work)
-        removed += extra
+    for table in store.keys:
+        if table in tables:
+            removed += store.settle(table)
     return removed

@@ -238,3 +238,33 @@ def test_a_new_postgres_store_needs_a_data_folder(
     assert "needs a data folder" in result.stderr and "EVALKIT_DATA_PATH" in result.stderr
     missing = invoke({"EVALKIT_DB": lake["EVALKIT_DB"]}, monkeypatch, "runs", "list")
     assert missing.exit_code != 0 and "Traceback" not in missing.output
+
+
+def test_merge_export_and_import_on_a_ducklake_store(
+    in_tmp: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+):
+    write_numbers_project(in_tmp, server.base_url)
+    plain: dict[str, str] = {}
+    for i in (1, 2):
+        shard = invoke(plain, monkeypatch, "run", "--shard", f"{i}/2", "--db", f"s{i}.duckdb")
+        assert shard.exit_code == 0, shard.output
+    lake = {"EVALKIT_DB": "ducklake:team.ducklake", "EVALKIT_DATA_PATH": "team-data"}
+    merged = invoke(lake, monkeypatch, "merge", "s1.duckdb", "s2.duckdb", "--json")
+    assert merged.exit_code == 0, merged.output
+    (run,) = json.loads(merged.stdout)["runs"]
+    assert run["summary"]["results"] == 80
+    # out of the team store as Parquet, into a DuckDB file and into another DuckLake store
+    out = invoke(lake, monkeypatch, "export", run["run_id"], "--parquet", "exported")
+    assert out.exit_code == 0, out.output
+    into_file = invoke(plain, monkeypatch, "import", "exported", "--db", "copy.duckdb", "--json")
+    assert json.loads(into_file.stdout)["rows"]["results"] == 80
+    other = {"EVALKIT_DB": "ducklake:other.ducklake", "EVALKIT_DATA_PATH": "other-data"}
+    into_lake = invoke(other, monkeypatch, "import", "exported", "--json")
+    assert into_lake.exit_code == 0, into_lake.output
+    assert json.loads(into_lake.stdout)["imported"] == [run["run_id"]]
+    again = invoke(other, monkeypatch, "import", "exported", "--json")
+    assert json.loads(again.stdout)["imported"] == []
+    counted = invoke(other, monkeypatch, "query", "SELECT count(*) AS n FROM results", "--json")
+    assert json.loads(counted.stdout)["rows"] == [{"n": 80}]
+    shown = invoke(other, monkeypatch, "runs", "show", run["run_id"])
+    assert shown.exit_code == 0 and "numbers@v1" in shown.stdout
