@@ -31,16 +31,20 @@ __all__ = [
     "Evaluation",
     "Progress",
     "RunOutcome",
+    "compact_store",
     "compare",
     "delete_baseline",
     "describe_suite",
     "evaluate",
+    "export_runs",
     "failures",
     "get_run",
+    "import_export",
     "import_promptfoo",
     "list_baselines",
     "list_prompts",
     "list_runs",
+    "merge",
     "open_store",
     "query",
     "render_report",
@@ -104,13 +108,15 @@ def evaluate(
             resume, paths = _resumed(project, store, resume, options)
         else:
             paths = suite_paths(project, [str(s) for s in suites])
-        runs = _evaluate(project, store, paths, options, progress, resume, baseline, fail_on)
-        return Evaluation(runs=runs, db=project.db_path(db), dry_run=dry_run)
+        logs = project.db_path(db).parent / "logs"
+        runs = _evaluate(project, store, logs, paths, options, progress, resume, baseline, fail_on)
+        return Evaluation(runs=runs, db=Path(str(store.path)), dry_run=dry_run)
 
 
 def _evaluate(
     project: Project,
     store: Any,
+    logs: Path,
     paths: Sequence[Path],
     options: RunOptions,
     progress: Progress | None,
@@ -124,11 +130,10 @@ def _evaluate(
     from evalkit.providers.pool import ProviderPool
     from evalkit.run.session import run_suites
     from evalkit.run.stages import Invocation
+    from evalkit.store.response_cache import open_response_cache
     from evalkit.store.runs import StoredAnswers, get_run, new_run_id
 
-    pool = ProviderPool(
-        project, log_dir=project.db_path(None).parent / "logs", answers=StoredAnswers(store)
-    )
+    pool = ProviderPool(project, log_dir=logs, answers=StoredAnswers(store))
     loaded = [load_suite(path, _library(project), pool.ids()) for path in paths]
     if resume and loaded and loaded[0].hash != get_run(store, resume).get("suite_hash"):
         raise InputError(
@@ -141,7 +146,14 @@ def _evaluate(
 
         check_reference(store, baseline)  # before any call is made
     invocation = Invocation(
-        project, store, pool, options, id=new_run_id(), progress=progress, resume=resume
+        project,
+        store,
+        pool,
+        options,
+        id=new_run_id(),
+        progress=progress,
+        resume=resume,
+        cache=open_response_cache(project),  # a shared Redis, or None: the store's table
     )
     runs = run_suites(invocation, loaded)
     if not options.dry_run:
@@ -416,9 +428,12 @@ def show_prompt(ref: str, *, project: Project | None = None) -> PromptVersion:
 def cache_stats(*, project: Project | None = None, db: str | Path | None = None) -> dict[str, Any]:
     """The response cache: entries, size, and hits by provider."""
     from evalkit.run import cache
+    from evalkit.store.response_cache import open_response_cache
 
+    project = project or Project.discover()
+    shared = open_response_cache(project)  # a shared Redis, or None: the store's table
     with _reader(project, db) as store:
-        return cache.stats(store)
+        return cache.stats(store, shared)
 
 
 def cache_clear(
@@ -426,8 +441,12 @@ def cache_clear(
 ) -> int:
     """Delete cache entries (older than ``older_than``); returns how many."""
     from evalkit.run import cache
+    from evalkit.store.response_cache import open_response_cache
 
     project = project or Project.discover()
+    shared = open_response_cache(project)
+    if shared is not None:  # nothing of the store changes
+        return int(shared.clear(older_than))
     with open_store(project, db) as store:
         return cache.clear(store, older_than)
 
@@ -437,9 +456,12 @@ def cache_explain(
 ) -> dict[str, Any]:
     """Why a result was (or was not) answered from the cache."""
     from evalkit.run import cache
+    from evalkit.store.response_cache import open_response_cache
 
+    project = project or Project.discover()
+    shared = open_response_cache(project)
     with _reader(project, db) as store:
-        return cache.explain(store, result_id)
+        return cache.explain(store, result_id, cache=shared)
 
 
 def list_providers(*, project: Project | None = None) -> list[dict[str, Any]]:
@@ -651,3 +673,124 @@ def render_report(
     return _render(
         run, baseline=baseline, output=output, project=project or Project.discover(), db=db
     )
+
+
+# -- beyond one machine: shards, the team store, Parquet ---------------------------------------
+def merge(
+    stores: Sequence[str | Path],
+    *,
+    into: str | Path | None = None,
+    baseline: str | None = None,
+    fail_on: str = "regression",
+    project: Project | None = None,
+) -> Evaluation:
+    """Merge the shard stores of one run (``evalkit run --shard I/N`` in each) into one run per
+    suite in ``into`` (default: the project's store), then summarise, check the gates and
+    compare with ``baseline`` once over the whole plan, as an unsharded run would."""
+    from evalkit.compare.policy import check_policy
+    from evalkit.compare.service import judge_runs
+    from evalkit.records import Gates
+    from evalkit.run.session import RunOutcome
+    from evalkit.score.gates import check_gates
+    from evalkit.run.summary import summarize_run
+    from evalkit.store.db import Store
+    from evalkit.store.merge import copy_shards, plan_merge, stored_gates
+    from evalkit.store.runs import finish_run
+
+    check_policy(fail_on)
+    project = project or Project.discover()
+    paths = [Path(s).expanduser().resolve() for s in stores]
+    twice = sorted({str(p) for p in paths if paths.count(p) > 1})
+    if twice:
+        raise InputError(f"{twice[0]} is given twice", fix="give each shard's store once")
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"no store at {path}", fix="give the shard stores' .duckdb files")
+    target_location = project.db_location(into)
+    if isinstance(target_location, Path) and target_location.resolve() in paths:
+        raise InputError(
+            f"the target {target_location} is one of the shard stores",
+            fix="merge into another store (--into merged.duckdb)",
+        )
+    with contextlib.ExitStack() as stack:
+        sources = {p: stack.enter_context(Store(p, read_only=True)) for p in paths}
+        plans = plan_merge(list(sources.items()))
+        store = stack.enter_context(open_store(project, into))
+        outcomes: list[RunOutcome] = []
+        for plan in plans:
+            numbers = copy_shards(plan, sources, store)
+            summary = summarize_run(store, plan.run_id)
+            summary["run"] = numbers
+            gates = check_gates(Gates(**stored_gates(plan.shards)), summary)
+            exit_code = 1 if any(g["passed"] is False for g in gates) else 0
+            finish_run(
+                store,
+                plan.run_id,
+                status="completed",
+                exit_code=exit_code,
+                summary={"summary": summary, "gates": gates},
+            )
+            groups = summary["groups"]
+            outcomes.append(
+                RunOutcome(
+                    run_id=plan.run_id,
+                    suite=plan.suite,
+                    status="completed",
+                    summary=summary,
+                    gates=gates,
+                    exit_code=exit_code,
+                    planned=sum(int(s.run.get("planned") or 0) for s in plan.shards),
+                    warnings=plan.notes,
+                    elapsed_s=float(numbers["elapsed_s"]),
+                    header={
+                        "suite": plan.suite,
+                        "cases": sum(int(g["cases"]) for g in groups[:1]),
+                        "repeat": plan.options.get("repeat") or 1,
+                        "prompts": sorted({g["prompt"] for g in groups}),
+                        "providers": {g["provider"]: g["model"] for g in groups},
+                        "merged_from": [f"{s.index}/{s.count} {s.id}" for s in plan.shards],
+                    },
+                )
+            )
+        judge_runs(store, outcomes, baseline, fail_on)
+        shown = store.path
+    return Evaluation(runs=outcomes, db=Path(str(shown)))
+
+
+def compact_store(
+    *, keep_days: float = 7.0, project: Project | None = None, db: str | Path | None = None
+) -> dict[str, Any]:
+    """Compact a DuckLake store: merge small Parquet files, drop duplicated keys, expire
+    snapshots older than ``keep_days`` and delete unused files; returns what it did."""
+    from evalkit.store.lake_maintenance import compact
+
+    with open_store(project or Project.discover(), db) as store:
+        return compact(store, keep_days=keep_days)
+
+
+def export_runs(
+    runs: Sequence[str],
+    directory: str | Path,
+    *,
+    overwrite: bool = False,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> dict[str, Any]:
+    """Write runs (with their results, scores, cases, prompt versions and providers) as
+    Parquet files and an ``evalkit-export.json`` manifest (``evalkit.export/1``) to
+    ``directory``; returns the manifest."""
+    from evalkit.store.exports import export_runs as _export
+
+    with _reader(project, db) as store:
+        return _export(store, runs, Path(directory), overwrite=overwrite)
+
+
+def import_export(
+    directory: str | Path, *, project: Project | None = None, db: str | Path | None = None
+) -> dict[str, Any]:
+    """Add the runs of an ``evalkit export`` directory to the store (runs already there are
+    left as they are); returns what was imported."""
+    from evalkit.store.exports import import_export as _import
+
+    with open_store(project or Project.discover(), db) as store:
+        return _import(store, Path(directory))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,12 +52,30 @@ class _Price(BaseModel):
     cached_input: float | None = Field(default=None, ge=0)
 
 
+class CacheConfig(BaseModel):
+    """``cache:`` in evalkit.yaml: where the response cache lives (default: in the store)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: ``store`` (the default: the cache table of the store) or ``redis`` (shared by runners).
+    backend: Literal["store", "redis"] = "store"
+    #: ``redis://[:password@]host:port/db`` (``EVALKIT_CACHE_URL`` overrides it).
+    url: str | None = None
+    #: Prefix of every Redis key, so several projects can share one Redis.
+    prefix: str = "evalkit"
+
+
 class ProjectConfig(BaseModel):
     """``evalkit.yaml``. Provider specs are validated by each provider type's own options."""
 
     model_config = ConfigDict(extra="forbid")
 
+    #: The store: a DuckDB file, or ``ducklake:postgres:<conninfo>`` / ``ducklake:<file>``.
     db: str | None = None
+    #: Data folder of a DuckLake store (``EVALKIT_DATA_PATH`` overrides it).
+    data_path: str | None = None
+    #: The response cache (``EVALKIT_CACHE_URL=redis://...`` selects Redis too).
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     #: Prices per 1M tokens, by model name (overrides the built-in table).
@@ -188,9 +206,43 @@ class Project:
     def reports_dir(self) -> Path:
         return self.root / "reports"
 
-    def db_path(self, override: str | Path | None = None) -> Path:
-        """``--db`` > ``EVALKIT_DB`` > ``db:`` in evalkit.yaml > ``.evalkit/evalkit.duckdb``."""
+    def db_location(self, override: str | Path | None = None) -> str | Path:
+        """The store's location: a DuckDB file's path, or a ``ducklake:...`` string as given."""
         chosen = override or os.environ.get("EVALKIT_DB") or self.config.db
+        if chosen and str(chosen).startswith("ducklake:"):
+            return str(chosen)
+        return self.db_path(override)
+
+    def data_path(self) -> str | None:
+        """A DuckLake store's data folder: ``EVALKIT_DATA_PATH`` > ``data_path:`` (a local
+        folder, relative like ``db:``, or an object store URL such as ``s3://bucket/evalkit/``)."""
+        from_env = os.environ.get("EVALKIT_DATA_PATH")
+        chosen = from_env or self.config.data_path
+        if not chosen:
+            return None
+        if "://" in chosen:
+            return chosen
+        path = Path(chosen).expanduser()
+        return str(path if path.is_absolute() else (Path.cwd() if from_env else self.root) / path)
+
+    def cache_url(self) -> str | None:
+        """The shared response cache's URL (``EVALKIT_CACHE_URL`` > ``cache: {backend: redis,
+        url: ...}``); None: the cache lives in the store."""
+        from_env = os.environ.get("EVALKIT_CACHE_URL")
+        if from_env:
+            return from_env
+        if self.config.cache.backend == "redis":
+            return self.config.cache.url or "redis://127.0.0.1:6379/0"
+        return None
+
+    def db_path(self, override: str | Path | None = None) -> Path:
+        """``--db`` > ``EVALKIT_DB`` > ``db:`` in evalkit.yaml > ``.evalkit/evalkit.duckdb``.
+
+        For a DuckLake store (``ducklake:...``) this is where local files (logs) go:
+        ``.evalkit/`` of the project."""
+        chosen = override or os.environ.get("EVALKIT_DB") or self.config.db
+        if chosen and str(chosen).startswith("ducklake:"):
+            return self.root / DEFAULT_DB
         if chosen:
             path = Path(chosen).expanduser()
             # A relative --db/EVALKIT_DB is relative to where the user typed it; a relative

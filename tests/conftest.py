@@ -12,6 +12,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +73,35 @@ def llama(local_model: Path) -> Iterator[str]:
         yield server.base_url
     finally:
         llama_server.release(server)
+
+
+def _team_installed() -> bool:
+    """The team extra's packages: DuckDB with its DuckLake extension packages, and redis."""
+    import importlib.util
+
+    from evalkit.store.ducklake import extension_directory
+
+    return extension_directory() is not None and importlib.util.find_spec("redis") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``team`` need the team extra (DuckDB 1.4.4): in an install without it they
+    are deselected, and said so; ``scripts/test`` runs them in .venv-team (``-m team``), where
+    a missing package fails them loudly."""
+    if "team" in (config.getoption("markexpr") or "") or _team_installed():
+        return
+    team = [item for item in items if item.get_closest_marker("team")]
+    if team:
+        items[:] = [item for item in items if not item.get_closest_marker("team")]
+        config.hook.pytest_deselected(items=team)
+        config._evalkit_team_deselected = len(team)  # type: ignore[attr-defined]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    count = getattr(config, "_evalkit_team_deselected", 0)
+    if count:
+        terminalreporter.write_line(
+            f"{count} team-store tests need the team extra (DuckDB 1.4.4): run them with "
+            "`VENV=.venv-team scripts/setup dev,team && .venv-team/bin/pytest -m team` "
+            "(scripts/test does)"
+        )

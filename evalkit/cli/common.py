@@ -20,7 +20,10 @@ __all__ = [
 ]
 
 DB_OPTION = typer.Option(
-    None, "--db", envvar="EVALKIT_DB", help="DuckDB store (default: .evalkit/evalkit.duckdb)."
+    None,
+    "--db",
+    envvar="EVALKIT_DB",
+    help="The store: a DuckDB file (default: .evalkit/evalkit.duckdb) or ducklake:...",
 )
 
 

@@ -153,18 +153,23 @@ def _register() -> None:
         baseline,
         cache,
         compare,
+        exports,
         importer,
         init,
+        merge,
         prompts,
         providers,
         query,
         report,
         run,
         runs,
+        store,
     )
 
     commands = (run, runs, baseline, compare, report, prompts, providers, cache, query, init)
     for module in (*commands, importer):
+        module.register(app)
+    for module in (merge, exports, store):  # beyond one machine
         module.register(app)
 
 

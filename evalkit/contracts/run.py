@@ -33,6 +33,8 @@ class RunHeader(Contract):
     """Provider id → model (None before the provider started, or for a dry run)."""
     baseline_note: str | None = None
     """Why the run was not compared with the baseline it was given, when it was not."""
+    merged_from: list[str] = Field(default_factory=list)
+    """For a run merged from shards (``evalkit merge``): ``I/N RUN`` of each shard."""
 
 
 class RunOutcome(Contract):

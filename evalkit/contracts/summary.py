@@ -170,6 +170,9 @@ class RunStats(Contract):
     """Calls per purpose answered by the response cache."""
     scores_reused: int = 0
     """Scores reused from the score cache (same scorer signature, case and output)."""
+    shards: int | None = None
+    """For a run merged from shards: how many (its numbers are the shards' sums; its
+    elapsed time is the slowest shard's)."""
     throttled_to: dict[str, int] = Field(default_factory=dict)
     """Per provider, the lowest concurrency rate limits forced."""
     elapsed_s: float

@@ -22,7 +22,8 @@ __all__ = ["ReplayOptions", "ReplayProvider"]
 
 
 class ReplayOptions(ProviderOptions):
-    #: The stored run to answer from (id, prefix, baseline name, or last).
+    #: The stored run to answer from (id, prefix, baseline name, or last), or the folder of
+    #: an ``evalkit export``.
     run: str
     #: Provider id in that run (default: this provider's own id).
     provider: str | None = None

@@ -198,6 +198,7 @@ class CallService:
         observers: Sequence[CallObserver] = (),
         seed: int = 0,
         claim_ttl_s: float = 300.0,
+        wait_s: float = 600.0,
     ) -> None:
         self.cache = cache
         self.read_cache = read_cache and cache is not None
@@ -208,8 +209,13 @@ class CallService:
         self.observers = list(observers)
         self.rng = random.Random(seed)
         self.claim_ttl_s = claim_ttl_s
+        #: Longest wait for another process's claimed call before making it here.
+        self.wait_s = wait_s
         #: Claims matter only for a cache shared between processes (not the run's own store).
         self._claims = cache is not None and not getattr(cache, "in_store_batches", False)
+        #: A shared cache's blocking calls (waits can last minutes) get threads of their own,
+        #: so they never hold up the store's writes in the default executor.
+        self._executor: Any = None
         self.tally = CallTally()
         #: Set once a call was refused for ``max_cost``: the run stops making calls.
         self.over_cost = False
@@ -250,6 +256,23 @@ class CallService:
         )
 
     # -- the cache ------------------------------------------------------------------------
+    async def _shared(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking cache call off the event loop (a shared cache: on its own threads)."""
+        if not self._claims:
+            return await asyncio.to_thread(fn, *args)
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            most = sum(limit.maximum for limit in self._limits.values()) or 4
+            self._executor = ThreadPoolExecutor(max(4, most), thread_name_prefix="evalkit-cache")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def close(self) -> None:
+        """Let go of the shared cache's threads (waits in progress are abandoned)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
     def lookup(self, keys: Sequence[str]) -> dict[str, CacheEntry]:
         """Bulk lookup (the runner's prepare step); nothing when reading is off."""
         if not self.read_cache or self.cache is None or not keys:
@@ -262,7 +285,8 @@ class CallService:
         self.tally.cache_hits[purpose] += hits
 
     def take_fresh_rows(self) -> list[CacheRow]:
-        """Cache rows of fresh answers not yet handed out (to be written with a batch)."""
+        """Cache rows of fresh answers not yet written (the runner writes them with its
+        result batch when the cache is the store's own table)."""
         rows, self._fresh = self._fresh, []
         return rows
 
@@ -294,12 +318,7 @@ class CallService:
             generation.served_by or provider.id,
             cost,
         )
-        row = CacheRow(entry, provider.type, provider.model, components, utcnow())
-        if getattr(self.cache, "in_store_batches", False):
-            self._fresh.append(row)
-        else:
-            assert self.cache is not None
-            self.cache.put([row])
+        self._fresh.append(CacheRow(entry, provider.type, provider.model, components, utcnow()))
 
     # -- the budget -----------------------------------------------------------------------
     def estimate(self, provider: Provider, request: Request) -> float | None:
@@ -346,14 +365,18 @@ class CallService:
         self.tally.calls[purpose] += 1
         components, cache_key = key or self.key(provider, request, repeat)
         if read_cache and self.read_cache and self.cache is not None:
-            entry = (await asyncio.to_thread(self.cache.lookup, [cache_key])).get(cache_key)
+            entry = (await self._shared(self.cache.lookup, [cache_key])).get(cache_key)
             if entry is not None:
                 return self._hit(provider, entry, purpose, began, context)
         claimed = False
-        if self._claims and self.write_cache and self.cache is not None:
-            claimed = await asyncio.to_thread(self.cache.claim, cache_key, self.claim_ttl_s)
-            if not claimed:  # another process is making this very call: wait for its answer
-                entry = await asyncio.to_thread(self.cache.wait_for, cache_key, self.claim_ttl_s)
+        if self._claims and self.read_cache and self.write_cache and self.cache is not None:
+            # Another process sharing the cache may be making this very call: wait for its
+            # answer; claim again if that call failed or its claim lapsed (its process died).
+            for _ in range(3):
+                claimed = await self._shared(self.cache.claim, cache_key, self.claim_ttl_s)
+                if claimed:
+                    break
+                entry = await self._shared(self.cache.wait_for, cache_key, self.wait_s)
                 if entry is not None:
                     return self._hit(provider, entry, purpose, began, context)
         if self.max_cost is None:
@@ -362,7 +385,7 @@ class CallService:
             estimate = self.estimate(provider, request)
         if not self._reserve(estimate):
             if claimed and self.cache is not None:
-                await asyncio.to_thread(self.cache.release, cache_key)
+                await self._shared(self.cache.release, cache_key)
             outcome = CallOutcome(None, None, 0, refused="max_cost")
             self._emit(purpose, provider, began, outcome, [], context)
             return outcome
@@ -377,8 +400,10 @@ class CallService:
             outcome.cost_usd = self.pricing.cost(served.type, served.model, outcome.generation)
             self.tally.spent[purpose] += outcome.cost_usd or 0.0
             self._remember(cache_key, components, provider, outcome.generation, outcome.cost_usd)
+            if self._claims:  # a shared cache: others may be waiting for this answer now
+                await self._shared(self.flush)
         elif claimed and self.cache is not None:
-            await asyncio.to_thread(self.cache.release, cache_key)
+            await self._shared(self.cache.release, cache_key)
         self._emit(purpose, provider, began, outcome, attempts, context)
         return outcome
 

@@ -340,5 +340,6 @@ async def execute(inv: Invocation, recorded: RecordedRun) -> Executed:
         )
         raise
     finally:
+        prepared.calls.close()
         if inv.progress:
             inv.progress.stop()

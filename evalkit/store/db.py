@@ -9,6 +9,7 @@ stored twice). Rows are inserted column-wise (``unnest`` of one list per column)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterable, Sequence
@@ -197,18 +198,35 @@ def _insert_sql(table: str, columns: Sequence[tuple[str, str]], replace: bool = 
 BLOCK_SIZE = 16384
 
 
+#: Storage format of new stores: DuckDB 1.4's, which every DuckDB since reads and writes, so a
+#: store moves between the default install (newest DuckDB) and the team extra (DuckDB 1.4.4 LTS,
+#: the line the DuckLake extension packages are built for). ``bench/store.py`` compares its
+#: speed with DuckDB's own format (within the noise of a shared machine; see README).
+STORAGE_VERSION = "v1.4.0"
+
+
+#: DuckDB draws a progress bar on stdout for slow queries: never in evalkit's output.
+QUIET = "SET enable_progress_bar = false"
+
+
 def _create(path: Path) -> None:
     import duckdb
 
     with duckdb.connect() as con:
-        con.execute(f"ATTACH '{path}' AS fresh (BLOCK_SIZE {BLOCK_SIZE})")
+        try:
+            con.execute(
+                f"ATTACH '{path}' AS fresh (BLOCK_SIZE {BLOCK_SIZE}, "
+                f"STORAGE_VERSION '{STORAGE_VERSION}')"
+            )
+        except duckdb.Error:  # a DuckDB older than 1.4 writes its own format
+            con.execute(f"ATTACH '{path}' AS fresh (BLOCK_SIZE {BLOCK_SIZE})")
         con.execute("DETACH fresh")
 
 
 #: DuckDB's allocator keeps up to 128 MiB of freed memory per task by default; evalkit's
 #: queries and batches are small, so hand memory back early (measured: −8 MiB peak RSS on a
 #: 2,000-case summary, no measurable time).
-_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+_CONFIG: dict[str, str] = {
     "allocator_flush_threshold": "1MB",
     "allocator_bulk_deallocation_flush_threshold": "1MB",
 }
@@ -269,30 +287,16 @@ def check_store_path(path: Path, *, read_only: bool, origin: str = "--db") -> No
 class Store:
     """One open DuckDB store. Thread-safe for the run's writer thread and the main thread."""
 
-    def __init__(self, path: Path, *, read_only: bool = False, origin: str = "--db") -> None:
-        import duckdb
+    #: What kind of store this is (``duckdb``; ``ducklake`` for the team store).
+    kind = "duckdb"
 
-        self.path = path
+    def __init__(self, path: Path, *, read_only: bool = False, origin: str = "--db") -> None:
+        #: Where the store is, for messages (a DuckDB file's path, or a DuckLake location).
+        self.path: Path | str = path
         self.read_only = read_only
+        self.origin = origin
         self._lock = threading.RLock()
-        check_store_path(path, read_only=read_only, origin=origin)
-        try:
-            if not read_only:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if not path.exists():
-                    _create(path)
-            self.con = duckdb.connect(str(path), read_only=read_only, config=_CONFIG)
-        except duckdb.IOException as exc:
-            text = str(exc)
-            if "lock" in text.lower():
-                raise StoreError(
-                    f"the store {path} is in use by another process",
-                    fix="wait for the other evalkit command to finish, or use another --db",
-                ) from exc
-            raise StoreError(f"cannot open the store {path}: {text}") from exc
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the store {path}: {exc}") from exc
-        self._check_evalkit(origin)
+        self.con = self._connect()
         if not read_only:
             self.migrate()
         # A fresh run's result ids are new (they hash the run id), so its rows are plainly
@@ -302,24 +306,59 @@ class Store:
         self._cache_sql = _insert_sql("cache", CACHE_COLUMNS)
         self._score_cache_sql = _insert_sql("score_cache", SCORE_CACHE_COLUMNS)
 
+    def _connect(self) -> Any:
+        """Open the DuckDB file (created with its schema when it is new)."""
+        import duckdb
+
+        path = Path(self.path)
+        check_store_path(path, read_only=self.read_only, origin=self.origin)
+        try:
+            if not self.read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    _create(path)
+            con = duckdb.connect(str(path), read_only=self.read_only)
+            con.execute(QUIET)
+            for name, value in _CONFIG.items():
+                with contextlib.suppress(duckdb.Error):  # settings an older DuckDB lacks
+                    con.execute(f"SET {name} = '{value}'")
+            self._check_evalkit(con)
+            return con
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                raise StoreError(
+                    f"the store {path} is in use by another process",
+                    fix="wait for the other evalkit command to finish, or use another --db",
+                ) from exc
+            if "newer version of DuckDB" in text or "version number" in text:
+                raise StoreError(
+                    f"the store {path} was written by a newer DuckDB than this one "
+                    f"({duckdb.__version__})",
+                    fix="open it with the DuckDB that wrote it, or move its runs over with "
+                    "`evalkit export RUN... --parquet DIR` there and `evalkit import DIR` here",
+                ) from exc
+            raise StoreError(f"cannot open the store {path}: {text}") from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+
     # -- lifecycle ------------------------------------------------------------------------
-    def _check_evalkit(self, origin: str) -> None:
+    def _check_evalkit(self, con: Any) -> None:
         """Refuse a DuckDB database that is not an evalkit store (never add tables to it)."""
         from evalkit.errors import display_path
 
         tables = {
             row[0]
-            for row in self.con.execute(
-                "SELECT table_name FROM information_schema.tables"
-            ).fetchall()
+            for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         }
         if "schema_migrations" in tables or (not tables and not self.read_only):
             return
-        self.con.close()
+        con.close()
+        origin = self.origin
         listed = ", ".join(sorted(tables)[:5]) if tables else "none"
         raise InputError(
             f"is a DuckDB database but not an evalkit store (its tables: {listed})",
-            path=display_path(self.path),
+            path=display_path(Path(self.path)),
             fix=f"point {origin} at an evalkit store or a new file name",
         )
 
@@ -368,6 +407,19 @@ class Store:
         self.close()
 
     # -- generic --------------------------------------------------------------------------
+    def transaction(self, work: Any) -> Any:
+        """Run ``work()`` (which uses ``self.con``) in one transaction; roll back on error.
+        (A DuckLake store also retries it whole on a write conflict.)"""
+        with self._lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                out = work()
+                self.con.execute("COMMIT")
+                return out
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         with self._lock:
             return self.con.execute(sql, params or [])
@@ -456,5 +508,11 @@ class Store:
 
 
 def open_store(project: Any, db: str | Path | None = None, *, read_only: bool = False) -> Store:
-    """The project's store (``--db`` > ``EVALKIT_DB`` > evalkit.yaml > the default path)."""
-    return Store(project.db_path(db), read_only=read_only, origin=project.db_origin(db))
+    """The project's store (``--db`` > ``EVALKIT_DB`` > evalkit.yaml > the default path): a
+    DuckDB file, or a DuckLake store for ``ducklake:...`` locations."""
+    location = project.db_location(db) if hasattr(project, "db_location") else project.db_path(db)
+    if isinstance(location, str) and location.startswith("ducklake:"):
+        from evalkit.store.ducklake import open_ducklake
+
+        return open_ducklake(project, db, read_only=read_only)
+    return Store(Path(location), read_only=read_only, origin=project.db_origin(db))

@@ -366,19 +366,10 @@ class StoredAnswers:
         self.store = store
 
     def stored_run(self, run: str, provider: str) -> StoredRun:
-        run_id = resolve_run(self.store, run)
-        rows = self.store.records(
-            "SELECT case_id, prompt, repeat, output, latency_ms, ttft_ms, input_tokens, "
-            "output_tokens, cached_input_tokens, finish_reason, model, cost_usd FROM results "
-            "WHERE run_id = ? AND provider = ? AND error_class IS NULL",
-            [run_id, provider],
-        )
-        ident = self.store.fetchone(
-            "SELECT identity FROM run_providers WHERE run_id = ? AND provider = ?",
-            [run_id, provider],
-        )
+        """A stored run's (or an export folder's) answered results of ``provider``."""
+        from evalkit.store.exports import replay_source
+
+        run_id, rows, identity = replay_source(self.store, run, provider)
         return StoredRun(
-            run_id,
-            {(r["case_id"], r["prompt"], r["repeat"]): r for r in rows},
-            json.loads(ident[0]) if ident and ident[0] else None,
+            run_id, {(r["case_id"], r["prompt"], r["repeat"]): r for r in rows}, identity
         )
