@@ -1,4 +1,8 @@
-"""report (files): write the JUnit, Markdown and HTML reports of a run or a comparison."""
+"""report (files): write the JUnit, Markdown and HTML reports of a run or a comparison.
+
+``run --report``, ``compare --report`` and ``evalkit report RUN`` all build the HTML page
+through ``report.build.build_page``: one layout, whichever command wrote it.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +43,48 @@ def _report_inputs(store: Any, data: dict[str, Any]) -> list[Any]:
     return [collect(store, run) for run in data["runs"] if run.get("run_id")]
 
 
+def _page_outcomes(store: Any, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``evalkit.run/1`` run entries a page shows; a comparison (``evalkit.compare/1``)
+    is shown as the entry of its newest candidate run, with the comparison attached."""
+    from evalkit.score.metrics import summarize_run
+    from evalkit.store.runs import get_run
+
+    if data.get("schema") != "evalkit.compare/1":
+        return [run for run in data.get("runs") or [] if not data.get("dry_run")]
+    run_id = str(data["candidate"]["runs"][-1]["id"])
+    row = get_run(store, run_id)
+    return [
+        {
+            "run_id": run_id,
+            "suite": data["suite"],
+            "status": row.get("status"),
+            "exit_code": data.get("exit_code"),
+            "exit_reasons": data.get("exit_reasons") or [],
+            "summary": summarize_run(store, run_id),
+            "gates": (row.get("summary") or {}).get("gates", []),
+            "warnings": [],
+            "comparison": data,
+        }
+    ]
+
+
+def _html(store: Any, data: dict[str, Any], title: str | None = None) -> str:
+    from evalkit.report.build import build_page
+    from evalkit.report.html import render_page
+
+    reasons = data.get("exit_reasons") or [
+        r for run in data.get("runs") or [] for r in run.get("exit_reasons") or []
+    ]
+    page, embedded = build_page(
+        store,
+        _page_outcomes(store, data),
+        exit_code=data.get("exit_code"),
+        exit_reasons=list(dict.fromkeys(reasons)),
+        title=title,
+    )
+    return render_page(page, embedded)
+
+
 def write_reports(
     data: dict[str, Any],
     *,
@@ -64,23 +110,20 @@ def write_reports(
             with open(step, "a", encoding="utf-8") as fh:
                 fh.write(text + "\n")
             written["github_step_summary"] = step
-    if junit or report:
+    if junit:
+        from evalkit.report.junit import render_junit
+
         with _reader(project, db) as store:
-            inputs = _report_inputs(store, data)
-        for path, render in ((junit, "junit"), (report, "html")):
-            if not path:
-                continue
-            if render == "junit":
-                from evalkit.report.junit import render_junit
-
-                text = render_junit(inputs)
-            else:
-                from evalkit.report.html import render_html
-
-                text = render_html(inputs)
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text, encoding="utf-8")
-            written[render] = str(path)
+            text = render_junit(_report_inputs(store, data))
+        Path(junit).parent.mkdir(parents=True, exist_ok=True)
+        Path(junit).write_text(text, encoding="utf-8")
+        written["junit"] = str(junit)
+    if report:
+        with _reader(project, db) as store:
+            html = _html(store, data)
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
+        Path(report).write_text(html, encoding="utf-8")
+        written["html"] = str(report)
     return written
 
 
@@ -97,8 +140,6 @@ def render_report(
     (default ``reports/<suite>-<run>.html``)."""
     from evalkit.compare.baselines import resolve_for_suite
     from evalkit.compare.drift import compare_runs
-    from evalkit.report.collect import collect
-    from evalkit.report.html import render_html
     from evalkit.score.metrics import summarize_run
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run
@@ -125,13 +166,16 @@ def render_report(
         outcome = {
             "run_id": run_id,
             "suite": row["suite"],
+            "status": row.get("status"),
             "exit_code": row["exit_code"],
             "summary": summarize_run(store, run_id),
             "comparison": comparison,
             "gates": (row.get("summary") or {}).get("gates", []),
             "warnings": [],
         }
-        html = render_html([collect(store, outcome)])
+        html = _html(
+            store, {"schema": "evalkit.run/1", "exit_code": row["exit_code"], "runs": [outcome]}
+        )
     path = Path(output) if output else project.reports_dir / f"{row['suite']}-{run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
