@@ -18,8 +18,9 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.report import collect
-from evalkit.report.cases import RunRows, build_matrix, flip_view, load_rows
+from evalkit.report.cases import RunRows, build_matrix, load_rows
 from evalkit.report.diff import params_diff, prompt_diff
+from evalkit.report.flips import flip_view
 from evalkit.report.history import DEFAULT_RUNS, build_history
 from evalkit.report.page import ComparisonView, Page, SuiteView
 from evalkit.report.words import COLOURS
@@ -85,14 +86,18 @@ def _fill_flips(
         if base is None or cand is None:
             continue
         labels = (f"{comp.sides[0]} · {p.baseline_label}", f"{comp.sides[1]} · {p.candidate_label}")
-        shown = {"pass_to_fail": 0, "fail_to_pass": 0}
-        for ref in p.refs:
-            if shown[ref.direction] >= FLIPS_SHOWN:
-                continue
-            view = flip_view(ref, base, cand, cases.get(ref.case_id), labels)
+        shown = [
+            ref
+            for direction in ("pass_to_fail", "fail_to_pass")
+            for ref in [r for r in p.refs if r.direction == direction][:FLIPS_SHOWN]
+        ]
+        details = queries.score_details(
+            store, [r for ref in shown for r in (ref.baseline_result, ref.candidate_result)]
+        )
+        for ref in shown:
+            view = flip_view(ref, base, cand, cases.get(ref.case_id), labels, details)
             if view is not None:
                 p.flips.append(view)
-                shown[ref.direction] += 1
         if p.baseline_prompt_hash and p.baseline_prompt_hash != p.candidate_prompt_hash:
             if sources is None:
                 hashes = [
@@ -140,17 +145,14 @@ def _column(run: str, label: str) -> tuple[str, str, str]:
 
 
 def _suite(
-    store: Store, outcome: dict[str, Any], history_runs: int
+    store: Store, entry: collect.Entry, history_runs: int
 ) -> tuple[SuiteView, dict[str, Any]]:
     from evalkit.store.runs import get_run
 
-    run_id = str(outcome["run_id"])
+    run_id = entry.run_id
     run = get_run(store, run_id)
-    suite = collect.read_suite(outcome, run)
-    raw = outcome.get("comparison")
-    comp = None
-    if raw:
-        comp = collect.read_comparison(raw, kind="sides" if raw.get("matrix") else "baseline")
+    suite = collect.read_suite(entry, run)
+    comp = collect.read_comparison(entry.comparison) if entry.comparison else None
     suite.comparison = comp
     if not (comp and comp.kind == "sides"):
         suite.versions = _versions(store, run_id, [g.prompt for g in suite.groups])
@@ -195,27 +197,24 @@ def _suite(
 
 def build_page(
     store: Store,
-    outcomes: Sequence[dict[str, Any]],
+    entries: Sequence[collect.Entry],
     *,
     exit_code: int | None = None,
     exit_reasons: Sequence[str] = (),
     history_runs: int = DEFAULT_RUNS,
     title: str | None = None,
 ) -> tuple[Page, dict[str, Any]]:
-    """The page of the given suite runs (``evalkit.run/1`` entries), and its embedded data."""
+    """The page of the given suite runs, and its embedded data."""
     from evalkit.report.format import exit_meaning
 
     suites: list[SuiteView] = []
     data: dict[str, Any] = {"version": 1, "suites": []}
     notes: list[str] = []
-    for outcome in outcomes:
-        if not outcome.get("run_id"):
-            notes.append(
-                f"{outcome.get('suite')}: not run"
-                + (f" ({outcome['error']})" if outcome.get("error") else "")
-            )
+    for entry in entries:
+        if not entry.run_id:
+            notes.append(f"{entry.suite}: not run" + (f" ({entry.error})" if entry.error else ""))
             continue
-        suite, embedded = _suite(store, outcome, history_runs)
+        suite, embedded = _suite(store, entry, history_runs)
         suites.append(suite)
         data["suites"].append(embedded)
     words = [s.word for s in suites]

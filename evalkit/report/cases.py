@@ -1,12 +1,13 @@
 """report (cases): the case data of a suite's report — the matrix of cases × columns (prompt
 version × provider of the run, and of the baseline), embedded once as compact JSON for the
-page's script, and the full detail of the flipped cases.
+page's script, and the score distributions per column (the flips in full: ``report.flips``).
 
 The embedded data is column-wise and deduplicated so 10,000 cases × 2 runs stay well under
 15 MB: per column a status string (one character per case), outputs (an integer where the
 output equals an earlier column's for the same case), scores per scorer, and sparse maps for
-errors, score details and repeats; the rendered inputs are stored once per distinct input
-column, with the prefix and suffix every case shares (a few-shot preamble) stored once.
+errors, score notes (a judge's rationale rather than its raw reply) and repeats; the rendered
+inputs are stored once per distinct input column, with the prefix and suffix every case
+shares (a few-shot preamble) stored once.
 
 A case's cell status follows the flips' rule: pass (or fail) when most of its repeats passed
 (or failed; a failed call fails), undecided otherwise; "m" when the column has no result for
@@ -22,12 +23,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.report.charts import histogram, share_bar
-from evalkit.report.diff import word_diff
-from evalkit.report.page import FlipRef, FlipView, ScoreCell, SideView
 from evalkit.store import reports as queries
 from evalkit.store.db import Store
 
-__all__ = ["Column", "Matrix", "RunRows", "build_matrix", "flip_view", "load_rows"]
+__all__ = [
+    "Column",
+    "Matrix",
+    "RunRows",
+    "build_matrix",
+    "input_text",
+    "load_rows",
+    "reference_text",
+    "vars_text",
+]
 
 _BOOLEAN = {"equals", "contains", "regex", "json_schema"}
 
@@ -44,29 +52,34 @@ class RunRows:
 
 
 def load_rows(store: Store, run_id: str) -> RunRows:
-    """Every result and score of a run."""
+    """Every result and score of a run; ``results["input"]`` holds the input as text."""
     res = queries.run_results(store, run_id)
+    res["input"] = [
+        text if kind == "VARCHAR" or text is None else input_text(text)
+        for text, kind in zip(res["input"], res.pop("input_kind"), strict=True)
+    ]
     sc = queries.run_scores(store, run_id)
     scores: dict[str, dict[str, tuple[Any, Any, Any, Any]]] = {}
     types: dict[str, str] = {}
-    for rid, name, kind, value, passed, threshold, detail in zip(
+    for rid, name, kind, value, passed, threshold, note in zip(
         sc["result_id"],
         sc["scorer"],
         sc["scorer_type"],
         sc["value"],
         sc["passed"],
         sc["threshold"],
-        sc["detail"],
+        sc["note"],
         strict=True,
     ):
-        scores.setdefault(rid, {})[name] = (value, passed, threshold, detail)
-        types.setdefault(name, kind)
+        scores.setdefault(rid, {})[name] = (value, passed, threshold, note)
+        if name not in types:
+            types[name] = kind
     return RunRows(run_id, res, {r: i for i, r in enumerate(res["id"])}, scores, types)
 
 
 def input_text(raw: Any) -> str:
-    """The rendered request as text: a completion prompt as is, chat messages as
-    ``[role]`` blocks."""
+    """The rendered request as text: a completion prompt as is, chat messages (JSON text
+    or a list) as ``[role]`` blocks."""
     value = raw
     if isinstance(raw, str):
         try:
@@ -91,7 +104,7 @@ def vars_text(variables: Any) -> str:
     if not isinstance(variables, dict):
         return "" if variables is None else str(variables)
     return " · ".join(
-        f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+        f"{k}: {v if isinstance(v, str | int | float) else json.dumps(v, ensure_ascii=False)}"
         for k, v in variables.items()
     )
 
@@ -262,7 +275,7 @@ def build_matrix(
             outs.append(earlier if earlier is not None else out)
             if res["error_class"][chosen] is not None:
                 errors[idx] = f"{res['error_class'][chosen]}: {res['error'][chosen] or ''}".strip()
-            texts.append(input_text(res["input"][chosen]))
+            texts.append(res["input"][chosen] or "")
             latencies.append(_round(res["latency_ms"][chosen]))
             got = rows.scores.get(res["id"][chosen], {})
             for s in scorers:
@@ -393,108 +406,3 @@ def _distributions(
                 )
         out.append((s, row))
     return out
-
-
-# -- flips in full ----------------------------------------------------------------------------
-def _rationale(detail: str | None) -> str | None:
-    if not detail or not detail.startswith("{"):
-        return None
-    try:
-        parsed = json.loads(detail)
-    except ValueError:
-        return None
-    if not isinstance(parsed, dict):
-        return None
-    if parsed.get("rationale"):
-        return str(parsed["rationale"])
-    orders = parsed.get("orders")
-    if isinstance(orders, list):
-        found = [
-            f"{o.get('order')}: {(o.get('verdict') or {}).get('rationale')}"
-            for o in orders
-            if isinstance(o, dict) and isinstance(o.get("verdict"), dict)
-        ]
-        return " · ".join(found) or None
-    if parsed.get("error"):
-        return f"invalid verdict: {parsed['error']}"
-    return None
-
-
-def _value_text(value: Any, passed: Any) -> str:
-    mark = "✓ " if passed is True else "✗ " if passed is False else ""
-    if value is None:
-        return f"{mark}—" if passed is None else mark.strip()
-    return f"{mark}{value:.4g}"
-
-
-def _side(
-    rows: RunRows, result_id: str, label: str, passes: int, repeats: int, output_html: str
-) -> SideView:
-    i = rows.by_id[result_id]
-    res = rows.results
-    scores = [
-        ScoreCell(name, _value_text(v, ok), ok, detail, _rationale(detail), v)
-        for name, (v, ok, _t, detail) in rows.scores.get(result_id, {}).items()
-    ]
-    error = None
-    if res["error_class"][i] is not None:
-        error = f"call failed ({res['error_class'][i]}): {res['error'][i] or ''}".strip()
-    return SideView(
-        label=label,
-        prompt=f"{res['prompt'][i]} · {res['provider'][i]}",
-        output_html=output_html,
-        input_text=input_text(res["input"][i]),
-        error=error,
-        passes=passes,
-        repeats=repeats,
-        scores=scores,
-    )
-
-
-def flip_view(
-    ref: FlipRef,
-    base: RunRows,
-    cand: RunRows,
-    case: dict[str, Any] | None,
-    labels: tuple[str, str],
-) -> FlipView | None:
-    """A flip in full: both outputs with the word diff, inputs, scores, rationale, errors."""
-    if ref.baseline_result not in base.by_id or ref.candidate_result not in cand.by_id:
-        return None
-    out_a = base.results["output"][base.by_id[ref.baseline_result]]
-    out_b = cand.results["output"][cand.by_id[ref.candidate_result]]
-    html_a, html_b = word_diff(out_a, out_b)
-    a = _side(base, ref.baseline_result, labels[0], ref.baseline_passes, ref.repeats, html_a)
-    b = _side(cand, ref.candidate_result, labels[1], ref.candidate_passes, ref.repeats, html_b)
-    sa = {s.scorer: s for s in a.scores}
-    sb = {s.scorer: s for s in b.scores}
-    changes = []
-    for name in list(dict.fromkeys([*sa, *sb])):
-        x, y = sa.get(name), sb.get(name)
-        before = x.value if x else "—"
-        after = y.value if y else "—"
-        px, py = (x.passed if x else None), (y.passed if y else None)
-        what = (
-            "pass → fail"
-            if px is True and py is False
-            else "fail → pass"
-            if px is False and py is True
-            else "changed"
-            if before != after
-            else "same"
-        )
-        if what == "changed" and x and y and x.number is not None and y.number is not None:
-            what = f"changed ({y.number - x.number:+.3g})".replace("-", "−")
-        changes.append((name, before, after, what))
-    case = case or {}
-    return FlipView(
-        case_id=ref.case_id,
-        direction=ref.direction,
-        tags=[str(t) for t in case.get("tags") or []],
-        reference=reference_text(case.get("reference")),
-        vars_text=vars_text(case.get("vars")),
-        same_input=a.input_text == b.input_text,
-        baseline=a,
-        candidate=b,
-        score_changes=changes,
-    )

@@ -21,11 +21,16 @@ from evalkit.store.db import Store
 
 __all__ = [
     "CaseOutcome",
+    "Entry",
     "RunReport",
     "case_outcome",
     "collect",
+    "group_interval",
+    "page_entries",
     "read_comparison",
     "read_suite",
+    "stored_groups",
+    "stored_summary",
     "verdict_word",
 ]
 
@@ -252,8 +257,9 @@ def _pairing_summary(rows: list[Any], p2f: int, f2p: int, sides: tuple[str, str]
     return f"{first.sentence[:-1] if first.sentence.endswith('.') else first.sentence}. {flips}."
 
 
-def read_comparison(data: dict[str, Any], *, kind: str = "baseline") -> Any:
-    """A comparison (``evalkit.compare/1``) as the page shows it."""
+def read_comparison(data: dict[str, Any], *, kind: str | None = None) -> Any:
+    """A comparison (``evalkit.compare/1``) as the page shows it; ``kind``: "baseline"
+    (against a baseline run), "sides" (two named sides), "versions" (within one run)."""
     from evalkit.report.page import ComparisonView, PairingView
     from evalkit.report.words import COLOURS, metric_row
 
@@ -262,6 +268,7 @@ def read_comparison(data: dict[str, Any], *, kind: str = "baseline") -> Any:
     matrix = data.get("matrix")
     base = data.get("baseline") or {}
     base_runs = ", ".join(str(r.get("id")) for r in base.get("runs") or [])
+    kind = kind or ("sides" if matrix else "baseline")
     if matrix:
         sides = (str(matrix["sides"][0]), str(matrix["sides"][1]))
         title = f"{sides[0]} → {sides[1]}"
@@ -374,9 +381,87 @@ def _group(g: dict[str, Any]) -> Any:
     )
 
 
-def read_suite(outcome: dict[str, Any], run: dict[str, Any]) -> Any:
-    """One ``evalkit.run/1`` run entry (with the stored run row) as the page's suite view;
-    comparisons, matrix and history are added by the page builder."""
+@dataclass
+class Entry:
+    """One suite run to show: its ``evalkit.run/1`` entry and its comparison, if any."""
+
+    run_id: str
+    suite: str
+    error: str | None
+    outcome: dict[str, Any]
+    comparison: dict[str, Any] | None
+
+
+def page_entries(store: Store, data: dict[str, Any]) -> tuple[list[Entry], int | None, list[str]]:
+    """The suite runs a page shows, its exit code and the reasons for it, from
+    ``evalkit.run/1`` data (each run) or ``evalkit.compare/1`` data (shown as its newest
+    candidate run, with the comparison attached)."""
+    from evalkit.score.metrics import summarize_run
+    from evalkit.store.runs import get_run
+
+    if data.get("schema") == "evalkit.compare/1":
+        run_id = str(data["candidate"]["runs"][-1]["id"])
+        row = get_run(store, run_id)
+        outcome = {
+            "run_id": run_id,
+            "suite": data["suite"],
+            "status": row.get("status"),
+            "exit_code": data.get("exit_code"),
+            "exit_reasons": data.get("exit_reasons") or [],
+            "summary": stored_summary(row) or summarize_run(store, run_id),
+            "gates": (row.get("summary") or {}).get("gates", []),
+            "comparison": data,
+        }
+        runs = [outcome]
+    else:
+        runs = [] if data.get("dry_run") else list(data.get("runs") or [])
+    entries = [
+        Entry(
+            str(r.get("run_id") or ""),
+            str(r.get("suite") or ""),
+            r.get("error"),
+            r,
+            r.get("comparison"),
+        )
+        for r in runs
+    ]
+    reasons = data.get("exit_reasons") or [x for r in runs for x in r.get("exit_reasons") or []]
+    return entries, data.get("exit_code"), list(dict.fromkeys(reasons))
+
+
+def stored_groups(summary: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(prompt, provider) -> the group of a run's stored summary (``{"summary", "gates"}``
+    for finished runs, the bare summary for interrupted ones)."""
+    if not isinstance(summary, dict):
+        return {}
+    inner = summary.get("summary") if "summary" in summary else summary
+    groups = (inner or {}).get("groups") or []
+    return {
+        (str(g.get("prompt")), str(g.get("provider"))): g for g in groups if isinstance(g, dict)
+    }
+
+
+def group_interval(group: dict[str, Any], scorer: str | None) -> Any:
+    """A stored group's 95% interval of its pass rate (``scorer`` None) or of a score."""
+    if scorer is None:
+        return group.get("pass_rate_ci")
+    return ((group.get("scores") or {}).get(scorer) or {}).get("ci")
+
+
+def stored_summary(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The summary stored with a finished run (``runs.summary``: ``{"summary", "gates"}``),
+    or None when the run stored none."""
+    stored = run.get("summary")
+    if isinstance(stored, dict) and isinstance(stored.get("summary"), dict):
+        inner = stored["summary"]
+        return inner if inner.get("groups") is not None else None
+    return None
+
+
+def read_suite(entry: Entry, run: dict[str, Any]) -> Any:
+    """One suite run (with its stored run row) as the page's suite view; comparisons,
+    matrix and history are added by the page builder."""
+    outcome = entry.outcome
     from evalkit.report.format import exit_meaning
     from evalkit.report.page import GateView, SuiteView
 

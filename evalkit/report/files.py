@@ -43,45 +43,13 @@ def _report_inputs(store: Any, data: dict[str, Any]) -> list[Any]:
     return [collect(store, run) for run in data["runs"] if run.get("run_id")]
 
 
-def _page_outcomes(store: Any, data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ``evalkit.run/1`` run entries a page shows; a comparison (``evalkit.compare/1``)
-    is shown as the entry of its newest candidate run, with the comparison attached."""
-    from evalkit.score.metrics import summarize_run
-    from evalkit.store.runs import get_run
-
-    if data.get("schema") != "evalkit.compare/1":
-        return [run for run in data.get("runs") or [] if not data.get("dry_run")]
-    run_id = str(data["candidate"]["runs"][-1]["id"])
-    row = get_run(store, run_id)
-    return [
-        {
-            "run_id": run_id,
-            "suite": data["suite"],
-            "status": row.get("status"),
-            "exit_code": data.get("exit_code"),
-            "exit_reasons": data.get("exit_reasons") or [],
-            "summary": summarize_run(store, run_id),
-            "gates": (row.get("summary") or {}).get("gates", []),
-            "warnings": [],
-            "comparison": data,
-        }
-    ]
-
-
-def _html(store: Any, data: dict[str, Any], title: str | None = None) -> str:
+def _html(store: Any, data: dict[str, Any]) -> str:
     from evalkit.report.build import build_page
+    from evalkit.report.collect import page_entries
     from evalkit.report.html import render_page
 
-    reasons = data.get("exit_reasons") or [
-        r for run in data.get("runs") or [] for r in run.get("exit_reasons") or []
-    ]
-    page, embedded = build_page(
-        store,
-        _page_outcomes(store, data),
-        exit_code=data.get("exit_code"),
-        exit_reasons=list(dict.fromkeys(reasons)),
-        title=title,
-    )
+    entries, code, reasons = page_entries(store, data)
+    page, embedded = build_page(store, entries, exit_code=code, exit_reasons=reasons)
     return render_page(page, embedded)
 
 
@@ -140,6 +108,7 @@ def render_report(
     (default ``reports/<suite>-<run>.html``)."""
     from evalkit.compare.baselines import resolve_for_suite
     from evalkit.compare.drift import compare_runs
+    from evalkit.report.collect import stored_summary
     from evalkit.score.metrics import summarize_run
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run
@@ -168,7 +137,7 @@ def render_report(
             "suite": row["suite"],
             "status": row.get("status"),
             "exit_code": row["exit_code"],
-            "summary": summarize_run(store, run_id),
+            "summary": stored_summary(row) or summarize_run(store, run_id),
             "comparison": comparison,
             "gates": (row.get("summary") or {}).get("gates", []),
             "warnings": [],

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.report.charts import PALETTE, Point, Series, line_chart
+from evalkit.report.collect import group_interval, stored_groups
 from evalkit.score.metrics import wilson_interval
 from evalkit.store import reports as queries
 from evalkit.store.db import Store
@@ -50,18 +51,6 @@ class History:
 def _label(started: Any) -> str:
     text = str(started or "")
     return text[5:16] if len(text) >= 16 else text
-
-
-def _stored_groups(summary: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """The groups of a run's stored summary (``{"summary": ..., "gates": ...}`` for finished
-    runs, the bare summary for interrupted ones)."""
-    if not isinstance(summary, dict):
-        return {}
-    inner = summary.get("summary") if "summary" in summary else summary
-    groups = (inner or {}).get("groups") or []
-    return {
-        (str(g.get("prompt")), str(g.get("provider"))): g for g in groups if isinstance(g, dict)
-    }
 
 
 def _fmt_rate(v: float) -> str:
@@ -106,7 +95,7 @@ def build_history(
     ids = [r.id for r in runs]
     index = {rid: i for i, rid in enumerate(ids)}
     groups_rows, score_rows = queries.history_aggregates(store, ids)
-    stored = {str(r["id"]): _stored_groups(r["summary"]) for r in rows}
+    stored = {str(r["id"]): stored_groups(r["summary"]) for r in rows}
     labels = [_label(r.started_at) for r in runs]
     highlight = index.get(run_id)
     markers = {index[r.id]: ", ".join(r.baselines) for r in runs if r.baselines}
@@ -134,7 +123,7 @@ def build_history(
         if not decided:
             continue
         rate = g["passed"] / decided
-        ci = (stored.get(str(g["run_id"]), {}).get(key) or {}).get("pass_rate_ci")
+        ci = group_interval(stored.get(str(g["run_id"]), {}).get(key) or {}, None)
         low, high = ci if ci else wilson_interval(g["passed"], decided)
         sig = signatures.get((str(g["run_id"]), *key), "")
         breaks = key in last_sig and last_sig[key] != sig
@@ -178,8 +167,7 @@ def build_history(
                     colour.get(key, PALETTE[-1]),
                     [Point(None) for _ in range(n)],
                 )
-            group = stored.get(str(s["run_id"]), {}).get(key) or {}
-            ci = ((group.get("scores") or {}).get(scorer) or {}).get("ci")
+            ci = group_interval(stored.get(str(s["run_id"]), {}).get(key) or {}, scorer)
             if not ci and boolean and s["n"]:
                 ci = wilson_interval(round(s["mean"] * s["n"]), s["n"])
             sig = str(s["signature"]) if s["signatures"] == 1 else "*"

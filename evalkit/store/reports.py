@@ -24,9 +24,10 @@ __all__ = [
     "run_cases",
     "run_results",
     "run_scores",
+    "score_details",
 ]
 
-#: Columns of ``run_results``, in order.
+#: Columns of ``run_results``, in order (then ``input`` and ``input_kind``).
 RESULT_FIELDS = (
     "id",
     "case_id",
@@ -36,7 +37,6 @@ RESULT_FIELDS = (
     "model",
     "prompt_hash",
     "repeat",
-    "input",
     "output",
     "error",
     "error_class",
@@ -47,11 +47,13 @@ RESULT_FIELDS = (
     "cache_hit",
     "passed",
 )
-#: Columns of ``run_scores``, in order.
-SCORE_FIELDS = ("result_id", "scorer", "scorer_type", "value", "passed", "threshold", "detail")
+#: Columns of ``run_scores``, in order (``note``: the detail in one line, see there).
+SCORE_FIELDS = ("result_id", "scorer", "scorer_type", "value", "passed", "threshold", "note")
 
 
-def _columns(store: Store, sql: str, params: Sequence[Any], names: Sequence[str]) -> dict:
+def _columns(
+    store: Store, sql: str, params: Sequence[Any], names: Sequence[str]
+) -> dict[str, list[Any]]:
     rows = store.fetchall(sql, params)
     if not rows:
         return {name: [] for name in names}
@@ -60,23 +62,54 @@ def _columns(store: Store, sql: str, params: Sequence[Any], names: Sequence[str]
 
 def run_results(store: Store, run_id: str) -> dict[str, list[Any]]:
     """Every result of a run, column-wise (``RESULT_FIELDS``), ordered by case, prompt
-    version, provider and repeat. ``input`` is the stored JSON text of the rendered request."""
+    version, provider and repeat. ``input`` is the rendered request: the prompt text of a
+    completion call, the JSON text of a chat call's messages (``input_kind`` 'ARRAY')."""
     names = ", ".join(f'"{n}"' for n in RESULT_FIELDS)
     return _columns(
         store,
-        f"SELECT {names} FROM results WHERE run_id = ? "
+        f"SELECT {names}, "
+        "CASE WHEN json_type(input) = 'VARCHAR' THEN input->>'$' ELSE input::VARCHAR END, "
+        "json_type(input) FROM results WHERE run_id = ? "
         'ORDER BY case_id, prompt, provider, "repeat"',
         [run_id],
-        RESULT_FIELDS,
+        [*RESULT_FIELDS, "input", "input_kind"],
     )
+
+
+#: A score's detail in one line: a judge's JSON detail becomes its rationale (or its error,
+#: or its verdict); other details are kept as they are.
+_NOTE = """
+CASE WHEN starts_with(detail, '{') AND json_valid(detail) THEN coalesce(
+    'judge''s rationale: ' || (detail->>'$.rationale'),
+    'invalid verdict: ' || (detail->>'$.error'),
+    'verdict: ' || (detail->>'$.verdict'),
+    detail)
+ELSE detail END
+"""
 
 
 def run_scores(store: Store, run_id: str) -> dict[str, list[Any]]:
-    """Every score of a run, column-wise (``SCORE_FIELDS``), in the order they were stored."""
-    names = ", ".join(SCORE_FIELDS)
+    """Every score of a run, column-wise (``SCORE_FIELDS``), in the order they were stored;
+    ``note`` is the detail in one line (a judge's raw reply stays in the store)."""
+    names = ", ".join(SCORE_FIELDS[:-1])
     return _columns(
-        store, f"SELECT {names} FROM scores WHERE run_id = ? ORDER BY rowid", [run_id], SCORE_FIELDS
+        store,
+        f"SELECT {names}, {_NOTE} FROM scores WHERE run_id = ? ORDER BY rowid",
+        [run_id],
+        SCORE_FIELDS,
     )
+
+
+def score_details(store: Store, result_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The full details of some results' scores: result id -> scorer -> detail."""
+    out: dict[str, dict[str, str]] = {}
+    for rid, scorer, detail in store.fetchall(
+        "SELECT result_id, scorer, detail FROM scores "
+        "WHERE result_id IN (SELECT unnest(?::VARCHAR[])) AND detail IS NOT NULL",
+        [list(result_ids)],
+    ):
+        out.setdefault(str(rid), {})[str(scorer)] = str(detail)
+    return out
 
 
 def run_cases(store: Store, suite: str, run_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -236,16 +236,6 @@
     return pre;
   }
 
-  function rationale(detail) {
-    if (!detail || detail.charAt(0) !== "{") { return null; }
-    try {
-      var d = JSON.parse(detail);
-      if (d && d.rationale) { return "judge's rationale: " + d.rationale; }
-      if (d && d.error) { return "invalid verdict: " + d.error; }
-    } catch (e) { return null; }
-    return null;
-  }
-
   function detailRow(p, k) {
     var s = p.s;
     var tr = el("tr", "detail-row");
@@ -284,10 +274,7 @@
         var li = el("li", mark === "1" ? "good" : mark === "0" ? "bad" : "",
           sc.name + ": " + (mark === "1" ? "✓ " : mark === "0" ? "✗ " : "") + fmt(value));
         var det = (s.cells[c].d[sc.name] || {})[k];
-        if (det) {
-          var why = rationale(det);
-          li.appendChild(el("div", "muted", why || det));
-        }
+        if (det) { li.appendChild(el("div", "muted", det)); }
         list.appendChild(li);
       });
       box.appendChild(list);
@@ -366,6 +353,7 @@
   if (DATA.suites.length) {
     fillControls();
     update();
+    if (performance.mark) { performance.mark("evalkit-ready"); }
     var idle = window.requestIdleCallback || function (f) { return setTimeout(f, 200); };
     idle(function () { haystack(prepare(state.suite)); });
   }
