@@ -268,9 +268,16 @@ def read_comparison(data: dict[str, Any], *, kind: str | None = None) -> Any:
     matrix = data.get("matrix")
     base = data.get("baseline") or {}
     base_runs = ", ".join(str(r.get("id")) for r in base.get("runs") or [])
-    kind = kind or ("sides" if matrix else "baseline")
-    if matrix:
-        sides = (str(matrix["sides"][0]), str(matrix["sides"][1]))
+    cand_runs = ", ".join(str(r.get("id")) for r in (data.get("candidate") or {}).get("runs") or [])
+    named = matrix["sides"] if matrix else None
+    if named is None and base_runs == cand_runs:  # two sides named within one run
+        first = (data.get("pairings") or [{}])[0]
+        a, b = first.get("baseline") or {}, first.get("candidate") or {}
+        key = "prompt" if a.get("prompt") != b.get("prompt") else "provider"
+        named = [a.get(key), b.get(key)]
+    kind = kind or ("sides" if named else "baseline")
+    if named:
+        sides = (str(named[0]), str(named[1]))
         title = f"{sides[0]} → {sides[1]}"
     else:
         name = base.get("name") or base.get("ref")

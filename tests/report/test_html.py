@@ -264,3 +264,17 @@ def test_a_multi_suite_report_sums_up_at_the_top(project: Project, in_tmp: Path)
     tree.feed(html)
     assert len(tree.ids()) == len(set(tree.ids()))
     assert len(_data(html)["suites"]) == 2
+
+
+def test_compare_report_of_two_versions_names_the_sides(in_tmp: Path) -> None:
+    reportdata.build_versions(in_tmp)
+    project = Project.discover(in_tmp)
+    data = api.compare(["both"], prompts=["support@v1", "support@v2"], project=project)
+    api.write_reports(data, report="c.html", project=project)
+    html = Path("c.html").read_text(encoding="utf-8")
+    assert "Verdict support@v1 → support@v2" in html
+    assert '<th class="num">support@v1</th><th class="num">support@v2</th>' in html
+    assert "Prompt versions in this run" not in html, "the comparison is not repeated"
+    assert "baseline" not in html[html.index('id="verdict"') : html.index('id="flips"')]
+    (suite,) = _data(html)["suites"]
+    assert [c["sideLabel"] for c in suite["columns"]] == ["run both", "run both"]
