@@ -421,12 +421,18 @@ def render_report(
     output: str | Path | None = None,
     project: Project | None = None,
     db: str | Path | None = None,
+    history: int | None = None,
 ) -> Path:
     """Write a run's self-contained HTML report, compared with ``baseline`` (or with the
-    baseline it was compared with when it ran); returns its path (default
-    ``reports/<suite>-<run>.html``)."""
+    baseline it was compared with when it ran), with the last ``history`` runs of its suite
+    (default 30); returns its path (default ``reports/<suite>-<run>.html``)."""
     from evalkit.report.files import render_report as _render
 
     return _render(
-        run, baseline=baseline, output=output, project=project or Project.discover(), db=db
+        run,
+        baseline=baseline,
+        output=output,
+        project=project or Project.discover(),
+        db=db,
+        history=history,
     )

@@ -43,13 +43,16 @@ def _report_inputs(store: Any, data: dict[str, Any]) -> list[Any]:
     return [collect(store, run) for run in data["runs"] if run.get("run_id")]
 
 
-def _html(store: Any, data: dict[str, Any]) -> str:
+def _html(store: Any, data: dict[str, Any], history: int | None = None) -> str:
     from evalkit.report.build import build_page
     from evalkit.report.collect import page_entries
+    from evalkit.report.history import DEFAULT_RUNS
     from evalkit.report.html import render_page
 
     entries, code, reasons = page_entries(store, data)
-    page, embedded = build_page(store, entries, exit_code=code, exit_reasons=reasons)
+    page, embedded = build_page(
+        store, entries, exit_code=code, exit_reasons=reasons, history_runs=history or DEFAULT_RUNS
+    )
     return render_page(page, embedded)
 
 
@@ -102,10 +105,11 @@ def render_report(
     output: str | Path | None = None,
     project: Project,
     db: str | Path | None = None,
+    history: int | None = None,
 ) -> Path:
     """Write a run's self-contained HTML report (compared with ``baseline``, or with the
-    baseline it was compared with when it ran); returns its path
-    (default ``reports/<suite>-<run>.html``)."""
+    baseline it was compared with when it ran; ``history``: how many of the suite's runs the
+    history shows, default 30); returns its path (default ``reports/<suite>-<run>.html``)."""
     from evalkit.compare.baselines import resolve_for_suite
     from evalkit.compare.drift import compare_runs
     from evalkit.report.collect import stored_summary
@@ -143,7 +147,9 @@ def render_report(
             "warnings": [],
         }
         html = _html(
-            store, {"schema": "evalkit.run/1", "exit_code": row["exit_code"], "runs": [outcome]}
+            store,
+            {"schema": "evalkit.run/1", "exit_code": row["exit_code"], "runs": [outcome]},
+            history,
         )
     path = Path(output) if output else project.reports_dir / f"{row['suite']}-{run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)

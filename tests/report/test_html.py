@@ -278,3 +278,30 @@ def test_compare_report_of_two_versions_names_the_sides(in_tmp: Path) -> None:
     assert "baseline" not in html[html.index('id="verdict"') : html.index('id="flips"')]
     (suite,) = _data(html)["suites"]
     assert [c["sideLabel"] for c in suite["columns"]] == ["run both", "run both"]
+
+
+def test_the_report_command_shows_as_many_runs_as_asked(project: Project, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from evalkit.cli.main import app
+
+    out = tmp_path / "h.html"
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "cand",
+            "--baseline",
+            "main",
+            "-o",
+            str(out),
+            "--history",
+            "2",
+            "--db",
+            str(project.db_path()),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "the last 2 runs up to this one" in html
+    assert "Verdict against main (run base)" in html

@@ -33,7 +33,7 @@
     });
     var tags = {};
     s.cases.tags.forEach(function (list) { list.forEach(function (t) { tags[t] = true; }); });
-    prepared[i] = { s: s, outs: outs, tags: Object.keys(tags).sort(), hay: null };
+    prepared[i] = { s: s, outs: outs, tags: Object.keys(tags).sort(), hay: null, decides: {} };
     return prepared[i];
   }
 
@@ -57,9 +57,16 @@
     return hay;
   }
 
+  function decides(p, name) {
+    if (!(name in p.decides)) {
+      p.decides[name] = p.s.cells.some(function (cell) { return /[01]/.test(cell.p[name]); });
+    }
+    return p.decides[name];
+  }
+
   function status(p, c, k) {
     var cell = p.s.cells[c];
-    if (state.scorer) {
+    if (state.scorer && decides(p, state.scorer)) {
       if (cell.s.charAt(k) === "m") { return "m"; }
       var mark = cell.p[state.scorer].charAt(k);
       return mark === "1" ? "p" : mark === "0" ? "f" : "u";
