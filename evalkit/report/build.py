@@ -133,9 +133,13 @@ def _headline(suite: SuiteView) -> str:
     flips = f"{p2f} case{'s' if p2f != 1 else ''} pass → fail, {f2p} fail → pass"
     if moved:
         return f"{'; '.join(moved)}. {flips}."
-    first = next((p.metrics[0] for p in comp.pairings if p.metrics), None)
-    if first is not None and first.word == "inconclusive":
-        return f"Pass rate {first.cell} ({comp.pairings[0].label}). {flips}."
+    busiest = max(
+        (p for p in comp.pairings if p.metrics),
+        key=lambda p: len(p.pass_to_fail) + len(p.fail_to_pass),
+        default=None,
+    )
+    if busiest is not None and busiest.metrics[0].word == "inconclusive":
+        return f"Pass rate {busiest.metrics[0].cell} ({busiest.label}). {flips}."
     return f"{flips}."
 
 

@@ -232,6 +232,12 @@ def _sentence(m: Measured, alpha: float, tests: int) -> str:
         if detect not in ("—", "none (too few cases)")
         else "the suite has too few cases to detect a change"
     )
+    if m.kind != "mean" and m.pass_to_fail == 0 and m.fail_to_pass == 0:
+        return (
+            f"{what}: no case changed its verdict ({_value(m, m.baseline)} on both sides), yet "
+            f"with {m.cases} case{'s' if m.cases != 1 else ''} that is inconclusive, not "
+            f"proof of no change: {tail}."
+        )
     p = f" ({_p(m.p_adjusted)} after correction)" if _ok(m.p_adjusted) else ""
     return (
         f"{what} {moved}, which is inconclusive{p}: the data cannot tell a real change from "

@@ -201,3 +201,27 @@ def test_charts_are_plain_svg_with_escaped_text() -> None:
     assert svg.count("<circle") == 2, "no point where there is no value"
     hist = histogram([1, 2, 2, 9], bins=4, lo=0, hi=10, colour="#000", title="t")
     assert hist.count("<rect") == 4 and "0–2.5: 3</title>" in hist
+
+
+def test_no_flip_at_all_is_still_inconclusive_not_proof_of_no_change() -> None:
+    row = metric_row(
+        _capitals(
+            baseline=0.68,
+            candidate=0.68,
+            estimate=0.0,
+            ci=(-0.15, 0.15),
+            p=1.0,
+            p_adjusted=1.0,
+            pass_to_fail=0,
+            fail_to_pass=0,
+        ),
+        alpha=0.05,
+        tests=2,
+    )
+    assert row.cell == "inconclusive: +0 points, this suite detects ≥ 58 points"
+    assert row.sentence == (
+        "Pass rate: no case changed its verdict (0.68 on both sides), yet with 22 cases that "
+        "is inconclusive, not proof of no change: this suite can only reliably detect changes "
+        "of 58 points or more."
+    )
+    assert row.notes == []
