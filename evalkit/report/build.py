@@ -242,7 +242,7 @@ def build_page(
             + "."
         )
     for s in suites:
-        if s.comparison is None and s.exit_code in (0, 1):
+        if s.comparison is None and s.exit_code in (0, 1) and len(suites) > 1:
             notes.append(f"{s.suite}: not compared with a baseline")
         if s.comparison is not None:
             notes += [f"{s.suite}: {n}" for n in s.comparison.unpaired]
