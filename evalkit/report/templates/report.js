@@ -163,7 +163,8 @@
     var cell = p.s.cells[c];
     var out = p.outs[c][k];
     if (cell.e[k] !== undefined) { return "call failed: " + cell.e[k]; }
-    if (out === null || out === undefined) { return cell.s.charAt(k) === "m" ? "not run" : ""; }
+    if (out === null || out === undefined) { return cell.s.charAt(k) === "m" ? "not run" : "(no output)"; }
+    if (out === "") { return "(empty output)"; }
     return out.length > CUT ? out.slice(0, CUT) + "…" : out;
   }
 
