@@ -133,6 +133,13 @@ def _headline(suite: SuiteView) -> str:
     flips = f"{p2f} case{'s' if p2f != 1 else ''} pass → fail, {f2p} fail → pass"
     if moved:
         return f"{'; '.join(moved)}. {flips}."
+    rates = [p.metrics[0] for p in comp.pairings if p.metrics]
+    if rates and all(m.quiet for m in rates):
+        cases = max(p.cases for p in comp.pairings)
+        return (
+            f"No case changed its verdict; with {cases} cases that is inconclusive, not proof "
+            f"of no change (this suite detects changes of {rates[0].detectable} or more)."
+        )
     busiest = max(
         (p for p in comp.pairings if p.metrics),
         key=lambda p: len(p.pass_to_fail) + len(p.fail_to_pass),

@@ -311,7 +311,7 @@ def build_matrix(
                 f"{_ms(_quantile(lat_all, 0.5))} / {_ms(_quantile(lat_all, 0.95))}"
             ),
             "tokens in / out": f"{tok_in:,} / {tok_out:,}",
-            "cost": "—" if cost is None else f"${cost:.4f}",
+            "cost": "—" if cost is None else "$0" if cost == 0 else f"${cost:.4f}",
         }
         cells.append(
             {

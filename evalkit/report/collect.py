@@ -254,6 +254,8 @@ def _pairing_summary(rows: list[Any], p2f: int, f2p: int, sides: tuple[str, str]
     if not rows:
         return flips + "."
     first = rows[0]
+    if first.quiet:
+        return first.sentence
     return f"{first.sentence[:-1] if first.sentence.endswith('.') else first.sentence}. {flips}."
 
 
@@ -382,7 +384,7 @@ def _group(g: dict[str, Any]) -> Any:
         latency=f"{_ms(g.get('latency_p50_ms'))} / {_ms(g.get('latency_p95_ms'))}",
         ttft=_ms(g.get("ttft_p50_ms")),
         tokens=f"{g.get('input_tokens') or 0:,} / {g.get('output_tokens') or 0:,}",
-        cost="—" if cost is None else f"${cost:.4f}",
+        cost="—" if cost is None else "$0" if cost == 0 else f"${cost:.4f}",
         errors=int(g.get("errors") or 0),
         notes=notes,
     )

@@ -42,6 +42,8 @@ def _value_text(value: Any, passed: Any) -> str:
     mark = "✓ " if passed is True else "✗ " if passed is False else ""
     if value is None:
         return f"{mark}—" if passed is None else mark.strip()
+    if (passed is True and value == 1.0) or (passed is False and value == 0.0):
+        return "✓ pass" if passed else "✗ fail"  # a pass/fail check: its value says no more
     return f"{mark}{value:.4g}"
 
 

@@ -44,6 +44,7 @@ class MetricRow:
     detectable: str  #: the smallest change the comparison could detect ("58 points")
     sentence: str  #: the plain-words reading of this metric
     notes: list[str] = field(default_factory=list)  #: disagreement, reason, same-as
+    quiet: bool = False  #: no case changed its verdict (or its score) at all
 
 
 @dataclass

@@ -254,6 +254,10 @@ def metric_row(m: Measured, *, alpha: float, tests: int) -> MetricRow:
     if why:
         notes.append(why)
     tested = m.word != "not comparable" and not m.same_as
+    if m.kind != "mean":
+        quiet = m.pass_to_fail == 0 and m.fail_to_pass == 0
+    else:
+        quiet = m.estimate == 0 and m.ci is not None and m.ci[0] == m.ci[1] == 0
     return MetricRow(
         name=m.name,
         kind=m.kind,
@@ -268,4 +272,5 @@ def metric_row(m: Measured, *, alpha: float, tests: int) -> MetricRow:
         detectable="" if not tested else _detectable(m),
         sentence=_sentence(m, alpha, tests),
         notes=notes,
+        quiet=tested and quiet,
     )

@@ -279,14 +279,16 @@
       s.scorers.forEach(function (sc) {
         var mark = s.cells[c].p[sc.name].charAt(k);
         var value = s.cells[c].v[sc.name][k];
-        var li = el("li", mark === "1" ? "good" : mark === "0" ? "bad" : "",
-          sc.name + ": " + (mark === "1" ? "✓ " : mark === "0" ? "✗ " : "") + fmt(value));
+        var shown = sc.boolean && mark !== "-" ? (mark === "1" ? "✓ pass" : "✗ fail")
+          : (mark === "1" ? "✓ " : mark === "0" ? "✗ " : "") + fmt(value);
+        var li = el("li", mark === "1" ? "good" : mark === "0" ? "bad" : "", sc.name + ": " + shown);
         var det = (s.cells[c].d[sc.name] || {})[k];
         if (det) { li.appendChild(el("div", "muted", det)); }
         list.appendChild(li);
       });
       box.appendChild(list);
-      if (s.cells[c].l[k] !== null) { box.appendChild(el("div", "muted", "latency " + Math.round(s.cells[c].l[k]) + " ms")); }
+      var ms = s.cells[c].l[k];
+      if (ms !== null) { box.appendChild(el("div", "muted", "latency " + (ms >= 1000 ? (ms / 1000).toFixed(2) + " s" : Math.round(ms) + " ms"))); }
       var inp = el("details", "input");
       inp.appendChild(el("summary", "", "input the model saw"));
       inp.appendChild(el("pre", "", inputOf(p, c, k)));
