@@ -6,9 +6,12 @@ few-shot rendered inputs, outputs of 20–120 words, a reference, and three scor
 a BLEU-like score with a threshold, an LLM judge whose detail holds a rationale and the raw
 reply). Then, alternating rounds (medians of ``--rounds``, at least 3):
 
-- **write**: ``evalkit report cand --baseline main`` (the comparison, the page and the
-  file), against a floor measured in the same round: reading both runs' results and scores
-  from the store and writing them as JSON (what any report of this data must at least do);
+- **write**: the page of ``evalkit run --baseline main --report`` (from the run's data, the
+  comparison already made by the run) and of ``evalkit report cand`` (the stored run and the
+  verdict it recorded), against a floor measured in the same round: reading both runs'
+  results and scores from the store and writing them as JSON (what any report of this data
+  must at least do); once, ``evalkit report cand --baseline main``, which also computes the
+  comparison's statistics again;
 - **size** of the file, against the 15 MB target;
 - **open** in headless Chromium (Debian's chromium via Playwright): navigation start to the
   matrix's first rows (the page marks ``evalkit-ready``), against a floor page holding the
@@ -38,8 +41,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evalkit import api
+from evalkit.compare.service import judge_runs
 from evalkit.config import Project
 from evalkit.records import Case, PromptVersion, Result, Score
+from evalkit.run.session import RunOutcome
+from evalkit.score.metrics import summarize_run
 from evalkit.store import runs as store_runs
 from evalkit.store.db import Store
 
@@ -179,8 +185,20 @@ def build_store(root: Path, n: int, seed: int = 11) -> None:
                     )
                 )
             store.write_batch(results, scores)
-            store_runs.finish_run(store, run_id, status="completed", exit_code=0, summary=None)
+            summary = summarize_run(store, run_id)
+            store_runs.finish_run(
+                store,
+                run_id,
+                status="completed",
+                exit_code=0,
+                summary={"summary": summary, "gates": []},
+            )
         store.execute("INSERT INTO baselines VALUES ('main', 'base', 'bench', now())")
+        # what `evalkit run --baseline main` does once the run is done: compare, record
+        outcome = RunOutcome("cand", "bench", "completed", summary, [], 0, n)
+        judge_runs(store, [outcome], "main", "regression")
+    data = {"schema": "evalkit.run/1", "exit_code": 0, "runs": [outcome.as_json()]}
+    (root / "run.json").write_text(json.dumps(data, default=str), encoding="utf-8")
 
 
 def floor_write(root: Path, out: Path) -> None:
@@ -196,7 +214,19 @@ def floor_write(root: Path, out: Path) -> None:
     out.write_text(json.dumps(rows, default=str), encoding="utf-8")
 
 
-def report_write(root: Path, out: Path) -> None:
+def run_report(root: Path, out: Path) -> None:
+    """``evalkit run --baseline main --report``: the page from the run's data."""
+    data = json.loads((root / "run.json").read_text(encoding="utf-8"))
+    api.write_reports(data, report=out, project=Project.discover(root))
+
+
+def report_command(root: Path, out: Path) -> None:
+    """``evalkit report cand``: the page of a stored run and the verdict it recorded."""
+    api.render_report("cand", output=out, project=Project.discover(root))
+
+
+def report_recompared(root: Path, out: Path) -> None:
+    """``evalkit report cand --baseline main``: the comparison computed again."""
     api.render_report("cand", baseline="main", output=out, project=Project.discover(root))
 
 
@@ -272,12 +302,16 @@ def main() -> int:
     print(f"building a store: {args.cases:,} cases × 2 runs …", flush=True)
     build_store(root, args.cases)
     report, dump, floor = root / "report.html", root / "floor.json", root / "floor.html"
-    report_write(root, report)  # warm: imports, templates
+    other = root / "command.html"
+    run_report(root, report)  # warm: imports, templates
     writes: list[float] = []
+    commands: list[float] = []
     floors: list[float] = []
     for _ in range(rounds):
         floors.append(_timed(floor_write, root, dump))
-        writes.append(_timed(report_write, root, report))
+        writes.append(_timed(run_report, root, report))
+        commands.append(_timed(report_command, root, other))
+    recompared = _timed(report_recompared, root, other)
     size_mb = report.stat().st_size / 1e6
     floor_page(report, floor)
 
@@ -293,10 +327,19 @@ def main() -> int:
         browser.close()
     med = {k: statistics.median(v) for k, v in measured.items()}
     write_s, floor_s = statistics.median(writes), statistics.median(floors)
+    command_s = statistics.median(commands)
     print(f"\n{args.cases:,} cases × 2 runs, medians of {rounds} alternated rounds")
     print(
-        f"write   {write_s:6.2f} s   (floor: read + dump JSON {floor_s:.2f} s, "
+        f"write   {write_s:6.2f} s   run --report (floor: read + dump JSON {floor_s:.2f} s, "
         f"ratio ×{write_s / floor_s:.2f})   target ≤ {TARGETS['write_s']:g} s"
+    )
+    print(
+        f"write   {command_s:6.2f} s   evalkit report RUN (ratio ×{command_s / floor_s:.2f})   "
+        f"target ≤ {TARGETS['write_s']:g} s"
+    )
+    print(
+        f"        {recompared:6.2f} s   evalkit report RUN --baseline main, one round: "
+        "computes the comparison again (its statistics), no target"
     )
     print(f"size    {size_mb:6.2f} MB                                   target ≤ 15 MB")
     print(
@@ -314,7 +357,7 @@ def main() -> int:
     missed = [
         what
         for what, ok in (
-            ("write", write_s <= TARGETS["write_s"]),
+            ("write", max(write_s, command_s) <= TARGETS["write_s"]),
             ("size", size_mb <= TARGETS["size_mb"]),
             ("open", med["open_ms"] / 1000 <= TARGETS["open_s"]),
             ("filter", worst <= TARGETS["filter_ms"]),

@@ -22,7 +22,7 @@ from evalkit.report.cases import RunRows, build_matrix, load_rows
 from evalkit.report.diff import params_diff, prompt_diff
 from evalkit.report.flips import flip_view
 from evalkit.report.history import DEFAULT_RUNS, build_history
-from evalkit.report.page import ComparisonView, Page, SuiteView
+from evalkit.report.page import ComparisonView, FlipRef, Page, PairingView, SuiteView
 from evalkit.report.words import COLOURS
 from evalkit.store import reports as queries
 from evalkit.store.db import Store
@@ -74,6 +74,24 @@ def _flip_codes(comparisons: Sequence[ComparisonView]) -> dict[str, int]:
     return codes
 
 
+def _resolved(ref: FlipRef, p: PairingView, base: RunRows, cand: RunRows) -> FlipRef:
+    """A flip named by its case only (a comparison stored with the run) gets a result of
+    each side: a passing one on the side that passed, a failing one on the other."""
+    if ref.baseline_result and ref.candidate_result:
+        return ref
+    was_passing = ref.direction == "pass_to_fail"
+    a = base.representative(ref.case_id, *_group(p.baseline_label), was_passing)
+    b = cand.representative(ref.case_id, *_group(p.candidate_label), not was_passing)
+    if a is None or b is None:
+        return ref
+    return FlipRef(ref.case_id, ref.direction, a[0], b[0], a[1], b[1], a[2])
+
+
+def _group(label: str) -> tuple[str, str]:
+    prompt, _, provider = label.partition(" · ")
+    return prompt, provider
+
+
 def _fill_flips(
     store: Store,
     comp: ComparisonView,
@@ -91,6 +109,7 @@ def _fill_flips(
             for direction in ("pass_to_fail", "fail_to_pass")
             for ref in [r for r in p.refs if r.direction == direction][:FLIPS_SHOWN]
         ]
+        shown = [_resolved(ref, p, base, cand) for ref in shown]
         details = queries.score_details(
             store, [r for ref in shown for r in (ref.baseline_result, ref.candidate_result)]
         )
@@ -151,8 +170,7 @@ def _headline(suite: SuiteView) -> str:
 
 
 def _column(run: str, label: str) -> tuple[str, str, str]:
-    prompt, _, provider = label.partition(" · ")
-    return run, prompt, provider
+    return (run, *_group(label))
 
 
 def _suite(

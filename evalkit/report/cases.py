@@ -47,8 +47,30 @@ class RunRows:
     run_id: str
     results: dict[str, list[Any]]
     by_id: dict[str, int]
-    scores: dict[str, dict[str, tuple[Any, Any, Any, Any]]]  #: result id -> scorer -> row
+    #: result id -> scorer -> (value, passed, note)
+    scores: dict[str, dict[str, tuple[Any, Any, Any]]]
     scorer_types: dict[str, str]
+    _by_case: dict[tuple[str, str, str], list[int]] | None = None
+
+    def representative(
+        self, case: str, prompt: str, provider: str, passing: bool
+    ) -> tuple[str, int, int] | None:
+        """(result id, repeats passed, repeats) of a case in one group: the first repeat
+        that passed (``passing``) or failed, else the first repeat."""
+        if self._by_case is None:
+            self._by_case = {}
+            res = self.results
+            for i, key in enumerate(
+                zip(res["case_id"], res["prompt"], res["provider"], strict=True)
+            ):
+                self._by_case.setdefault(key, []).append(i)
+        rows = self._by_case.get((case, prompt, provider))
+        if not rows:
+            return None
+        res = self.results
+        ok = [res["passed"][i] is True and res["error_class"][i] is None for i in rows]
+        chosen = next((i for i, good in zip(rows, ok, strict=True) if good == passing), rows[0])
+        return str(res["id"][chosen]), sum(ok), len(rows)
 
 
 def load_rows(store: Store, run_id: str) -> RunRows:
@@ -59,22 +81,16 @@ def load_rows(store: Store, run_id: str) -> RunRows:
         for text, kind in zip(res["input"], res.pop("input_kind"), strict=True)
     ]
     sc = queries.run_scores(store, run_id)
-    scores: dict[str, dict[str, tuple[Any, Any, Any, Any]]] = {}
-    types: dict[str, str] = {}
-    for rid, name, kind, value, passed, threshold, note in zip(
-        sc["result_id"],
-        sc["scorer"],
-        sc["scorer_type"],
-        sc["value"],
-        sc["passed"],
-        sc["threshold"],
-        sc["note"],
-        strict=True,
+    scores: dict[str, dict[str, tuple[Any, Any, Any]]] = {}
+    for rid, name, value, passed, note in zip(
+        sc["result_id"], sc["scorer"], sc["value"], sc["passed"], sc["note"], strict=True
     ):
-        scores.setdefault(rid, {})[name] = (value, passed, threshold, note)
-        if name not in types:
-            types[name] = kind
-    return RunRows(run_id, res, {r: i for i, r in enumerate(res["id"])}, scores, types)
+        got = scores.get(rid)
+        if got is None:
+            got = scores[rid] = {}
+        got[name] = (value, passed, note)
+    by_id = {r: i for i, r in enumerate(res["id"])}
+    return RunRows(run_id, res, by_id, scores, queries.scorer_types(store, run_id))
 
 
 def input_text(raw: Any) -> str:
@@ -154,14 +170,6 @@ def _ms(v: float | None) -> str:
     if v is None:
         return "—"
     return f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.0f} ms"
-
-
-def _round(v: Any) -> Any:
-    if v is None or not isinstance(v, float):
-        return v
-    if v != v or v in (float("inf"), float("-inf")):
-        return None
-    return float(f"{v:.4g}")
 
 
 def _common_affixes(texts: Sequence[str]) -> tuple[str, str]:
@@ -276,11 +284,12 @@ def build_matrix(
             if res["error_class"][chosen] is not None:
                 errors[idx] = f"{res['error_class'][chosen]}: {res['error'][chosen] or ''}".strip()
             texts.append(res["input"][chosen] or "")
-            latencies.append(_round(res["latency_ms"][chosen]))
+            lat = res["latency_ms"][chosen]
+            latencies.append(None if lat is None else round(lat))
             got = rows.scores.get(res["id"][chosen], {})
             for s in scorers:
-                value, ok, _threshold, detail = got.get(s, (None, None, None, None))
-                values[s].append(_round(value))
+                value, ok, detail = got.get(s, (None, None, None))
+                values[s].append(value)
                 marks[s].append("1" if ok is True else "0" if ok is False else "-")
                 if detail:
                     details[s][idx] = detail

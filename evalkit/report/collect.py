@@ -29,6 +29,7 @@ __all__ = [
     "page_entries",
     "read_comparison",
     "read_suite",
+    "stored_comparison",
     "stored_groups",
     "stored_summary",
     "verdict_word",
@@ -455,6 +456,20 @@ def group_interval(group: dict[str, Any], scorer: str | None) -> Any:
     if scorer is None:
         return group.get("pass_rate_ci")
     return ((group.get("scores") or {}).get(scorer) or {}).get("ci")
+
+
+def stored_comparison(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The comparison a run recorded when it was compared with its baseline (verdicts,
+    metrics, flips by case id), or None."""
+    import json
+
+    stored = run.get("comparison")
+    if isinstance(stored, str):
+        try:
+            stored = json.loads(stored)
+        except ValueError:
+            return None
+    return stored if isinstance(stored, dict) and stored.get("pairings") is not None else None
 
 
 def stored_summary(run: dict[str, Any]) -> dict[str, Any] | None:

@@ -112,8 +112,9 @@ def render_report(
     history shows, default 30); returns its path (default ``reports/<suite>-<run>.html``)."""
     from evalkit.compare.baselines import resolve_for_suite
     from evalkit.compare.drift import compare_runs
-    from evalkit.report.collect import stored_summary
+    from evalkit.report.collect import stored_comparison, stored_summary
     from evalkit.score.metrics import summarize_run
+    from evalkit.store.reports import baseline_names
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run
 
@@ -129,11 +130,11 @@ def render_report(
                 )
         elif row.get("baseline_run_id"):  # the baseline it was compared with when it ran
             ref, base_id = row.get("baseline"), row["baseline_run_id"]
-            if store.fetchone(
-                "SELECT 1 FROM baselines WHERE name = ? AND suite = ?", [ref, row["suite"]]
-            ):
+            if any(ref in names for names in baseline_names(store, row["suite"]).values()):
                 name = ref
-        if base_id:
+            # the verdict as the run printed it (flips by case id), not recomputed
+            comparison = stored_comparison(row)
+        if base_id and comparison is None:
             comparison = compare_runs(store, base_id, run_id)
             comparison["baseline"].update(ref=ref, name=name)
         outcome = {

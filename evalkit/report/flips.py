@@ -59,7 +59,7 @@ def _side(
     i = rows.by_id[result_id]
     res = rows.results
     scores = []
-    for name, (v, ok, _t, note) in rows.scores.get(result_id, {}).items():
+    for name, (v, ok, note) in rows.scores.get(result_id, {}).items():
         detail = details.get(name, note)
         scores.append(ScoreCell(name, _value_text(v, ok), ok, detail, _rationale(detail), v))
     error = None

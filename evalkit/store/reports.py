@@ -25,17 +25,16 @@ __all__ = [
     "run_results",
     "run_scores",
     "score_details",
+    "scorer_types",
 ]
 
 #: Columns of ``run_results``, in order (then ``input`` and ``input_kind``).
 RESULT_FIELDS = (
     "id",
     "case_id",
-    "case_hash",
     "prompt",
     "provider",
     "model",
-    "prompt_hash",
     "repeat",
     "output",
     "error",
@@ -44,11 +43,15 @@ RESULT_FIELDS = (
     "input_tokens",
     "output_tokens",
     "cost_usd",
-    "cache_hit",
     "passed",
 )
-#: Columns of ``run_scores``, in order (``note``: the detail in one line, see there).
-SCORE_FIELDS = ("result_id", "scorer", "scorer_type", "value", "passed", "threshold", "note")
+#: Columns of ``run_scores``, in order (``value`` rounded, ``note``: see ``run_scores``).
+SCORE_FIELDS = ("result_id", "scorer", "value", "passed", "note")
+#: A value to 4 significant digits (what a report shows); NaN and infinities as NULL.
+_ROUNDED = """
+CASE WHEN value IS NULL OR NOT isfinite(value) THEN NULL WHEN value = 0 THEN 0.0
+     ELSE round(value, 3 - CAST(floor(log10(abs(value))) AS INTEGER)) END
+"""
 
 
 def _columns(
@@ -89,15 +92,27 @@ ELSE detail END
 
 
 def run_scores(store: Store, run_id: str) -> dict[str, list[Any]]:
-    """Every score of a run, column-wise (``SCORE_FIELDS``), in the order they were stored;
-    ``note`` is the detail in one line (a judge's raw reply stays in the store)."""
-    names = ", ".join(SCORE_FIELDS[:-1])
+    """Every score of a run, column-wise (``SCORE_FIELDS``), in the order they were stored:
+    ``value`` to 4 significant digits, ``note`` the detail in one line (a judge's raw reply
+    stays in the store: see ``score_details``)."""
     return _columns(
         store,
-        f"SELECT {names}, {_NOTE} FROM scores WHERE run_id = ? ORDER BY rowid",
+        f"SELECT result_id, scorer, {_ROUNDED}, passed, {_NOTE} FROM scores "
+        "WHERE run_id = ? ORDER BY rowid",
         [run_id],
         SCORE_FIELDS,
     )
+
+
+def scorer_types(store: Store, run_id: str) -> dict[str, str]:
+    """Scorer name -> type, for one run."""
+    return {
+        str(name): str(kind)
+        for name, kind in store.fetchall(
+            "SELECT scorer, any_value(scorer_type) FROM scores WHERE run_id = ? GROUP BY scorer",
+            [run_id],
+        )
+    }
 
 
 def score_details(store: Store, result_ids: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -113,17 +128,17 @@ def score_details(store: Store, result_ids: Sequence[str]) -> dict[str, dict[str
 
 
 def run_cases(store: Store, suite: str, run_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """The cases (id, hash, vars, reference, tags, metadata; JSON decoded) that the runs
-    answered, each content version once."""
+    """The cases (id, hash, vars, reference, tags; JSON decoded) that the runs answered,
+    each content version once."""
     rows = store.records(
-        "SELECT c.id, c.hash, c.vars, c.reference, c.tags, c.metadata FROM cases c "
+        "SELECT c.id, c.hash, c.vars, c.reference, c.tags FROM cases c "
         "JOIN (SELECT DISTINCT case_id, case_hash FROM results "
         "      WHERE run_id IN (SELECT unnest(?::VARCHAR[]))) r "
         "ON r.case_id = c.id AND r.case_hash = c.hash WHERE c.suite = ? ORDER BY c.id, c.hash",
         [list(run_ids), suite],
     )
     for row in rows:
-        for key in ("vars", "reference", "tags", "metadata"):
+        for key in ("vars", "reference", "tags"):
             if isinstance(row[key], str):
                 row[key] = json.loads(row[key])
     return rows

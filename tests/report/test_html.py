@@ -305,3 +305,26 @@ def test_the_report_command_shows_as_many_runs_as_asked(project: Project, tmp_pa
     html = out.read_text(encoding="utf-8")
     assert "the last 2 runs up to this one" in html
     assert "Verdict against main (run base)" in html
+
+
+def test_the_report_of_a_compared_run_shows_the_verdict_it_printed(in_tmp: Path) -> None:
+    from evalkit.compare.service import judge_runs
+    from evalkit.run.session import RunOutcome
+
+    reportdata.build(in_tmp)
+    project = Project.discover(in_tmp)
+    with Store(project.db_path()) as store:
+        outcome = RunOutcome("cand", "support", "completed", {}, [], 0, 24)
+        judge_runs(store, [outcome], "main", "regression")  # what `run --baseline main` does
+        # mark the stored comparison, to see that the report reads it rather than recompute
+        store.execute(
+            "UPDATE runs SET comparison = json_merge_patch(comparison, '{\"alpha\": 0.01}') "
+            "WHERE id = 'cand'"
+        )
+    html = api.render_report("cand", output="s.html", project=project).read_text("utf-8")
+    assert "Holm-corrected at α = 0.01" in html
+    assert "Verdict against main (run base)" in html
+    flips = html[html.index('id="flips"') : html.index('id="matrix"')]
+    card = flips[flips.index('data-case="refund-09"') :]
+    assert "<del>30</del>" in card[: card.index("</article>")], "flips named by case id only"
+    assert flips.count('<article class="flip') == 7
