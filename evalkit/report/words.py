@@ -122,7 +122,13 @@ def _margin(m: Measured) -> str:
     return f"±{m.margin * 100:g} points" if m.kind != "mean" else f"±{m.margin:g}"
 
 
+def _no_score_changed(m: Measured) -> bool:
+    return m.kind == "mean" and m.estimate == 0 and m.ci is not None and m.ci[0] == m.ci[1] == 0
+
+
 def _cell(m: Measured, alpha: float) -> str:
+    if m.word == "inconclusive" and _no_score_changed(m):
+        return "inconclusive: no case's score changed"
     if m.word == "not comparable":
         return f"not comparable: {m.reason}" if m.reason else "not comparable"
     if m.word in ("regressed", "improved"):
@@ -232,6 +238,17 @@ def _sentence(m: Measured, alpha: float, tests: int) -> str:
         if detect not in ("—", "none (too few cases)")
         else "the suite has too few cases to detect a change"
     )
+    if m.word == "inconclusive" and _no_score_changed(m):
+        return (
+            f"{what}: no case's score changed ({_value(m, m.baseline)} on both sides); that "
+            "is inconclusive, not proof of no change"
+            + (
+                " — and with no variation at all, how large a change the suite could detect "
+                "cannot be estimated."
+                if not m.mde
+                else f": {tail}."
+            )
+        )
     if m.kind != "mean" and m.pass_to_fail == 0 and m.fail_to_pass == 0:
         return (
             f"{what}: no case changed its verdict ({_value(m, m.baseline)} on both sides), yet "
@@ -269,7 +286,11 @@ def metric_row(m: Measured, *, alpha: float, tests: int) -> MetricRow:
         word=m.word,
         colour=COLOURS.get(m.word, "grey"),
         cell=(f"{_cell(m, alpha)} (= {m.same_as})" if m.same_as else _cell(m, alpha)),
-        detectable="" if not tested else _detectable(m),
+        detectable=""
+        if not tested
+        else "—"
+        if _no_score_changed(m) and not m.mde
+        else _detectable(m),
         sentence=_sentence(m, alpha, tests),
         notes=notes,
         quiet=tested and quiet,

@@ -225,3 +225,28 @@ def test_no_flip_at_all_is_still_inconclusive_not_proof_of_no_change() -> None:
         "of 58 points or more."
     )
     assert row.notes == []
+
+
+def test_a_score_that_never_varies_says_so_instead_of_a_zero_detectable_change() -> None:
+    row = metric_row(
+        Measured(
+            "judge (mean)",
+            "mean",
+            "judge",
+            "inconclusive",
+            baseline=0.0,
+            candidate=0.0,
+            estimate=0.0,
+            ci=(0.0, 0.0),
+            p=1.0,
+            p_adjusted=1.0,
+            test="paired bootstrap",
+            cases=20,
+            mde=0.0,
+        ),
+        alpha=0.05,
+        tests=6,
+    )
+    assert row.cell == "inconclusive: no case's score changed"
+    assert row.detectable == "—" and row.quiet
+    assert "cannot be estimated" in row.sentence
