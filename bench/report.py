@@ -44,8 +44,8 @@ from evalkit import api
 from evalkit.compare.service import judge_runs
 from evalkit.config import Project
 from evalkit.records import Case, PromptVersion, Result, Score
+from evalkit.report.collect import run_summary
 from evalkit.run.session import RunOutcome
-from evalkit.score.metrics import summarize_run
 from evalkit.store import runs as store_runs
 from evalkit.store.db import Store
 
@@ -185,7 +185,7 @@ def build_store(root: Path, n: int, seed: int = 11) -> None:
                     )
                 )
             store.write_batch(results, scores)
-            summary = summarize_run(store, run_id)
+            summary = run_summary(store, {"id": run_id})
             store_runs.finish_run(
                 store,
                 run_id,
@@ -195,7 +195,15 @@ def build_store(root: Path, n: int, seed: int = 11) -> None:
             )
         store.execute("INSERT INTO baselines VALUES ('main', 'base', 'bench', now())")
         # what `evalkit run --baseline main` does once the run is done: compare, record
-        outcome = RunOutcome("cand", "bench", "completed", summary, [], 0, n)
+        outcome = RunOutcome(
+            run_id="cand",
+            suite="bench",
+            status="completed",
+            summary=summary,
+            gates=[],
+            exit_code=0,
+            planned=n,
+        )
         judge_runs(store, [outcome], "main", "regression")
     data = {"schema": "evalkit.run/1", "exit_code": 0, "runs": [outcome.as_json()]}
     (root / "run.json").write_text(json.dumps(data, default=str), encoding="utf-8")

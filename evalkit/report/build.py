@@ -55,7 +55,7 @@ def _versions(store: Store, run_id: str, prompts: Sequence[str]) -> list[Compari
     out = []
     for a, b in _version_pairs(prompts):
         try:
-            data = compare_runs(store, run_id, run_id, sides=Sides(prompts=(a, b)))
+            data = collect.plain(compare_runs(store, run_id, run_id, sides=Sides(prompts=(a, b))))
         except InputError:
             continue
         data["matrix"] = {"sides": [a, b]}

@@ -27,8 +27,10 @@ __all__ = [
     "collect",
     "group_interval",
     "page_entries",
+    "plain",
     "read_comparison",
     "read_suite",
+    "run_summary",
     "stored_comparison",
     "stored_groups",
     "stored_summary",
@@ -134,6 +136,21 @@ def collect(store: Store, outcome: dict[str, Any]) -> RunReport:
 _WORDS = {"unchanged": "inconclusive"}
 
 
+def plain(value: Any) -> Any:
+    """Run or comparison data as plain JSON-shaped dicts: typed models are dumped
+    (``model_dump(mode="json")`` has the shape of ``evalkit.run/1`` / ``evalkit.compare/1``),
+    dicts pass through."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
+
+
+def run_summary(store: Store, run: dict[str, Any]) -> dict[str, Any]:
+    """The summary a run stored when it finished, else recomputed from the store."""
+    from evalkit.score.metrics import summarize_run
+
+    return stored_summary(run) or summarize_run(store, str(run["id"]))
+
+
 def verdict_word(raw: str | None) -> str:
     """The contract's verdict word for a word found in comparison data."""
     if not raw:
@@ -181,8 +198,24 @@ def _measured(m: dict[str, Any]) -> Any:
         reason=m.get("reason"),
         note=m.get("note"),
         same_as=m.get("same_as"),
-        margin=m.get("equivalence_margin", m.get("margin")),
+        margin=_margin_value(m.get("margin", m.get("equivalence_margin"))),
+        relative=_margin_relative(m.get("margin")),
+        disagreement=m.get("disagreement"),
+        warnings=[str(w) for w in m.get("warnings") or []],
     )
+
+
+def _margin_value(margin: Any) -> float | None:
+    """A margin as a number (the contract's ``{"value", "relative", "source"}`` or a bare
+    number)."""
+    if isinstance(margin, dict):
+        value = margin.get("value")
+        return float(value) if value is not None else None
+    return float(margin) if isinstance(margin, int | float) else None
+
+
+def _margin_relative(margin: Any) -> float | None:
+    return margin.get("relative") if isinstance(margin, dict) else None
 
 
 def _budget(b: dict[str, Any]) -> Any:
@@ -200,13 +233,16 @@ def _budget(b: dict[str, Any]) -> Any:
         return f"${v:.5f}"
 
     word = str(b.get("verdict"))
-    tol = b.get("tolerance")
+    tol = b.get("tolerance") or 1.0
     ci = b.get("ci")
     cell = word
     if word == "unchanged":  # no significance test here: say what the interval shows
-        inside = bool(ci and tol and 1 / tol <= ci[0] and ci[1] <= tol)
-        word = "within tolerance" if inside else "inconclusive"
-        cell = f"within ×{tol:g} tolerance" if inside else f"inconclusive (tolerance ×{tol:g})"
+        inside = bool(ci and 1 / tol <= ci[0] and ci[1] <= tol)
+        word = "equivalent" if inside else "inconclusive"
+    if word == "equivalent":
+        cell = f"equivalent (within ×{tol:g})"
+    elif word == "inconclusive":
+        cell = f"inconclusive (tolerance ×{tol:g})"
     elif word == "over budget" and b.get("budget"):
         cell = f"over budget (limit {b['budget']['limit']:g})"
     budget = b.get("budget")
@@ -220,6 +256,7 @@ def _budget(b: dict[str, Any]) -> Any:
         word=word,
         colour=COLOURS.get(word, "grey"),
         cell=cell,
+        notes=[str(w) for w in b.get("warnings") or []],
     )
 
 
@@ -263,6 +300,7 @@ def _pairing_summary(rows: list[Any], p2f: int, f2p: int, sides: tuple[str, str]
 def read_comparison(data: dict[str, Any], *, kind: str | None = None) -> Any:
     """A comparison (``evalkit.compare/1``) as the page shows it; ``kind``: "baseline"
     (against a baseline run), "sides" (two named sides), "versions" (within one run)."""
+    data = plain(data)
     from evalkit.report.page import ComparisonView, PairingView
     from evalkit.report.words import COLOURS, metric_row
 
@@ -406,9 +444,9 @@ def page_entries(store: Store, data: dict[str, Any]) -> tuple[list[Entry], int |
     """The suite runs a page shows, its exit code and the reasons for it, from
     ``evalkit.run/1`` data (each run) or ``evalkit.compare/1`` data (shown as its newest
     candidate run, with the comparison attached)."""
-    from evalkit.score.metrics import summarize_run
     from evalkit.store.runs import get_run
 
+    data = plain(data)
     if data.get("schema") == "evalkit.compare/1":
         run_id = str(data["candidate"]["runs"][-1]["id"])
         row = get_run(store, run_id)
@@ -418,7 +456,7 @@ def page_entries(store: Store, data: dict[str, Any]) -> tuple[list[Entry], int |
             "status": row.get("status"),
             "exit_code": data.get("exit_code"),
             "exit_reasons": data.get("exit_reasons") or [],
-            "summary": stored_summary(row) or summarize_run(store, run_id),
+            "summary": run_summary(store, row),
             "gates": (row.get("summary") or {}).get("gates", []),
             "comparison": data,
         }

@@ -112,8 +112,7 @@ def render_report(
     history shows, default 30); returns its path (default ``reports/<suite>-<run>.html``)."""
     from evalkit.compare.baselines import resolve_for_suite
     from evalkit.compare.drift import compare_runs
-    from evalkit.report.collect import stored_comparison, stored_summary
-    from evalkit.score.metrics import summarize_run
+    from evalkit.report.collect import plain, run_summary, stored_comparison
     from evalkit.store.reports import baseline_names
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run
@@ -135,14 +134,14 @@ def render_report(
             # the verdict as the run printed it (flips by case id), not recomputed
             comparison = stored_comparison(row)
         if base_id and comparison is None:
-            comparison = compare_runs(store, base_id, run_id)
+            comparison = plain(compare_runs(store, base_id, run_id))
             comparison["baseline"].update(ref=ref, name=name)
         outcome = {
             "run_id": run_id,
             "suite": row["suite"],
             "status": row.get("status"),
             "exit_code": row["exit_code"],
-            "summary": stored_summary(row) or summarize_run(store, run_id),
+            "summary": run_summary(store, row),
             "comparison": comparison,
             "gates": (row.get("summary") or {}).get("gates", []),
             "warnings": [],

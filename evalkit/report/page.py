@@ -58,6 +58,7 @@ class BudgetRow:
     word: str
     colour: str
     cell: str
+    notes: list[str] = field(default_factory=list)  #: what the interval cannot tell
 
 
 @dataclass

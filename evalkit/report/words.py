@@ -10,7 +10,7 @@ a change that is not significant is not shown to be absent.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from evalkit.report.page import MetricRow
 
@@ -57,6 +57,12 @@ class Measured:
     note: str | None = None
     same_as: str | None = None
     margin: float | None = None
+    #: the margin as a share of the baseline's value (a mean's default: 2%)
+    relative: float | None = None
+    #: why the interval and the test disagree, as the comparison worded it
+    disagreement: str | None = None
+    #: what the interval cannot be trusted for
+    warnings: list[str] = field(default_factory=list)
 
 
 def _ok(x: float | None) -> bool:
@@ -119,7 +125,10 @@ def _detectable(m: Measured) -> str:
 def _margin(m: Measured) -> str:
     if m.margin is None:
         return ""
-    return f"±{m.margin * 100:g} points" if m.kind != "mean" else f"±{m.margin:g}"
+    if m.kind != "mean":
+        return f"±{m.margin * 100:g} points"
+    share = f", {m.relative * 100:g}% of the baseline" if m.relative else ""
+    return f"±{m.margin:.{_digits(m)}g}{share}"
 
 
 def _no_score_changed(m: Measured) -> bool:
@@ -267,9 +276,10 @@ def metric_row(m: Measured, *, alpha: float, tests: int) -> MetricRow:
     notes = []
     if m.note:
         notes.append(m.note)
-    why = _disagreement(m, alpha, tests)
+    why = m.disagreement or _disagreement(m, alpha, tests)
     if why:
         notes.append(why)
+    notes += m.warnings
     tested = m.word != "not comparable" and not m.same_as
     if m.kind != "mean":
         quiet = m.pass_to_fail == 0 and m.fail_to_pass == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.records import Case, PromptVersion, Result, Score
+from evalkit.report.collect import run_summary
 from evalkit.store import runs as store_runs
 from evalkit.store.db import Store
 
@@ -228,9 +229,7 @@ def _write_run(
             )
         )
     store.write_batch(results, scores)
-    from evalkit.score.metrics import summarize_run
-
-    summary = summarize_run(store, run_id)
+    summary = run_summary(store, {"id": run_id})
     gates = [
         {
             "gate": "pass_rate",

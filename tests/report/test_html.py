@@ -88,7 +88,7 @@ def test_the_report_has_its_stable_parts_once_and_the_verdict_first(page: str) -
     assert '<div class="overall amber">' in verdict
     assert "inconclusive: −12 points, this suite detects ≥ 58 points" in verdict
     assert "unchanged" not in page
-    assert "within ×1.2 tolerance" in verdict  # latency: a ratio, not a significance test
+    assert "equivalent (within ×1.2)" in verdict  # latency: a ratio inside its tolerance
     # what the run measured: a column per scorer
     for scorer in ("mentions", "closeness", "judge"):
         assert f'<th class="num">{scorer}</th>' in verdict
@@ -309,12 +309,21 @@ def test_the_report_command_shows_as_many_runs_as_asked(project: Project, tmp_pa
 
 def test_the_report_of_a_compared_run_shows_the_verdict_it_printed(in_tmp: Path) -> None:
     from evalkit.compare.service import judge_runs
+    from evalkit.report.collect import run_summary
     from evalkit.run.session import RunOutcome
 
     reportdata.build(in_tmp)
     project = Project.discover(in_tmp)
     with Store(project.db_path()) as store:
-        outcome = RunOutcome("cand", "support", "completed", {}, [], 0, 24)
+        outcome = RunOutcome(
+            run_id="cand",
+            suite="support",
+            status="completed",
+            summary=run_summary(store, {"id": "cand"}),
+            gates=[],
+            exit_code=0,
+            planned=24,
+        )
         judge_runs(store, [outcome], "main", "regression")  # what `run --baseline main` does
         # mark the stored comparison, to see that the report reads it rather than recompute
         store.execute(

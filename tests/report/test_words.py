@@ -250,3 +250,82 @@ def test_a_score_that_never_varies_says_so_instead_of_a_zero_detectable_change()
     assert row.cell == "inconclusive: no case's score changed"
     assert row.detectable == "—" and row.quiet
     assert "cannot be estimated" in row.sentence
+
+
+def test_the_adapter_reads_typed_comparisons_and_the_contracts_fields() -> None:
+    """``model_dump(mode="json")`` of a typed comparison; margins as objects, the
+    comparison's own disagreement note and warnings, budget words of the contract."""
+    metric = {
+        "metric": "pass rate",
+        "kind": "pass_rate",
+        "scorer": None,
+        "threshold": None,
+        "higher_is_better": True,
+        "verdict": "equivalent",
+        "reason": None,
+        "note": None,
+        "same_as": None,
+        "baseline": 0.9,
+        "candidate": 0.9,
+        "estimate": 0.0,
+        "ci": [-0.01, 0.01],
+        "p": 1.0,
+        "p_adjusted": 1.0,
+        "test": "exact McNemar",
+        "cases": 400,
+        "mde": 0.05,
+        "discordant": {"pass_to_fail": 1, "fail_to_pass": 1},
+        "margin": {"value": 0.02, "relative": None, "source": "default"},
+        "disagreement": "as the comparison worded it",
+        "warnings": ["few cases"],
+    }
+    budget = {
+        "metric": "latency p95",
+        "statistic": "p95",
+        "baseline": 800.0,
+        "candidate": 820.0,
+        "ratio": 1.02,
+        "ci": [0.95, 1.1],
+        "verdict": "equivalent",
+        "budget": None,
+        "tolerance": 1.2,
+        "worse": False,
+        "warnings": ["12 resamples undefined"],
+    }
+
+    class Typed:
+        def model_dump(self, mode: str) -> dict:
+            assert mode == "json"
+            return {
+                "schema": "evalkit.compare/1",
+                "verdict": "equivalent",
+                "alpha": 0.05,
+                "tests": 1,
+                "baseline": {"runs": [{"id": "a"}]},
+                "candidate": {"runs": [{"id": "b"}]},
+                "pairings": [
+                    {
+                        "label": "p@v1 · x",
+                        "baseline": {"run_id": "a"},
+                        "candidate": {"run_id": "b"},
+                        "cases": {"compared": 400, "repeats": 1},
+                        "metrics": [metric],
+                        "budgets": [budget],
+                        "flips": {"pass_to_fail": [], "fail_to_pass": []},
+                        "notes": [],
+                    }
+                ],
+            }
+
+    view = read_comparison(Typed())
+    assert (view.word, view.colour) == ("equivalent", "green")
+    (pairing,) = view.pairings
+    (row,) = pairing.metrics
+    assert row.cell == "equivalent (±2 points)"
+    assert row.notes == ["as the comparison worded it", "few cases"]
+    (b,) = pairing.budgets
+    assert (b.cell, b.colour, b.notes) == (
+        "equivalent (within ×1.2)",
+        "green",
+        ["12 resamples undefined"],
+    )
