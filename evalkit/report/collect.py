@@ -138,10 +138,17 @@ _WORDS = {"unchanged": "inconclusive"}
 
 def plain(value: Any) -> Any:
     """Run or comparison data as plain JSON-shaped dicts: typed models are dumped
-    (``model_dump(mode="json")`` has the shape of ``evalkit.run/1`` / ``evalkit.compare/1``),
-    dicts pass through."""
+    (``model_dump(mode="json", by_alias=True)``: the shape of ``evalkit.run/1`` and
+    ``evalkit.compare/1``),
+    also where a dict or list holds them."""
     dump = getattr(value, "model_dump", None)
-    return dump(mode="json") if callable(dump) else value
+    if callable(dump):
+        return dump(mode="json", by_alias=True)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
 
 
 def run_summary(store: Store, run: dict[str, Any]) -> dict[str, Any]:
@@ -219,7 +226,6 @@ def _margin_relative(margin: Any) -> float | None:
 
 
 def _budget(b: dict[str, Any]) -> Any:
-    from evalkit.report.format import change
     from evalkit.report.page import BudgetRow
     from evalkit.report.words import COLOURS
 
@@ -252,12 +258,19 @@ def _budget(b: dict[str, Any]) -> Any:
         name=str(b["metric"]),
         baseline=unit(b.get("baseline")),
         candidate=unit(b.get("candidate")),
-        change=change(b),
+        change=_ratio(b.get("ratio"), b.get("ci")),
         word=word,
         colour=COLOURS.get(word, "grey"),
         cell=cell,
         notes=[str(w) for w in b.get("warnings") or []],
     )
+
+
+def _ratio(ratio: Any, ci: Any) -> str:
+    """``×1.05 [0.98, 1.12]``."""
+    if not isinstance(ratio, int | float) or ratio != ratio:
+        return "—"
+    return f"×{ratio:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
 def _flip_refs(flips: dict[str, Any]) -> list[Any]:
@@ -297,7 +310,7 @@ def _pairing_summary(rows: list[Any], p2f: int, f2p: int, sides: tuple[str, str]
     return f"{first.sentence[:-1] if first.sentence.endswith('.') else first.sentence}. {flips}."
 
 
-def read_comparison(data: dict[str, Any], *, kind: str | None = None) -> Any:
+def read_comparison(data: Any, *, kind: str | None = None) -> Any:
     """A comparison (``evalkit.compare/1``) as the page shows it; ``kind``: "baseline"
     (against a baseline run), "sides" (two named sides), "versions" (within one run)."""
     data = plain(data)
@@ -440,7 +453,7 @@ class Entry:
     comparison: dict[str, Any] | None
 
 
-def page_entries(store: Store, data: dict[str, Any]) -> tuple[list[Entry], int | None, list[str]]:
+def page_entries(store: Store, data: Any) -> tuple[list[Entry], int | None, list[str]]:
     """The suite runs a page shows, its exit code and the reasons for it, from
     ``evalkit.run/1`` data (each run) or ``evalkit.compare/1`` data (shown as its newest
     candidate run, with the comparison attached)."""

@@ -43,7 +43,7 @@ def _report_inputs(store: Any, data: dict[str, Any]) -> list[Any]:
     return [collect(store, run) for run in data["runs"] if run.get("run_id")]
 
 
-def _html(store: Any, data: dict[str, Any], history: int | None = None) -> str:
+def _html(store: Any, data: Any, history: int | None = None) -> str:
     from evalkit.report.build import build_page
     from evalkit.report.collect import page_entries
     from evalkit.report.history import DEFAULT_RUNS

@@ -14,6 +14,7 @@ import reportdata
 from evalkit import api
 from evalkit.config import Project
 from evalkit.report.cases import input_text
+from evalkit.report.collect import plain
 from evalkit.store.db import Store
 
 
@@ -226,9 +227,9 @@ def test_a_run_with_two_versions_compares_them_without_a_baseline(in_tmp: Path) 
 
 
 def test_a_multi_suite_report_sums_up_at_the_top(project: Project, in_tmp: Path) -> None:
-    comparison = api.compare(["main", "cand"], project=project)
-    run = api.get_run("cand", project=project)
-    base = api.get_run("base", project=project)
+    comparison = plain(api.compare(["main", "cand"], project=project))
+    run = plain(api.get_run("cand", project=project))
+    base = plain(api.get_run("base", project=project))
     runs = [
         {
             "run_id": "cand",

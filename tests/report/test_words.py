@@ -294,8 +294,8 @@ def test_the_adapter_reads_typed_comparisons_and_the_contracts_fields() -> None:
     }
 
     class Typed:
-        def model_dump(self, mode: str) -> dict:
-            assert mode == "json"
+        def model_dump(self, mode: str, by_alias: bool) -> dict:
+            assert mode == "json" and by_alias
             return {
                 "schema": "evalkit.compare/1",
                 "verdict": "equivalent",
