@@ -664,14 +664,20 @@ def render_report(
     output: str | Path | None = None,
     project: Project | None = None,
     db: str | Path | None = None,
+    history: int | None = None,
 ) -> Path:
     """Write a run's self-contained HTML report, compared with ``baseline`` (or with the
-    baseline it was compared with when it ran); returns its path (default
-    ``reports/<suite>-<run>.html``)."""
+    baseline it was compared with when it ran), with the last ``history`` runs of its suite
+    (default 30); returns its path (default ``reports/<suite>-<run>.html``)."""
     from evalkit.report.files import render_report as _render
 
     return _render(
-        run, baseline=baseline, output=output, project=project or Project.discover(), db=db
+        run,
+        baseline=baseline,
+        output=output,
+        project=project or Project.discover(),
+        db=db,
+        history=history,
     )
 
 
@@ -691,8 +697,8 @@ def merge(
     from evalkit.compare.service import judge_runs
     from evalkit.records import Gates
     from evalkit.run.session import RunOutcome
-    from evalkit.score.gates import check_gates
     from evalkit.run.summary import summarize_run
+    from evalkit.score.gates import check_gates
     from evalkit.store.db import Store
     from evalkit.store.merge import copy_shards, plan_merge, stored_gates
     from evalkit.store.runs import finish_run

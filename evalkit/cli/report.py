@@ -23,12 +23,17 @@ def report(
         callback=output_file,
     ),
     open_: bool = typer.Option(False, "--open", help="Open it in the browser."),
+    history: int = typer.Option(
+        30, "--history", min=1, help="How many of the suite's runs the history shows."
+    ),
     db: str = DB_OPTION,
 ) -> None:
-    """Write a self-contained HTML report of a run (no network assets)."""
+    """Write a self-contained HTML report of a run: the verdict, the flipped cases, the
+    matrix of cases × prompt versions × providers, the suite's history. Nothing in it is
+    loaded from the network."""
     from evalkit import api
 
-    path = api.render_report(run, baseline=baseline, output=output, db=db)
+    path = api.render_report(run, baseline=baseline, output=output, db=db, history=history)
     out_console().print(f"report: {path}", markup=False)
     if open_:
         import webbrowser

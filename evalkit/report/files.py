@@ -1,4 +1,8 @@
-"""report (files): write the JUnit, Markdown and HTML reports of a run or a comparison."""
+"""report (files): write the JUnit, Markdown and HTML reports of a run or a comparison.
+
+``run --report``, ``compare --report`` and ``evalkit report RUN`` all build the HTML page
+through ``report.build.build_page``: one layout, whichever command wrote it.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +47,19 @@ def _report_inputs(store: Any, data: Evaluation | Comparison) -> list[Any]:
     return [collect(store, run) for run in data.runs if run.run_id]
 
 
+def _html(store: Any, data: Any, history: int | None = None) -> str:
+    from evalkit.report.build import build_page
+    from evalkit.report.collect import page_entries
+    from evalkit.report.history import DEFAULT_RUNS
+    from evalkit.report.html import render_page
+
+    entries, code, reasons = page_entries(store, data)
+    page, embedded = build_page(
+        store, entries, exit_code=code, exit_reasons=reasons, history_runs=history or DEFAULT_RUNS
+    )
+    return render_page(page, embedded)
+
+
 def write_reports(
     data: Evaluation | Comparison,
     *,
@@ -68,23 +85,20 @@ def write_reports(
             with open(step, "a", encoding="utf-8") as fh:
                 fh.write(text + "\n")
             written["github_step_summary"] = step
-    if junit or report:
+    if junit:
+        from evalkit.report.junit import render_junit
+
         with _reader(project, db) as store:
-            inputs = _report_inputs(store, data)
-        for path, render in ((junit, "junit"), (report, "html")):
-            if not path:
-                continue
-            if render == "junit":
-                from evalkit.report.junit import render_junit
-
-                text = render_junit(inputs)
-            else:
-                from evalkit.report.html import render_html
-
-                text = render_html(inputs)
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text, encoding="utf-8")
-            written[render] = str(path)
+            text = render_junit(_report_inputs(store, data))
+        Path(junit).parent.mkdir(parents=True, exist_ok=True)
+        Path(junit).write_text(text, encoding="utf-8")
+        written["junit"] = str(junit)
+    if report:
+        with _reader(project, db) as store:
+            html = _html(store, data)
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
+        Path(report).write_text(html, encoding="utf-8")
+        written["html"] = str(report)
     return written
 
 
@@ -95,16 +109,15 @@ def render_report(
     output: str | Path | None = None,
     project: Project,
     db: str | Path | None = None,
+    history: int | None = None,
 ) -> Path:
     """Write a run's self-contained HTML report (compared with ``baseline``, or with the
-    baseline it was compared with when it ran); returns its path
-    (default ``reports/<suite>-<run>.html``)."""
+    baseline it was compared with when it ran; ``history``: how many of the suite's runs the
+    history shows, default 30); returns its path (default ``reports/<suite>-<run>.html``)."""
     from evalkit.compare.baselines import resolve_for_suite
     from evalkit.compare.drift import compare_runs
-    from evalkit.report.collect import collect
-    from evalkit.report.html import render_html
-    from evalkit.run.summary import summarize_run
-    from evalkit.store.baselines import named_run
+    from evalkit.report.collect import plain, run_summary, stored_comparison
+    from evalkit.store.reports import baseline_names
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run
 
@@ -120,22 +133,28 @@ def render_report(
                 )
         elif row.get("baseline_run_id"):  # the baseline it was compared with when it ran
             ref, base_id = row.get("baseline"), row["baseline_run_id"]
-            if ref and named_run(store, ref, row["suite"]):
+            if any(ref in names for names in baseline_names(store, row["suite"]).values()):
                 name = ref
-        if base_id:
-            comparison = compare_runs(store, base_id, run_id)
-            comparison.baseline.ref, comparison.baseline.name = ref, name
-        outcome = RunOutcome(
-            run_id=run_id,
-            suite=row["suite"],
-            status=row["status"],
-            exit_code=row["exit_code"] if row["exit_code"] is not None else 0,
-            planned=row["planned"] or 0,
-            summary=summarize_run(store, run_id),
-            comparison=comparison,
-            gates=(row.get("summary") or {}).get("gates", []),
+            # the verdict as the run printed it (flips by case id), not recomputed
+            comparison = stored_comparison(row)
+        if base_id and comparison is None:
+            comparison = plain(compare_runs(store, base_id, run_id))
+            comparison["baseline"].update(ref=ref, name=name)
+        outcome = {
+            "run_id": run_id,
+            "suite": row["suite"],
+            "status": row.get("status"),
+            "exit_code": row["exit_code"],
+            "summary": run_summary(store, row),
+            "comparison": comparison,
+            "gates": (row.get("summary") or {}).get("gates", []),
+            "warnings": [],
+        }
+        html = _html(
+            store,
+            {"schema": "evalkit.run/1", "exit_code": row["exit_code"], "runs": [outcome]},
+            history,
         )
-        html = render_html([collect(store, outcome)])
     path = Path(output) if output else project.reports_dir / f"{row['suite']}-{run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")

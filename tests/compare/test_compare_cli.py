@@ -266,10 +266,10 @@ class _Links(HTMLParser):
 def _assert_self_contained(html: str) -> None:
     parser = _Links()
     parser.feed(html)
-    assert parser.external == []
-    assert not parser.tags & {"script", "link", "img", "iframe"}
+    assert parser.external == []  # no src/href to a file or URL: inline scripts only
+    assert not parser.tags & {"link", "img", "iframe", "object", "embed"}
     assert "@import" not in html and "url(" not in html
-    assert "<style>" in html
+    assert "<style>" in html and "default-src &#39;none&#39;" in html  # the CSP
 
 
 def test_markdown_lists_a_short_flip_list_inline(project):

@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 from evalkit.cli.main import app
 from evalkit.compare.drift import compare_runs
 from evalkit.contracts import Comparison, RunOutcome
-from evalkit.report.collect import collect
-from evalkit.report.html import render_html
+from evalkit.report.build import build_page
+from evalkit.report.collect import collect, page_entries
+from evalkit.report.html import render_page
 from evalkit.report.junit import render_junit
 from evalkit.report.markdown import render_markdown
 from evalkit.report.verdict import render_comparison
@@ -88,9 +89,9 @@ def test_each_word_has_its_colour_in_every_report(store, tmp_path):
             comparison=comparison,
         )
         report = collect(store, outcome)
-        html = render_html([report])
-        css = {"red": "bad", "green": "good", "amber": "warn"}[colour]
-        assert f'<span class="badge {css}">{word}</span>' in html
+        entries, code, reasons = page_entries(store, comparison)
+        html = render_page(*build_page(store, entries, exit_code=code, exit_reasons=reasons))
+        assert f'<span class="pill {colour}">{word}</span>' in html
         root = ET.fromstring(render_junit([report]).split("\n", 1)[1])
         (case,) = root.findall(
             ".//testsuite[@name='s · verdict']/testcase[@name='p@v1 · x · pass rate']"

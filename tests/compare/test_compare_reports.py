@@ -43,7 +43,8 @@ def test_reports_of_a_comparison_escape_outputs_and_cap_long_lists(project):
     assert "</details>" not in md.split("<details><summary>All 60")[1].split("</details>")[0]
 
     html = Path("r.html").read_text()
-    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count("<script") == 2, "the page's data block and its code, nothing injected"
     assert "60 cases went pass → fail" in html
 
     root = ET.parse("j.xml").getroot()  # parses: control characters were replaced

@@ -17,9 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from evalkit.cli.main import app
-from evalkit.store.cache import CacheEntry
+from evalkit.store.cache import CacheEntry, CacheRow
 from evalkit.store.redis_cache import RedisCache
-from evalkit.store.cache import CacheRow
 from fakeserver import FakeServer
 from scaleproject import write_numbers_project
 from services import redis_server
