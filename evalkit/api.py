@@ -432,6 +432,9 @@ def cache_stats(*, project: Project | None = None, db: str | Path | None = None)
 
     project = project or Project.discover()
     shared = open_response_cache(project)  # a shared Redis, or None: the store's table
+    if shared is not None and not project.db_path(db).exists():
+        stats: dict[str, Any] = shared.stats()  # the shared cache, and no store here yet
+        return stats
     with _reader(project, db) as store:
         return cache.stats(store, shared)
 
