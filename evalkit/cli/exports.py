@@ -1,4 +1,5 @@
-"""``evalkit export RUN... --parquet DIR`` and ``evalkit import DIR``: runs as Parquet files."""
+"""``evalkit export RUN... --parquet DIR``: runs as Parquet files (``evalkit import DIR``
+reads them back; it lives with the other imports in ``cli/importer.py``)."""
 
 from __future__ import annotations
 
@@ -30,31 +31,5 @@ def export(
     )
 
 
-def import_(
-    source: str = typer.Argument(..., help="A directory written by `evalkit export`."),
-    as_json: bool = typer.Option(False, "--json"),
-    db: str = DB_OPTION,
-) -> None:
-    """Add the runs of an export to the store (runs it already has are left alone)."""
-    from evalkit import api
-
-    data = api.import_export(source, db=db)
-    if as_json:
-        print_json(data)
-        return
-    console = out_console()
-    console.print(
-        f"imported {len(data['imported'])} run(s) from {source}"
-        + (f" ({data['rows'].get('results', 0)} results)" if data["imported"] else "")
-        + (
-            f"; already in the store: {', '.join(data['already_present'])}"
-            if data["already_present"]
-            else ""
-        ),
-        markup=False,
-    )
-
-
 def register(app: typer.Typer) -> None:
     app.command("export")(export)
-    app.command("import")(import_)

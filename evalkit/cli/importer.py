@@ -1,4 +1,4 @@
-"""``evalkit import promptfoo CONFIG [--out DIR]`` (and, later, ``evalkit import DIR``)."""
+"""``evalkit import promptfoo CONFIG [--out DIR]`` and ``evalkit import DIR`` (an export)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from evalkit.cli.common import out_console, print_json
+from evalkit.cli.common import DB_OPTION, out_console, print_json
 from evalkit.errors import InputError
 
 
@@ -63,24 +63,32 @@ def import_(
         None, "--name", help="Name of the prompt and suite (default: from the config)."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite files that exist."),
-    as_json: bool = typer.Option(False, "--json", help="Print evalkit.import/1 JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    db: str = DB_OPTION,
 ) -> None:
-    """Import another tool's evaluation config as evalkit files.
+    """Import another tool's evaluation config as evalkit files, or an export's runs.
 
     `evalkit import promptfoo promptfooconfig.yaml` writes evalkit.yaml, prompts/ and
-    suites/ and lists what it could not convert, and why. Exit 2 on bad input.
+    suites/ and lists what it could not convert, and why. `evalkit import DIR` adds the runs
+    of a directory written by `evalkit export RUN... --parquet DIR` to the store (runs it
+    already has are left alone). Exit 2 on bad input.
     """
     from evalkit import api
 
     if source != "promptfoo":
         if Path(source).is_dir():
-            raise InputError(
-                f"importing an exported store ({source}) is not supported yet",
-                fix="`evalkit import promptfoo CONFIG` converts a promptfoo config",
-            )
+            if config:
+                raise InputError(
+                    f"`evalkit import {source}` takes no second argument (got {config})",
+                    fix=f"`evalkit import {source}` adds the export's runs to the store",
+                )
+            _import_export(source, as_json=as_json, db=db)
+            return
         raise InputError(
-            f"unknown import source '{source}'",
-            fix="use `evalkit import promptfoo promptfooconfig.yaml`",
+            f"unknown import source '{source}': it is not an evalkit export (no such "
+            "directory) nor a tool evalkit imports from",
+            fix="use `evalkit import promptfoo promptfooconfig.yaml`, or `evalkit import DIR` "
+            "with a directory written by `evalkit export`",
         )
     if not config:
         raise InputError(
@@ -92,6 +100,25 @@ def import_(
         print_json(data)
     else:
         _print(data)
+
+
+def _import_export(source: str, *, as_json: bool, db: str) -> None:
+    from evalkit import api
+
+    data = api.import_export(source, db=db)
+    if as_json:
+        print_json(data)
+        return
+    out_console().print(
+        f"imported {len(data['imported'])} run(s) from {source}"
+        + (f" ({data['rows'].get('results', 0)} results)" if data["imported"] else "")
+        + (
+            f"; already in the store: {', '.join(data['already_present'])}"
+            if data["already_present"]
+            else ""
+        ),
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

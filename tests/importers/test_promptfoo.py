@@ -501,8 +501,10 @@ def test_import_writes_a_project_that_loads_and_refuses_to_overwrite(tmp_path, m
 def test_import_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "export").mkdir()
-    folder = invoke("import", "export")
-    assert folder.exit_code == 2 and "not supported yet" in folder.stderr
+    folder = invoke("import", "export")  # a folder is read as an `evalkit export`
+    assert folder.exit_code == 2 and "not an evalkit export" in folder.stderr
+    extra = invoke("import", "export", "x.yaml")
+    assert extra.exit_code == 2 and "takes no second argument" in extra.stderr
     unknown = invoke("import", "langsmith", "x.yaml")
     assert unknown.exit_code == 2 and "unknown import source 'langsmith'" in unknown.stderr
     missing = invoke("import", "promptfoo")
