@@ -170,9 +170,8 @@ def test_a_second_signal_stops_without_waiting_for_the_batch_being_scored(tmp_pa
         assert resumed.returncode == 0, err
         assert answers.requests == [], "every answer came from the response cache"
         assert len(judge.requests) == 16
-    assert _rows(tmp_path, "SELECT count(*), count(DISTINCT id), sum(cache_hit::INT) FROM results") == [
-        (16, 16, 16)
-    ]
+    stored = "SELECT count(*), count(DISTINCT id), sum(cache_hit::INT) FROM results"
+    assert _rows(tmp_path, stored) == [(16, 16, 16)]
 
 
 def test_a_signal_outside_a_run_exits_with_its_code(tmp_path):
