@@ -10,6 +10,7 @@ token from the first text delta.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import inspect
 import os
@@ -26,6 +27,7 @@ from evalkit.providers.base import (
     Stopwatch,
     classify_sdk_error,
 )
+from evalkit.providers.timeouts import CallDeadline
 from evalkit.records import Generation
 
 __all__ = ["AnthropicOptions", "AnthropicProvider"]
@@ -95,7 +97,7 @@ class AnthropicProvider(ClientProvider):
         self._client = anthropic.AsyncAnthropic(
             api_key=key,
             base_url=self.base_url,
-            timeout=self.options.timeout,
+            timeout=self._total,
             max_retries=0,
             default_headers=self.options.headers or None,  # type: ignore[attr-defined]
         )
@@ -114,54 +116,65 @@ class AnthropicProvider(ClientProvider):
         if self._client is None:
             await self.start(1)
         args = self._arguments(request)
-        watch = Stopwatch()
+        clock = Stopwatch()
         try:
-            if not self.options.stream:
+            async with self.deadline() as watch:
+                if self.options.stream:
+                    return await self._stream(args, clock, watch)
                 message = await self._client.messages.create(model=self.model, **args)
-                texts = [b.text for b in message.content or () if getattr(b, "type", "") == "text"]
-                if message.content is None:
-                    raise ProviderCallError("empty", "response has no content", retryable=True)
-                usage = message.usage
-                return Generation(
-                    text="".join(texts),
-                    input_tokens=_input_tokens(usage),
-                    cached_input_tokens=getattr(usage, "cache_read_input_tokens", None),
-                    output_tokens=getattr(usage, "output_tokens", None),
-                    latency_ms=watch.total_ms(),
-                    finish_reason=message.stop_reason,
-                    model=message.model,
-                )
-            return await self._stream(args, watch)
+            texts = [b.text for b in message.content or () if getattr(b, "type", "") == "text"]
+            if message.content is None:
+                raise ProviderCallError("empty", "response has no content", retryable=True)
+            usage = message.usage
+            return Generation(
+                text="".join(texts),
+                input_tokens=_input_tokens(usage),
+                cached_input_tokens=getattr(usage, "cache_read_input_tokens", None),
+                output_tokens=getattr(usage, "output_tokens", None),
+                latency_ms=clock.total_ms(),
+                finish_reason=message.stop_reason,
+                model=message.model,
+            )
         except ProviderCallError:
             raise
         except Exception as exc:
             raise classify_sdk_error(exc) from exc
 
-    async def _stream(self, args: dict[str, Any], watch: Stopwatch) -> Generation:
+    async def _stream(
+        self, args: dict[str, Any], clock: Stopwatch, watch: CallDeadline
+    ) -> Generation:
         stream = await self._client.messages.create(model=self.model, stream=True, **args)
         parts: list[str] = []
         input_tokens = output_tokens = cached = None
         finish = served = None
         started = False
-        async for event in stream:
-            kind = getattr(event, "type", "")
-            if kind == "message_start":
-                started = True
-                served = event.message.model
-                input_tokens = _input_tokens(event.message.usage)
-                cached = getattr(event.message.usage, "cache_read_input_tokens", None)
-            elif kind == "content_block_delta":
-                text = getattr(event.delta, "text", None)
-                if text:
-                    watch.mark_first()
-                    parts.append(text)
-            elif kind == "message_delta":
-                finish = getattr(event.delta, "stop_reason", None) or finish
-                usage = getattr(event, "usage", None)
-                if usage is not None and getattr(usage, "output_tokens", None) is not None:
-                    output_tokens = usage.output_tokens
-            elif kind == "error":
-                raise ProviderCallError("server_error", f"stream error: {event}", retryable=True)
+        try:
+            async for event in stream:
+                watch.tick()
+                kind = getattr(event, "type", "")
+                if kind == "message_start":
+                    started = True
+                    served = event.message.model
+                    input_tokens = _input_tokens(event.message.usage)
+                    cached = getattr(event.message.usage, "cache_read_input_tokens", None)
+                elif kind == "content_block_delta":
+                    text = getattr(event.delta, "text", None)
+                    if text:
+                        clock.mark_first()
+                        parts.append(text)
+                elif kind == "message_delta":
+                    finish = getattr(event.delta, "stop_reason", None) or finish
+                    usage = getattr(event, "usage", None)
+                    if usage is not None and getattr(usage, "output_tokens", None) is not None:
+                        output_tokens = usage.output_tokens
+                elif kind == "error":
+                    raise ProviderCallError(
+                        "server_error", f"stream error: {event}", retryable=True
+                    )
+        except BaseException:  # a deadline, an interrupt, a broken stream: drop the connection
+            with contextlib.suppress(Exception):
+                await stream.close()
+            raise
         if not started:
             raise ProviderCallError("empty", "stream carried no message", retryable=True)
         return Generation(
@@ -169,8 +182,8 @@ class AnthropicProvider(ClientProvider):
             input_tokens=input_tokens,
             cached_input_tokens=cached,
             output_tokens=output_tokens,
-            latency_ms=watch.total_ms(),
-            ttft_ms=watch.ttft_ms,
+            latency_ms=clock.total_ms(),
+            ttft_ms=clock.ttft_ms,
             finish_reason=finish,
             model=served,
         )

@@ -124,6 +124,18 @@ class LocalProvider(Provider):
     type = "local"
     Options: ClassVar[builtins.type[ProviderOptions]] = LocalOptions
     examples: ClassVar[dict[str, str]] = {"model_path": "model_path: models/my-model.gguf"}
+    #: The deadlines of a local call are checks, not clocks: a first token or the next one
+    #: overdue by this long makes evalkit ask the llama-server whether it is still working on
+    #: the call (``LlamaServer.stalled``), and the call is cut only if it is not. On 2 busy
+    #: cores a 1,491-token prompt took 45 s to its first token and 16 tokens took 23 s
+    #: (Gemma 3 270M, load 9): any clock short enough to catch a stall in seconds would cut
+    #: such calls off; the server's own progress tells them apart.
+    default_first_token_check: ClassVar[float] = 30.0
+    default_idle_timeout: ClassVar[float] = 30.0
+    #: The bound of the whole call (the longest answer, queueing included: with more calls in
+    #: flight than slots, a call waits at the server for the ones ahead of it).
+    default_timeout: ClassVar[float] = 1800.0
+    default_stream_timeout: ClassVar[float] = 1800.0
 
     def __init__(self, provider_id: str, options: ProviderOptions) -> None:
         super().__init__(provider_id, options)
@@ -200,7 +212,9 @@ class LocalProvider(Provider):
             base_url=self._server.base_url + "/v1",
             mode=self.opts.mode,
             stream=self.opts.stream,
-            timeout=self.opts.timeout,
+            timeout=self.total_timeout(),
+            first_token_timeout=self.opts.first_token_timeout or self.default_first_token_check,
+            idle_timeout=self.opts.idle_timeout or self.default_idle_timeout,
             completion_template=self.opts.completion_template,
             # With requests queued for its slot, llama-server drops some kept-alive connections
             # after a streamed answer; a request sent on one fails ("disconnected without a
@@ -209,6 +223,8 @@ class LocalProvider(Provider):
             keepalive_expiry=0.0,
         )
         self._client = OpenAIProvider(self.id, client_options)
+        # A passed first-token or idle deadline asks the server before cutting the call.
+        self._client.stalled = self._server.stalled
         await self._client.start(concurrency)
 
     @property

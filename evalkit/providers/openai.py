@@ -9,6 +9,7 @@ first token; usage comes from the final chunk (``stream_options.include_usage``)
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -24,6 +25,7 @@ from evalkit.providers.base import (
     classify_sdk_error,
     completion_text,
 )
+from evalkit.providers.timeouts import CallDeadline
 from evalkit.records import Generation
 
 __all__ = ["OpenAIOptions", "OpenAIProvider"]
@@ -100,7 +102,7 @@ class OpenAIProvider(ClientProvider):
         return openai.AsyncOpenAI(
             api_key=self.api_key(),
             base_url=self.base_url,
-            timeout=self.options.timeout,
+            timeout=self._total,
             max_retries=0,
             default_headers=self.options.headers or None,  # type: ignore[attr-defined]
             http_client=self.http_client(),
@@ -132,28 +134,33 @@ class OpenAIProvider(ClientProvider):
             await self.start(1)
         args = self._arguments(request.params)
         try:
-            if self.mode == "completion":
-                prompt = completion_text(request.messages, self.options.completion_template)
-                return await self._complete(prompt, args)
-            messages = [m.as_dict() for m in request.messages]
-            return await self._chat(messages, args)
+            async with self.deadline() as watch:
+                if self.mode == "completion":
+                    prompt = completion_text(request.messages, self.options.completion_template)
+                    return await self._complete(prompt, args, watch)
+                messages = [m.as_dict() for m in request.messages]
+                return await self._chat(messages, args, watch)
         except ProviderCallError:
             raise
         except Exception as exc:  # every SDK/transport failure becomes an error class
             raise classify_sdk_error(exc) from exc
 
-    async def _chat(self, messages: list[dict[str, str]], args: dict[str, Any]) -> Generation:
+    async def _chat(
+        self, messages: list[dict[str, str]], args: dict[str, Any], watch: CallDeadline
+    ) -> Generation:
         return await self._create(
             self._client.chat.completions,
             {"messages": messages, **args},
+            watch,
             whole=lambda c: c.message.content if c.message else None,
             piece=lambda c: c.delta.content if c.delta else None,
         )
 
-    async def _complete(self, prompt: str, args: dict[str, Any]) -> Generation:
+    async def _complete(self, prompt: str, args: dict[str, Any], watch: CallDeadline) -> Generation:
         return await self._create(
             self._client.completions,
             {"prompt": prompt, **args},
+            watch,
             whole=lambda c: c.text,
             piece=lambda c: c.text,
         )
@@ -162,12 +169,14 @@ class OpenAIProvider(ClientProvider):
         self,
         endpoint: Any,
         args: dict[str, Any],
+        watch: CallDeadline,
         whole: Callable[[Any], str | None],
         piece: Callable[[Any], str | None],
     ) -> Generation:
         """One chat or text completion; ``whole``/``piece`` read a choice's text from a
-        response / a stream chunk."""
-        watch = Stopwatch()
+        response / a stream chunk. ``watch`` hears of every chunk (first-token and idle
+        deadlines)."""
+        clock = Stopwatch()
         if not self.options.stream:
             response = await endpoint.create(model=self.model, **args)
             if not response.choices:
@@ -177,7 +186,7 @@ class OpenAIProvider(ClientProvider):
             if text is None:
                 raise ProviderCallError("empty", "response has no content", retryable=True)
             return _generation(
-                text, response.usage, watch, None, choice.finish_reason, response.model
+                text, response.usage, clock, None, choice.finish_reason, response.model
             )
         stream = await endpoint.create(
             model=self.model, stream=True, stream_options={"include_usage": True}, **args
@@ -185,20 +194,26 @@ class OpenAIProvider(ClientProvider):
         parts: list[str] = []
         usage = finish = served = None
         got_choice = False
-        async for chunk in stream:
-            served = served or getattr(chunk, "model", None)
-            if getattr(chunk, "usage", None) is not None:
-                usage = chunk.usage
-            for choice in chunk.choices or ():
-                got_choice = True
-                text = piece(choice)
-                if text:
-                    watch.mark_first()
-                    parts.append(text)
-                finish = choice.finish_reason or finish
+        try:
+            async for chunk in stream:
+                watch.tick()
+                served = served or getattr(chunk, "model", None)
+                if getattr(chunk, "usage", None) is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices or ():
+                    got_choice = True
+                    text = piece(choice)
+                    if text:
+                        clock.mark_first()
+                        parts.append(text)
+                    finish = choice.finish_reason or finish
+        except BaseException:  # a deadline, an interrupt, a broken stream: drop the connection
+            with contextlib.suppress(Exception):
+                await stream.close()
+            raise
         if not got_choice:
             raise ProviderCallError("empty", "stream carried no choices", retryable=True)
-        return _generation("".join(parts), usage, watch, watch.ttft_ms, finish, served)
+        return _generation("".join(parts), usage, clock, clock.ttft_ms, finish, served)
 
 
 def _generation(

@@ -193,10 +193,11 @@ def _render_summary(summary: RunSummary, gates: Sequence[Gate], console: Console
     run = summary.run
     if run:
         spent = f"${run.spent_usd:.4f}" if run.spent_usd else "$0"
-        line = (
-            f" calls {summary.results} · from cache {run.cache_hits} · "
-            f"retried {run.retries} · spent {spent}"
-        )
+        line = f" calls {summary.results} · from cache {run.cache_hits} · retried {run.retries}"
+        if run.retries_by_class:
+            ranked = sorted(run.retries_by_class.items(), key=lambda kv: (-kv[1], kv[0]))
+            line += " (" + ", ".join(f"{escape(k)} {v}" for k, v in ranked) + ")"
+        line += f" · spent {spent}"
         if summary.cost_usd:
             line += f" · answers' cost ${summary.cost_usd:.4f}"
         for pid, lowest in run.throttled_to.items():

@@ -34,7 +34,14 @@ from evalkit.store.cache import CacheEntry, cache_row_tuple
 from evalkit.store.db import Store
 from evalkit.store.score_cache import score_cache_tuples
 
-__all__ = ["RunStats", "Runner"]
+__all__ = ["SPARE_WORKERS", "RunStats", "Runner"]
+
+#: Workers per provider beyond its calls in flight. A call that waits before a retry (a 429's
+#: ``Retry-After``, a backoff) keeps its worker but frees its slot; without spare workers
+#: each such wait left a slot idle, and a fault storm (10% of 429s with ``Retry-After: 1``)
+#: ran at a fraction of its concurrency. The slots (``run.calls.AdaptiveLimit``) still bound
+#: the requests in flight.
+SPARE_WORKERS = 64
 
 
 @dataclass
@@ -108,6 +115,8 @@ class Runner:
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.stats = RunStats()
+        #: True once a second interrupt asked to stop without storing the batch in hand.
+        self.stop_now: Callable[[], bool] = lambda: False
         #: Finished results waiting to be scored and stored.
         self._done: list[Result] = []
         self._ready = asyncio.Event()
@@ -205,8 +214,9 @@ class Runner:
             stopped=self._stop.is_set,
             context={"case_id": item.case.id, "prompt": item.prompt.ref, "repeat": item.repeat},
         )
-        if outcome.refused:  # --max-cost: no more calls; the item stays unanswered
-            self.stats.over_cost = True
+        if outcome.refused:  # --max-cost, or the run stopped: the item stays unanswered
+            if outcome.refused == "max_cost":
+                self.stats.over_cost = True
             self._stop.set()
             return None
         return _fill(pending.result, outcome)
@@ -304,7 +314,7 @@ class Runner:
                 provider = await self.pool.start(provider_id, most)
                 workers += [
                     asyncio.ensure_future(self._worker(queue, provider))
-                    for _ in range(min(most, queue.qsize()))
+                    for _ in range(min(most + SPARE_WORKERS, queue.qsize()))
                 ]
             if workers:
                 await asyncio.gather(*workers)
@@ -316,10 +326,32 @@ class Runner:
             # Store whatever finished, even when interrupted.
             self._closing = True
             self._ready.set()
-            await asyncio.shield(drain)
+            await self._finish_drain(drain)
             self.stats.ended = time.monotonic()
             self.stats.retries = self.calls.tally.retried
         return self.stats
+
+    async def _finish_drain(self, drain: asyncio.Future[None]) -> None:
+        """Wait until the finished results are scored and stored, through an interrupt.
+
+        An interrupt (a cancellation) waits too, then propagates; only a second one
+        (``stop_now()``) abandons the batch being scored — a judge may be grading it — and
+        keeps its answers in the response cache, so that ``--resume`` pays for none twice.
+        """
+        interrupted = False
+        while not drain.done():
+            if self.stop_now():
+                drain.cancel()
+                with contextlib.suppress(Exception):
+                    self.calls.flush()
+                raise asyncio.CancelledError
+            try:
+                await asyncio.shield(drain)
+            except asyncio.CancelledError:
+                interrupted = True
+        if interrupted:
+            raise asyncio.CancelledError
+        drain.result()  # a failed write is the run's error
 
 
 def _fill(result: Result, outcome: CallOutcome) -> Result:

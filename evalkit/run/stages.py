@@ -21,6 +21,7 @@ from evalkit.providers.pool import ProviderPool, default_provider_id
 from evalkit.providers.pricing import Pricing
 from evalkit.records import Result, Suite, content_hash
 from evalkit.run.calls import CallObserver, CallService
+from evalkit.run.interrupts import SignalStop
 from evalkit.run.plan import Plan, make_plan, parse_shard
 from evalkit.run.runner import Runner, RunStats
 from evalkit.score.base import CallEstimate, ScoreContext, Scorer
@@ -87,6 +88,10 @@ class Invocation:
     #: Where answers are cached (default: the store's own cache table).
     cache: ResponseCache | None = None
     observers: Sequence[CallObserver] = ()
+    #: SIGINT/SIGTERM while the invocation runs (set by ``run.session``).
+    interrupts: SignalStop | None = None
+    #: Runs a signal cut short: run id -> (results stored, results planned).
+    interrupted: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -205,6 +210,9 @@ def prepare(inv: Invocation, planned: PlannedRun) -> PreparedRun:
         error_budget=project.config.defaults.error_budget,
         on_result=_progress_callback(inv.progress, calls),
     )
+    if inv.interrupts is not None:
+        interrupts = inv.interrupts
+        runner.stop_now = lambda: interrupts.hard
     needed = runner.prepare()
     to_score = len(planned.plan.items) - len(runner.skip)
     most_tokens = max(
@@ -307,7 +315,7 @@ def record(inv: Invocation, prepared: PreparedRun) -> RecordedRun:
 # -- execute ----------------------------------------------------------------------------------
 async def execute(inv: Invocation, recorded: RecordedRun) -> Executed:
     """Make the calls, score and store the results; an interrupt marks the run interrupted
-    (what finished is stored) and propagates."""
+    (what finished is stored; exit code 128 + the signal) and propagates."""
     prepared = recorded.prepared
     planned, runner = prepared.planned, prepared.runner
     if inv.progress:
@@ -328,9 +336,10 @@ async def execute(inv: Invocation, recorded: RecordedRun) -> Executed:
             inv.store,
             planned.run_id,
             status="interrupted",
-            exit_code=130,
+            exit_code=inv.interrupts.exit_code if inv.interrupts else 130,
             summary={"summary": summary, "gates": []},
         )
+        inv.interrupted[planned.run_id] = (int(summary.get("results") or 0), planned.plan.size)
         raise
     except EvalkitError as exc:
         return Executed(runner.stats, error=exc.message)
