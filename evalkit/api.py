@@ -29,6 +29,7 @@ __all__ = [
     "delete_baseline",
     "evaluate",
     "get_run",
+    "init_project",
     "list_baselines",
     "list_prompts",
     "list_runs",
@@ -430,3 +431,11 @@ def render_report(
     return _render(
         run, baseline=baseline, output=output, project=project or Project.discover(), db=db
     )
+
+
+def init_project(directory: str | Path = ".") -> list[Path]:
+    """Create a small working project in ``directory``: evalkit.yaml, a prompt version and a
+    suite (``evalkit init``). Refuses to overwrite an existing file. Returns the paths written."""
+    from evalkit.scaffold import create_project
+
+    return create_project(Path(directory))
