@@ -147,6 +147,14 @@ def test_pii_masks_details_and_honours_allow_and_kinds():
     assert score(allowed, "Write to support@acme.com.")[1] is True
 
 
+def test_an_allowed_phone_number_covers_the_forms_it_is_written_in():
+    hotline = make_scorer(type="pii", allow=["1-800-555-0134"])
+    for text in ("Call 1-800-555-0134.", "Call 800-555-0134.", "Call (800) 555-0134."):
+        assert score(hotline, text)[1] is True, text
+    outcome, passed = score(hotline, "Call 1-800-555-0199 or 1-800-555-0134.")
+    assert passed is False and outcome.detail == "found 1: phone ***0199"
+
+
 @pytest.mark.parametrize(
     ("options", "text", "passed"),
     [
