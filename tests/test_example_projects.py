@@ -151,3 +151,46 @@ def test_a_few_cases_of_each_suite_run_on_the_local_model(project_dir, tmp_path,
     assert answers == [("summary", 4, 4), ("support", 4, 4), ("triage", 4, 4)]
     assert scored["similarity"] == scored["fact"] == scored["refusal"] == 4
     assert judged == (4,), "the judge ran on every answer (a verdict or an invalid reply)"
+
+
+def test_thresholds_sit_above_what_a_wrong_answer_scores():
+    """The similarity and chrF thresholds the suites' comments justify, measured again: a
+    case's reference given as the answer to another case (of its topic, for support) is a
+    wrong answer, and should score below the threshold."""
+    import numpy as np
+    from sacrebleu.metrics import CHRF
+
+    from evalkit.score.similarity import default_model_path, load_model
+
+    suites = load(ROOT / "examples" / "support-desk")
+    threshold = {
+        (suite.name, spec.type): spec.options.threshold
+        for suite in suites.values()
+        for spec in suite.scorers
+    }
+    model = load_model(str(default_model_path()))
+
+    def wrong_cosines(cases, same_topic: bool) -> np.ndarray:
+        vectors = model.encode([c.reference for c in cases], normalize_embeddings=True)
+        cos = vectors @ vectors.T
+        return np.array(
+            [
+                cos[i, j]
+                for i, a in enumerate(cases)
+                for j, b in enumerate(cases)
+                if i != j and (not same_topic or a.tags == b.tags)
+            ]
+        )
+
+    support = wrong_cosines(suites["support"].cases, same_topic=True)
+    assert threshold["support", "similarity"] >= np.percentile(support, 95) - 0.005
+    summaries = suites["summary"].cases
+    assert threshold["summary", "similarity"] > wrong_cosines(summaries, same_topic=False).max()
+    chrf = CHRF()
+    wrong = [
+        chrf.sentence_score(b.reference, [a.reference]).score
+        for a in summaries
+        for b in summaries
+        if a is not b
+    ]
+    assert threshold["summary", "chrf"] > np.percentile(wrong, 99)
