@@ -4,8 +4,9 @@ Three displays behind one interface (``evalkit.run.session.Progress``):
 
 - ``RichProgress``: a live bar, for a person at a terminal;
 - ``LineProgress``: plain lines, for pipes, files and CI logs, where a redrawn bar becomes one
-  garbled line: one line every quarter of the calls or every 10 seconds, whichever comes first,
-  and one at the end (``capitals: 20/44 · 0:00:12 · 0 retried · 0 errors``);
+  garbled line: one line every quarter of the calls or every 10 seconds (every tenth of the
+  elapsed time once that is longer), whichever comes first, and one at the end
+  (``capitals: 20/44 · 0:00:12 · 0 retried · 0 errors``);
 - nothing at all with ``--quiet``.
 
 ``make_progress`` picks one for a console. ``verbose`` adds a line for every call that was
@@ -166,7 +167,10 @@ class LineProgress:
         while self._total and done * self.steps >= self._next_step * self._total:
             self._next_step += 1
             stepped = True
-        if done >= self._total or stepped or now - self._last_line >= self.every_s:
+        # Every 10 s, and less often as a long run goes on (every tenth of the time so far),
+        # so an hour-long run logs dozens of lines, not hundreds.
+        interval = max(self.every_s, (now - self._started) / 10)
+        if done >= self._total or stepped or now - self._last_line >= interval:
             self._last_line = now
             self._line(self._status(done, errors, retries))
             self._state = None

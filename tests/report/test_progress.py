@@ -107,6 +107,19 @@ def test_a_slow_run_gets_a_line_every_10_seconds_and_counts_retries_and_errors()
     assert len(buf.getvalue().splitlines()) == 5
 
 
+def test_a_long_run_logs_less_often_as_it_goes():
+    con, buf = console(False)
+    clock = Clock()
+    progress = LineProgress(con, clock=clock)
+    progress.start("support · 120 cases · support@v1", 100_000)
+    for done in range(1, 3601):  # one call a second for an hour, far from the first quarter
+        clock.now += 1.0
+        progress.advance(result(), done, 0, 0)
+    times = [line.split(" · ")[1] for line in buf.getvalue().splitlines()[1:]]
+    assert times[:10] == [f"0:0{m}:{s}0" for m in range(2) for s in range(6)][1:11]
+    assert 40 <= len(times) <= 50, len(times)  # not 360
+
+
 def test_verbose_names_each_retried_failed_or_cut_off_call():
     con, buf = console(False)
     progress = LineProgress(con, verbose=True, clock=Clock())
