@@ -125,8 +125,11 @@ def test_a_few_cases_of_each_suite_run_on_the_local_model(project_dir, tmp_path,
     monkeypatch.chdir(project_dir)
     db = tmp_path / "examples.duckdb"
     run = CliRunner().invoke(app, ["run", "--limit", "2", "--json", "--db", str(db)])
-    assert run.exit_code == 0, run.output
+    # two cases are too few for the suites' pass-rate gates: a gate may fail (exit 1), the
+    # run must still complete
+    assert run.exit_code in (0, 1), run.output
     data = json.loads(run.stdout)
+    assert {r for o in data["runs"] for r in o["exit_reasons"]} <= {"gate"}
     assert [r["suite"] for r in data["runs"]] == ["summary", "support", "triage"]
     for outcome in data["runs"]:
         assert outcome["status"] == "completed"
@@ -135,7 +138,7 @@ def test_a_few_cases_of_each_suite_run_on_the_local_model(project_dir, tmp_path,
         assert all(g["results"] == 2 and g["errors"] == 0 for g in groups)
     with duckdb.connect(str(db), read_only=True) as con:
         answers = con.execute(
-            "SELECT suite, count(*), count(*) FILTER (WHERE finish_reason = 'stop') "
+            "SELECT suite, count(*), count(*) FILTER (WHERE finish_reason IN ('stop', 'length')) "
             "FROM results WHERE output <> '' GROUP BY suite ORDER BY suite"
         ).fetchall()
         scored = dict(
@@ -147,7 +150,8 @@ def test_a_few_cases_of_each_suite_run_on_the_local_model(project_dir, tmp_path,
         judged = con.execute(
             "SELECT count(*) FROM scores WHERE scorer = 'judge' AND detail IS NOT NULL"
         ).fetchone()
-    # every answer is there, and each ended on its own (a newline), not at max_tokens
+    # every answer is there, non-empty, with the reason it ended (a weak model may ramble on
+    # to max_tokens: the suites' length checks count that, it is not an error)
     assert answers == [("summary", 4, 4), ("support", 4, 4), ("triage", 4, 4)]
     assert scored["similarity"] == scored["fact"] == scored["refusal"] == 4
     assert judged == (4,), "the judge ran on every answer (a verdict or an invalid reply)"

@@ -89,10 +89,16 @@ def _exit_line(code: int, reasons: list[str], console: Console) -> None:
     console.print(f"exit {code} ({exit_meaning(code, list(dict.fromkeys(reasons)))})")
 
 
+def _plain(data: Any) -> dict[str, Any]:
+    """The ``--json`` form of an evaluation or a comparison (a typed record or its dict)."""
+    return data.as_json() if hasattr(data, "as_json") else dict(data)
+
+
 def render_brief_evaluation(
-    data: dict[str, Any], console: Console, footer: Callable[[], None] | None = None
+    data: Any, console: Console, footer: Callable[[], None] | None = None
 ) -> None:
     """``evalkit run --quiet``: the summary lines of every suite run, then the exit line."""
+    data = _plain(data)
     if data.get("dry_run"):
         for run in data["runs"]:
             rows = (run.get("summary") or {}).get("dry_run") or []
@@ -110,9 +116,10 @@ def render_brief_evaluation(
 
 
 def render_brief_comparison(
-    data: dict[str, Any], console: Console, footer: Callable[[], None] | None = None
+    data: Any, console: Console, footer: Callable[[], None] | None = None
 ) -> None:
     """``evalkit compare --quiet``: the verdict, one line per pairing, the exit line."""
+    data = _plain(data)
     console.print(f"{escape(data.get('suite') or '')}: verdict {_verdict(data['verdict'])}")
     _pairing_lines(data, console)
     if footer:
