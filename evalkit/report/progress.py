@@ -38,8 +38,8 @@ def _in_ci() -> bool:
 
 def interactive(console: Console) -> bool:
     """Whether ``console`` is a terminal a live display can redraw: a real terminal (not a
-    pipe, a file or ``TERM=dumb``) outside CI."""
-    return console.is_terminal and not console.is_dumb_terminal and not _in_ci()
+    pipe, a file or ``TERM=dumb``; ``TTY_INTERACTIVE=0|1`` overrides) outside CI."""
+    return bool(console.is_interactive) and not _in_ci()
 
 
 def _elapsed(seconds: float) -> str:
