@@ -41,6 +41,7 @@ __all__ = [
     "get_run",
     "import_export",
     "import_promptfoo",
+    "init_project",
     "list_baselines",
     "list_prompts",
     "list_runs",
@@ -803,3 +804,11 @@ def import_export(
 
     with open_store(project or Project.discover(), db) as store:
         return _import(store, Path(directory))
+
+
+def init_project(directory: str | Path = ".") -> list[Path]:
+    """Create a small working project in ``directory``: evalkit.yaml, a prompt version and a
+    suite (``evalkit init``). Refuses to overwrite an existing file. Returns the paths written."""
+    from evalkit.scaffold import create_project
+
+    return create_project(Path(directory))

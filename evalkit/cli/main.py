@@ -130,7 +130,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     # Plain click help: rich help rendering costs ~80 ms of imports on every --help.
     rich_markup_mode=None,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -1,4 +1,5 @@
-"""report (terminal): progress while running, then a summary table per suite run.
+"""report (terminal): a summary table per suite run (progress while running is in
+``report/progress.py``).
 
 Rendering takes a rich ``Console`` so tests can render to a string.
 """
@@ -10,13 +11,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from evalkit.contracts import (
@@ -28,52 +22,14 @@ from evalkit.contracts import (
     ScorerSummary,
     StoredRun,
 )
-from evalkit.records import Result
 
 __all__ = [
-    "RichProgress",
     "render_dry_run",
     "render_evaluation",
     "render_run",
     "render_runs_list",
     "render_stored_run",
 ]
-
-
-class RichProgress:
-    """A progress bar on stderr: done/total, elapsed, retries, errors."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self._progress: Progress | None = None
-        self._task: Any = None
-
-    def start(self, label: str, total: int) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=40),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[extra]}"),
-            console=self.console,
-            transient=False,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(escape(label), total=total, extra="")
-
-    def advance(self, result: Result, done: int, errors: int, retries: int) -> None:
-        if self._progress is None:
-            return
-        extra = f"· {retries} retried · {errors} errors"
-        self._progress.update(self._task, completed=done, extra=extra)
-
-    def stop(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-    def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {escape(message)}")
 
 
 def _num(value: float | None, digits: int = 2) -> str:
