@@ -231,6 +231,7 @@ def record_cases(store: Store, suite: str, cases: Sequence[Case]) -> None:
             json.dumps(list(c.tags)),
             json.dumps(c.metadata, default=str),
             now,
+            None if c.conversation is None else json.dumps(c.conversation, ensure_ascii=False),
         )
         for c in cases
         if (c.id, c.hash) not in known
@@ -246,6 +247,7 @@ def record_cases(store: Store, suite: str, cases: Sequence[Case]) -> None:
             ("tags", "JSON"),
             ("metadata", "JSON"),
             ("first_seen", "TIMESTAMP"),
+            ("conversation", "JSON"),
         ],
         rows,
         replace=False,
@@ -369,10 +371,14 @@ class StoredAnswers:
         run_id = resolve_run(self.store, run)
         rows = self.store.records(
             "SELECT case_id, prompt, repeat, output, latency_ms, ttft_ms, input_tokens, "
-            "output_tokens, cached_input_tokens, finish_reason, model, cost_usd FROM results "
+            "output_tokens, cached_input_tokens, finish_reason, model, cost_usd, tool_calls, "
+            "transcript FROM results "
             "WHERE run_id = ? AND provider = ? AND error_class IS NULL",
             [run_id, provider],
         )
+        for row in rows:
+            for key in ("tool_calls", "transcript"):
+                row[key] = json.loads(row[key]) if row[key] else None
         ident = self.store.fetchone(
             "SELECT identity FROM run_providers WHERE run_id = ? AND provider = ?",
             [run_id, provider],
