@@ -323,10 +323,12 @@ def _load_scorers(
                 ),
             )
         counts[kind] = counts.get(kind, 0) + 1
-        name = options.name or (kind if counts[kind] == 1 else f"{kind}-{counts[kind]}")
+        label = getattr(options, cls.label_option, None)
+        name = label or (kind if counts[kind] == 1 else f"{kind}-{counts[kind]}")
         if name in names:
+            key = cls.label_option
             raise where.error(
-                ("name",), f"two scorers are named '{name}'", fix="give each a distinct `name:`"
+                (key,), f"two scorers are named '{name}'", fix=f"give each a distinct `{key}:`"
             )
         names.add(name)
         cls.resolve(options, where, path)
