@@ -12,14 +12,17 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from evalkit.errors import InputError, did_you_mean
 from evalkit.load.source import LineMap, validate
 from evalkit.records import Message, ScriptedToolResult
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 __all__ = [
     "HistoryMessage",
@@ -41,11 +44,18 @@ _TOOL_EXAMPLES = {
 
 class _FunctionModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str
     description: str | None = None
     #: A JSON Schema of the arguments (an object).
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a tool name (1-64 letters, digits, _ or -)")
+        return value
 
 
 class _ToolModel(BaseModel):
