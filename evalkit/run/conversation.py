@@ -25,8 +25,10 @@ everything said before it), retries, budget and accounting — and one entry of 
      "served_by", "error_class", "error",   # the last two only for a failed request
      "stopped": "..."}                  # on the last entry, when tool calls went unanswered
 
-Tool call ids are renumbered ``call_<step>_<n>``, so a follow-up request (and its cache key)
-does not depend on ids a server drew at random. The result's ``output`` is the last reply,
+A reply goes back into the conversation whitespace-stripped (a base model's reply often starts
+with a space its completion template already puts after the speaker's name); the transcript
+keeps it as it came. Tool call ids are renumbered ``call_<step>_<n>``, so a follow-up request
+(and its cache key) does not depend on ids a server drew at random. The result's ``output`` is the last reply,
 ``input`` the last request, its tokens, cost, latency and attempts the sums over the requests,
 ``ttft_ms`` the first request's, ``cache_hit`` true when every request was.
 """
@@ -148,7 +150,7 @@ class Conversation:
         if calls:
             self._answer_calls(entry, gen.text, calls)
             return
-        self.messages.append(Message("assistant", gen.text))
+        self.messages.append(Message("assistant", gen.text.strip()))
         self._next_turn()
 
     def _answer_calls(self, entry: dict[str, Any], text: str, calls: tuple[ToolCall, ...]) -> None:
@@ -168,7 +170,7 @@ class Conversation:
             entry["stopped"] = f"max_steps ({case.steps_per_turn}) reached with calls unanswered"
             self.done = True
             return
-        self.messages.append(Message("assistant", text, tool_calls=calls))
+        self.messages.append(Message("assistant", text.strip(), tool_calls=calls))
         self.messages += answers
         self.added = answers
 
