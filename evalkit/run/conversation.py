@@ -28,9 +28,9 @@ everything said before it), retries, budget and accounting — and one entry of 
 A reply goes back into the conversation whitespace-stripped (a base model's reply often starts
 with a space its completion template already puts after the speaker's name); the transcript
 keeps it as it came. Tool call ids are renumbered ``call_<step>_<n>``, so a follow-up request
-(and its cache key) does not depend on ids a server drew at random. The result's ``output`` is the last reply,
-``input`` the last request, its tokens, cost, latency and attempts the sums over the requests,
-``ttft_ms`` the first request's, ``cache_hit`` true when every request was.
+(and its cache key) does not depend on ids a server drew at random. The result's ``output`` is
+the last reply, ``input`` the last request, its tokens, cost, latency and attempts the sums
+over the requests, ``ttft_ms`` the first request's, ``cache_hit`` true when every request was.
 """
 
 from __future__ import annotations
