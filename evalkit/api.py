@@ -220,10 +220,18 @@ def list_runs(
         return _list(store, suite, limit)
 
 
-def get_run(ref: str, *, project: Project | None = None, db: str | Path | None = None) -> StoredRun:
+def get_run(
+    ref: str,
+    *,
+    case: str | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> StoredRun:
     """A stored run (``evalkit.run.show/1``): its row, providers, summary (recomputed from
-    the store), the gates as checked when it ran, and its comparison, if it was compared."""
+    the store), the gates as checked when it ran, its comparison, if it was compared, and
+    the transcripts of its conversations and agent loops (only case ``case``'s, if given)."""
     from evalkit.run.summary import summarize_run
+    from evalkit.store.results import run_transcripts
     from evalkit.store.runs import get_run as _get
     from evalkit.store.runs import resolve_run, run_providers
 
@@ -234,6 +242,7 @@ def get_run(ref: str, *, project: Project | None = None, db: str | Path | None =
         stored = run.get("summary") or {}
         run["summary"] = summarize_run(store, run_id)
         run["gates"] = stored.get("gates", [])
+        run["transcripts"] = run_transcripts(store, run_id, case)
         return StoredRun.model_validate(run)
 
 

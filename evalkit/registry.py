@@ -133,5 +133,7 @@ SCORERS: Registry[Any] = Registry(
         "cost": "evalkit.score.budgets:Cost",
         "tokens": "evalkit.score.budgets:Tokens",
         "python": "evalkit.score.custom:PythonScorer",
+        "tool_call": "evalkit.score.tools:ToolCallScorer",
+        "no_tool_call": "evalkit.score.tools:NoToolCall",
     },
 )

@@ -9,6 +9,7 @@ model                         what it is
 ``Comparison``                ``evalkit.compare/1``: verdicts, intervals, flips, budgets
 ``StoredRun``                 ``evalkit.run.show/1``: a stored run read back
 ``MarginSetting``, ``Margin``  a suite's ``equivalence_margin`` and the margin a metric used
+``Transcript``                a conversation's or agent loop's requests (one result)
 ============================  ==========================================================
 
 This package imports only pydantic: every layer may use it. Each field has a docstring; the
@@ -53,6 +54,7 @@ from evalkit.contracts.summary import (
     RunSummary,
     ScorerSummary,
 )
+from evalkit.contracts.transcript import Transcript, TranscriptCall, TranscriptStep
 
 __all__ = [
     "BUDGET_VERDICTS",
@@ -94,6 +96,9 @@ __all__ = [
     "RunSummary",
     "ScorerSummary",
     "StoredRun",
+    "Transcript",
+    "TranscriptCall",
+    "TranscriptStep",
     "Unpaired",
     "Verdict",
     "margin_for",

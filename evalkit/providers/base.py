@@ -84,6 +84,8 @@ class Request:
     prompt_params: Mapping[str, Any] = field(default_factory=dict)
     #: The work item, for providers that answer by identity rather than by text (replay).
     item: Any = None
+    #: Which request of the item's conversation or agent loop this is (0: the first).
+    step: int = 0
 
 
 class ProviderLookup(Protocol):
@@ -196,6 +198,15 @@ class Provider(ABC):
         params = {**DEFAULT_PARAMS, **self.default_params(), **self.options.params}
         params.update(prompt_params)
         return params
+
+    def accepts_tools(self) -> bool:
+        """Whether requests may declare tools: chat mode (a completion prompt has none)."""
+        return self.mode == "chat"
+
+    async def tools_problem(self) -> str | None:
+        """After ``start``: why this provider cannot really take tools (e.g. a server whose
+        chat template would drop them), or None."""
+        return None
 
     def request_input(self, request: Request) -> Any:
         """The rendered request as stored on the result."""

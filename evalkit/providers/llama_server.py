@@ -152,6 +152,17 @@ class LlamaServer:
         except (urllib.error.URLError, OSError):
             return None
 
+    def props(self) -> dict[str, Any]:
+        """The server's ``/props`` (chat template, its capabilities, ...); {} if unreadable."""
+        import json
+
+        try:
+            with urllib.request.urlopen(self.base_url + "/props", timeout=10) as response:
+                data = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
     def _tail(self) -> str:
         if self.log_path is None or not self.log_path.exists():
             return ""

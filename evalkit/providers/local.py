@@ -231,6 +231,24 @@ class LocalProvider(Provider):
     def server(self) -> llama_server.LlamaServer | None:
         return self._server
 
+    async def tools_problem(self) -> str | None:
+        """llama-server renders tools into the prompt only through a chat template that
+        takes them: the bundled Gemma 3 270M GGUF has no chat template, the server falls back
+        to ChatML and drops the tools without a word (measured: the prompt's tokens are the
+        same with and without them). Such a run would measure a model that never saw them."""
+        if self._server is None:
+            return None
+        import asyncio
+
+        props = await asyncio.to_thread(self._server.props)
+        caps = props.get("chat_template_caps")
+        if isinstance(caps, dict) and caps.get("supports_tools") is False:
+            return (
+                f"provider '{self.id}': the model's chat template does not take tools, so "
+                "llama-server would drop them from every request"
+            )
+        return None
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()

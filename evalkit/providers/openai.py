@@ -4,6 +4,10 @@ Uses the official SDK's async client (imported when the provider starts, never a
 evalkit). ``mode: chat`` calls ``/chat/completions``; ``mode: completion`` renders the messages
 into one prompt for ``/completions`` (base models). Streaming (the default) measures time to
 first token; usage comes from the final chunk (``stream_options.include_usage``).
+
+Tools (a prompt version's ``tools:``) are sent as they are declared (OpenAI's function format,
+which llama.cpp's server also takes); the calls the model makes come back as ``ToolCall``s,
+from the message or assembled from a stream's deltas.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from evalkit.providers.base import (
     completion_text,
 )
 from evalkit.providers.timeouts import CallDeadline
-from evalkit.records import Generation
+from evalkit.records import Generation, ToolCall, parse_arguments
 
 __all__ = ["OpenAIOptions", "OpenAIProvider"]
 
@@ -44,6 +48,9 @@ _KNOWN = {
     "user",
     "response_format",
     "max_completion_tokens",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
 }
 
 
@@ -146,7 +153,7 @@ class OpenAIProvider(ClientProvider):
             raise classify_sdk_error(exc) from exc
 
     async def _chat(
-        self, messages: list[dict[str, str]], args: dict[str, Any], watch: CallDeadline
+        self, messages: list[dict[str, Any]], args: dict[str, Any], watch: CallDeadline
     ) -> Generation:
         return await self._create(
             self._client.chat.completions,
@@ -154,6 +161,7 @@ class OpenAIProvider(ClientProvider):
             watch,
             whole=lambda c: c.message.content if c.message else None,
             piece=lambda c: c.delta.content if c.delta else None,
+            chat=True,
         )
 
     async def _complete(self, prompt: str, args: dict[str, Any], watch: CallDeadline) -> Generation:
@@ -172,10 +180,11 @@ class OpenAIProvider(ClientProvider):
         watch: CallDeadline,
         whole: Callable[[Any], str | None],
         piece: Callable[[Any], str | None],
+        chat: bool = False,
     ) -> Generation:
         """One chat or text completion; ``whole``/``piece`` read a choice's text from a
-        response / a stream chunk. ``watch`` hears of every chunk (first-token and idle
-        deadlines)."""
+        response / a stream chunk; ``chat`` also reads tool calls. ``watch`` hears of every
+        chunk (first-token and idle deadlines)."""
         clock = Stopwatch()
         if not self.options.stream:
             response = await endpoint.create(model=self.model, **args)
@@ -183,17 +192,21 @@ class OpenAIProvider(ClientProvider):
                 raise ProviderCallError("empty", "response has no choices", retryable=True)
             choice = response.choices[0]
             text = whole(choice)
-            if text is None:
+            calls = _message_calls(choice.message) if chat else ()
+            if text is None and not calls:
                 raise ProviderCallError("empty", "response has no content", retryable=True)
-            return _generation(
-                text, response.usage, clock, None, choice.finish_reason, response.model
+            generation = _generation(
+                text or "", response.usage, clock, None, choice.finish_reason, response.model
             )
+            generation.tool_calls = calls
+            return generation
         stream = await endpoint.create(
             model=self.model, stream=True, stream_options={"include_usage": True}, **args
         )
         parts: list[str] = []
         usage = finish = served = None
         got_choice = False
+        deltas = _CallDeltas()
         try:
             async for chunk in stream:
                 watch.tick()
@@ -206,6 +219,8 @@ class OpenAIProvider(ClientProvider):
                     if text:
                         clock.mark_first()
                         parts.append(text)
+                    if chat and deltas.add(getattr(choice.delta, "tool_calls", None)):
+                        clock.mark_first()
                     finish = choice.finish_reason or finish
         except BaseException:  # a deadline, an interrupt, a broken stream: drop the connection
             with contextlib.suppress(Exception):
@@ -213,7 +228,46 @@ class OpenAIProvider(ClientProvider):
             raise
         if not got_choice:
             raise ProviderCallError("empty", "stream carried no choices", retryable=True)
-        return _generation("".join(parts), usage, clock, clock.ttft_ms, finish, served)
+        generation = _generation("".join(parts), usage, clock, clock.ttft_ms, finish, served)
+        generation.tool_calls = deltas.calls()
+        return generation
+
+
+def _message_calls(message: Any) -> tuple[ToolCall, ...]:
+    """The function calls of a (non-streamed) chat message."""
+    calls = []
+    for call in getattr(message, "tool_calls", None) or ():
+        function = getattr(call, "function", None)
+        if function is None:  # a custom (non-function) tool call: not evalkit's format
+            continue
+        calls.append(ToolCall(call.id or "", function.name, parse_arguments(function.arguments)))
+    return tuple(calls)
+
+
+class _CallDeltas:
+    """Tool calls assembled from a stream's deltas (by index: an id and name first, then
+    the arguments' JSON text in pieces)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[str]] = {}
+
+    def add(self, deltas: Any) -> bool:
+        """Take one chunk's tool call deltas; True if it carried any."""
+        for delta in deltas or ():
+            slot = self._calls.setdefault(int(getattr(delta, "index", 0) or 0), ["", "", ""])
+            if getattr(delta, "id", None):
+                slot[0] = delta.id
+            function = getattr(delta, "function", None)
+            if function is not None:
+                slot[1] += getattr(function, "name", None) or ""
+                slot[2] += getattr(function, "arguments", None) or ""
+        return bool(deltas)
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(call_id, name, parse_arguments(arguments))
+            for _, (call_id, name, arguments) in sorted(self._calls.items())
+        )
 
 
 def _generation(

@@ -22,6 +22,7 @@ from evalkit.contracts import (
     ScorerSummary,
     StoredRun,
 )
+from evalkit.report.transcripts import render_transcripts
 
 __all__ = [
     "render_dry_run",
@@ -186,6 +187,7 @@ def render_run(outcome: RunOutcome, console: Console, db: str | None = None) -> 
         )
     console.print(line)
     _render_summary(outcome.summary, outcome.gates, console)
+    render_transcripts(outcome.transcripts, console, limit=3, passed=False, run_id=outcome.run_id)
     if outcome.error:
         console.print(f" [red]run incomplete:[/] {escape(outcome.error)}")
     if header.baseline_note:
@@ -201,8 +203,9 @@ def render_run(outcome: RunOutcome, console: Console, db: str | None = None) -> 
     console.print(footer)
 
 
-def render_stored_run(run: StoredRun, console: Console) -> None:
-    """``evalkit runs show``: provenance, the summary, gates, and the stored comparison."""
+def render_stored_run(run: StoredRun, console: Console, transcripts: int | None = 10) -> None:
+    """``evalkit runs show``: provenance, the summary, gates, up to ``transcripts``
+    conversations (None: all), and the stored comparison."""
     console.print(
         f"run {run.id} · started {(run.started_at or '')[:19]} UTC · {run.status} · "
         f"exit {run.exit_code} · evalkit {run.evalkit_version} · commit "
@@ -213,6 +216,7 @@ def render_stored_run(run: StoredRun, console: Console) -> None:
         console.print(f" provider {p.provider}: {p.identity}", markup=False)
     console.print(f"[bold]{escape(run.suite)}[/]")
     _render_summary(run.summary, run.gates, console)
+    render_transcripts(run.transcripts, console, limit=transcripts, run_id=run.id)
     if run.comparison is not None:
         from evalkit.report.verdict import render_comparison
 

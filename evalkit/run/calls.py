@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import random
 import time
 from collections import Counter, defaultdict
@@ -345,6 +346,7 @@ class CallService:
             generation.finish_reason,
             generation.served_by or provider.id,
             cost,
+            tuple(call.as_dict() for call in generation.tool_calls),
         )
         self._fresh.append(CacheRow(entry, provider.type, provider.model, components, utcnow()))
 
@@ -477,11 +479,8 @@ class CallService:
         failures: list[str] = []
         last: CallOutcome | None = None
         for member, member_attempts in chain:
-            member_request = Request(
-                request.messages,
-                member.effective_params(request.prompt_params),
-                request.prompt_params,
-                request.item,
+            member_request = dataclasses.replace(
+                request, params=member.effective_params(request.prompt_params)
             )
             policy = RetryPolicy(
                 max_attempts=member_attempts,

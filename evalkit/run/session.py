@@ -46,6 +46,7 @@ def finish(inv: Invocation, recorded: RecordedRun, executed: Executed) -> RunOut
     from evalkit.run.summary import summarize_run
     from evalkit.score.gates import check_gates
     from evalkit.store import runs as store_runs
+    from evalkit.store.results import run_transcripts
 
     prepared = recorded.prepared
     planned, calls, stats = prepared.planned, prepared.calls, executed.stats
@@ -106,6 +107,7 @@ def finish(inv: Invocation, recorded: RecordedRun, executed: Executed) -> RunOut
         error=error,
         elapsed_s=stats.elapsed,
         header=recorded.header,
+        transcripts=run_transcripts(inv.store, run_id),
     )
 
 

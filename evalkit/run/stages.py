@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from evalkit import __version__
 from evalkit.config import Project
-from evalkit.errors import EvalkitError, InputError
+from evalkit.errors import EvalkitError, InputError, SetupError, display_path
 from evalkit.load.prompts import PromptLibrary
 from evalkit.providers.pool import ProviderPool, default_provider_id
 from evalkit.providers.pricing import Pricing
@@ -154,8 +154,18 @@ def plan(inv: Invocation, suite: Suite) -> PlannedRun:
         shard=parse_shard(opts.shard) if opts.shard else None,
     )
     concurrency = {}
+    with_tools = [p for p in work.prompts if p.tools]
     for pid in provider_ids:
         provider = inv.pool.get(pid)
+        if with_tools and not provider.accepts_tools():
+            prompt = with_tools[0]
+            raise InputError(
+                f"{prompt.ref} declares tools, and provider '{pid}' runs in "
+                f"{provider.mode} mode (one text prompt: no tools)",
+                path=display_path(prompt.path),
+                fix=f"run it on a chat-mode provider (`mode: chat` on '{pid}' in evalkit.yaml, "
+                "for a model that takes tools), or remove `tools:`",
+            )
         if hasattr(provider, "check_covers"):  # replay: every planned call must be stored
             provider.check_covers([i for i in work.items if i.provider == pid])
         concurrency[pid] = (
@@ -251,7 +261,15 @@ async def start(inv: Invocation, prepared: PreparedRun) -> None:
         for member, _ in provider.chain() or ():
             prepared.calls.set_concurrency(member.id, planned.concurrency[pid])
         if pid in prepared.needed:
-            await inv.pool.start(pid, planned.concurrency[pid])
+            started = await inv.pool.start(pid, planned.concurrency[pid])
+            if any(p.tools for p in planned.plan.prompts):
+                problem = await started.tools_problem()
+                if problem is not None:
+                    raise SetupError(
+                        problem,
+                        fix="use a model whose chat template takes tools (or give llama-server "
+                        "one: `server_args: [--chat-template-file, FILE]`), or another provider",
+                    )
     for scorer in prepared.scorers:
         await scorer.start()
 

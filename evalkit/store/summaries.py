@@ -28,6 +28,13 @@ __all__ = [
     "scorer_order",
 ]
 
+#: Requests of a result that were sent, not answered by the cache: a retry is an attempt
+#: beyond them (a conversation makes several requests; a cache hit makes none).
+_FRESH_REQUESTS = """(CASE WHEN transcript IS NULL THEN (CASE WHEN cache_hit THEN 0 ELSE 1 END)
+    ELSE json_array_length(transcript) - len(list_filter(
+        CAST(json_extract(transcript, '$[*].cache_hit') AS BOOLEAN[]),
+        lambda hit: coalesce(hit, false))) END)"""
+
 _GROUPS = """
 SELECT prompt, provider, any_value(model) AS model,
        count(*) AS results,
@@ -44,11 +51,11 @@ SELECT prompt, provider, any_value(model) AS model,
        sum(output_tokens) AS output_tokens,
        sum(cost_usd) AS cost_usd,
        count(*) FILTER (WHERE cache_hit) AS cache_hits,
-       sum(attempts - 1) AS retries,
+       sum(greatest(attempts - {_FRESH_REQUESTS}, 0)) AS retries,
        avg(score) AS score
 FROM results WHERE run_id = ?
 GROUP BY prompt, provider ORDER BY prompt, provider
-"""
+""".replace("{_FRESH_REQUESTS}", _FRESH_REQUESTS)
 
 _SCORES = """
 SELECT r.prompt, r.provider, s.scorer, any_value(s.scorer_type) AS type,

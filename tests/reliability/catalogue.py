@@ -102,6 +102,17 @@ class Bad:
 
 RUN_FIRST = (("run",),)
 
+#: A tool declaration appended to ``prompt_with(...)`` (its ``properties`` are line 11).
+_TOOLS = (
+    "tools:\n"
+    "  - type: function\n"
+    "    function:\n"
+    "      name: get_weather\n"
+    "      parameters:\n"
+    "        type: object\n"
+    "        properties: {city: {type: string}}\n"
+)
+
 _ENTRIES: dict[str, Bad] = {
     # -- evalkit.yaml -----------------------------------------------------------------------
     "config-yaml-syntax": Bad(
@@ -894,6 +905,103 @@ _ENTRIES: dict[str, Bad] = {
     "tag-without-value": Bad(("run", "--tag", "branch"), r"--tag 'branch'", "K=V", "--tag branch="),
     "provider-option-unknown": Bad(
         ("run", "-p", "fkae"), r"", "provider 'fkae' is not defined", "did you mean 'fake'"
+    ),
+    # -- conversations and tools ------------------------------------------------------------
+    "prompt-tool-parameters-invalid": Bad(
+        ("run",),
+        rf"{V1}:11: ",
+        "invalid JSON Schema in a tool's parameters at properties/city/type",
+        "json-schema.org",
+        {V1: prompt_with('"v1: {{ country }}"') + _TOOLS.replace("string", "strng")},
+    ),
+    "prompt-tool-choice-unknown-tool": Bad(
+        ("run",),
+        rf"{V1}:12: ",
+        "tool_choice names 'get_wether', which is not in `tools`",
+        "did you mean 'get_weather'",
+        {
+            V1: prompt_with('"v1: {{ country }}"')
+            + _TOOLS
+            + "tool_choice: {type: function, function: {name: get_wether}}\n"
+        },
+    ),
+    "prompt-tools-under-params": Bad(
+        ("run",),
+        rf"{V1}:4: ",
+        "`tools` belongs at the top level",
+        "move it out of `params:`",
+        {V1: prompt_with('"v1: {{ country }}"', params="{tools: []}")},
+    ),
+    "prompt-tools-on-a-completion-provider": Bad(
+        ("run", "-p", "base"),
+        rf"{V1}: ",
+        "capitals@v1 declares tools, and provider 'base' runs in completion mode",
+        "mode: chat",
+        {
+            V1: prompt_with('"v1: {{ country }}"') + _TOOLS,
+            CONFIG: config_with(
+                '  base: {type: openai, base_url: "{url}/v1", model: m, mode: completion}\n'
+            ),
+        },
+    ),
+    "prompt-history-var-not-messages": Bad(
+        ("run",),
+        rf"{CASES}:1: ",
+        "var 'chat' (the history capitals@v1 inserts) must be a list of messages",
+        "role",
+        {
+            V1: "messages:\n  - {history: chat}\n  - {role: user, content: hi}\n",
+            CASES: '{"id": "a", "vars": {"chat": "hello", "capital": "x"}}\n',
+        },
+    ),
+    "case-turn-undefined-variable": Bad(
+        ("run",),
+        rf"{CASES}:1: ",
+        "case 'a': UndefinedError: 'order' is undefined",
+        "add the var",
+        {CASES: '{"id": "a", "vars": {"country": "x"}, "turns": ["My order {{ order }}"]}\n'},
+    ),
+    "case-message-bad-role": Bad(
+        ("run",),
+        rf"{CASES}:1: ",
+        "messages.role must be one of",
+        "role: user",
+        {
+            CASES: '{"id": "a", "vars": {"country": "x"}, '
+            '"messages": [{"role": "bot", "content": "hi"}]}\n'
+        },
+    ),
+    "suite-tool-result-missing-result": Bad(
+        ("run",),
+        rf"{SUITE}:7: ",
+        "tool_results: missing required key 'result'",
+        "result:",
+        {SUITE: suite_with(extra="tool_results:\n  - {name: get_weather}\n")},
+    ),
+    "scorer-tool-call-without-name": Bad(
+        ("run",),
+        rf"{SUITE}:5: ",
+        "give the expected call's `name`, or a list of `calls`",
+        "",
+        {SUITE: suite_with(scorers="  - {type: tool_call, arguments: {city: x}}\n")},
+    ),
+    "scorer-tool-call-template-undefined": Bad(
+        ("run",),
+        rf"{CASES}:1: ",
+        "scorer 'tool_call' arguments use {{ city }} but case 'france' has no var 'city'",
+        f"{SUITE}:5",
+        {
+            SUITE: suite_with(
+                scorers='  - {type: tool_call, name: f, arguments: {c: "{{ city }}"}}\n'
+            )
+        },
+    ),
+    "scorer-turn-zero": Bad(
+        ("run",),
+        rf"{SUITE}:5: ",
+        "turns count from 1",
+        "",
+        {SUITE: suite_with(scorers="  - {type: contains, value: x, turn: 0}\n")},
     ),
     "command-unknown": Bad(("rnu",), r"", "no such command 'rnu'", "did you mean 'run'"),
     "query-bad-sql": Bad(
