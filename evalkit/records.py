@@ -24,6 +24,8 @@ __all__ = [
     "Gates",
     "Generation",
     "Message",
+    "Passage",
+    "Passages",
     "PromptVersion",
     "Result",
     "Score",
@@ -94,6 +96,33 @@ class PromptVersion:
         return f"{self.name}@{self.version}"
 
 
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One retrieved passage of a case's ``context``: the id citations name, and its text."""
+
+    id: str
+    text: str
+    #: Anything else the retriever knows (title, source URL, score), for templates.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "text": self.text}
+        if self.metadata:
+            data["metadata"] = self.metadata
+        return data
+
+
+class Passages(tuple[Passage, ...]):
+    """A case's passages as a prompt template sees ``context``: ``{{ context }}`` renders
+    them one per line as ``[id] text``; ``{% for p in context %}`` walks them (``p.id``,
+    ``p.text``, ``p.metadata``)."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return "\n".join(f"[{p.id}] {p.text}" for p in self)
+
+
 @dataclass(frozen=True)
 class Case:
     """One test case of a suite."""
@@ -109,12 +138,22 @@ class Case:
     #: Where the case was read from (for error messages).
     source: str = ""
     line: int | None = None
+    #: Retrieved passages the answer should be grounded in (``context:``); None when the
+    #: case has none, ``()`` when retrieval found nothing.
+    context: Passages | None = None
 
     @property
     def references(self) -> list[str]:
         if self.reference is None:
             return []
         return [self.reference] if isinstance(self.reference, str) else list(self.reference)
+
+    @property
+    def template_vars(self) -> dict[str, Any]:
+        """What a prompt template sees: the vars, and ``context`` when the case has one."""
+        if self.context is None:
+            return self.vars
+        return {**self.vars, "context": self.context}
 
 
 @dataclass(frozen=True)

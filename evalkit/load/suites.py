@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalkit.errors import InputError, NotFoundError, did_you_mean
+from evalkit.load.context import context_from_csv, load_context
 from evalkit.load.margins import load_margin
 from evalkit.load.prompts import PromptLibrary, check_template, parse_ref, template_variables
 from evalkit.load.source import LineMap, display_path, read_text, read_yaml, validate
@@ -65,6 +66,7 @@ class _CaseModel(BaseModel):
     reference: str | list[str] | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    context: Any = None  # checked by load.context
 
 
 _SUITE_EXAMPLES = {
@@ -96,7 +98,11 @@ def case_from_mapping(data: Any, lines: LineMap, source: str) -> Case:
         what="case",
         examples=_CASE_EXAMPLES,
     )
-    digest = content_hash({"vars": model.vars, "reference": model.reference})
+    context = load_context(model.context, lines, model.vars)
+    content: dict[str, Any] = {"vars": model.vars, "reference": model.reference}
+    if context is not None:
+        content["context"] = [p.as_dict() for p in context]
+    digest = content_hash(content)
     case_id = str(model.id) if model.id is not None and str(model.id) else f"case-{digest[:10]}"
     return Case(
         id=case_id,
@@ -107,6 +113,7 @@ def case_from_mapping(data: Any, lines: LineMap, source: str) -> Case:
         metadata=model.metadata,
         source=source,
         line=lines.line(()),
+        context=context,
     )
 
 
@@ -134,7 +141,8 @@ def _read_jsonl(path: Path, shown: str) -> Iterable[Case]:
 
 def _read_csv(path: Path, shown: str) -> Iterable[Case]:
     """CSV: a header row; columns ``id``, ``reference``, ``tags`` (separated by ``;``),
-    ``metadata.<key>``; every other column (or ``vars.<key>``) is a var."""
+    ``metadata.<key>``, ``context`` (a JSON list of passages, or one passage's text); every
+    other column (or ``vars.<key>``) is a var."""
     text = read_text(path, shown=shown, encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
@@ -163,6 +171,8 @@ def _read_csv(path: Path, shown: str) -> Iterable[Case]:
                 case["reference"] = value
             elif key == "tags":
                 case["tags"] = [t.strip() for t in (value or "").split(";") if t.strip()]
+            elif key == "context":
+                case["context"] = context_from_csv(value, shown, line)
             elif key.startswith("metadata."):
                 case["metadata"][key[len("metadata.") :]] = value
             else:

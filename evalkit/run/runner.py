@@ -133,7 +133,7 @@ class Runner:
             if shared is None:
                 shared = provider.effective_params(item.prompt.params)
                 params[(item.provider, item.prompt.ref)] = shared
-            messages = render_messages(item.prompt, item.case.vars, case=item.case)
+            messages = render_messages(item.prompt, item.case.template_vars, case=item.case)
             request = Request(messages, shared, item.prompt.params, item)
             result = self._result(item, provider, request)
             key = self.calls.key(provider, request, item.repeat)
