@@ -32,6 +32,8 @@ from evalkit.contracts.comparison import (
     Flip,
     Flips,
     FlipSide,
+    GenerationConstraint,
+    GenerationConstraints,
     Matrix,
     Mde,
     Metric,
@@ -47,11 +49,13 @@ from evalkit.contracts.summary import (
     DryRunCalls,
     ErrorCount,
     Gate,
+    Grounding,
     GroupSummary,
     Repeats,
     RunStats,
     RunSummary,
     ScorerSummary,
+    UnsupportedClaims,
 )
 
 __all__ = [
@@ -76,6 +80,9 @@ __all__ = [
     "FlipSide",
     "Flips",
     "Gate",
+    "GenerationConstraint",
+    "GenerationConstraints",
+    "Grounding",
     "GroupSummary",
     "Margin",
     "MarginError",
@@ -95,6 +102,7 @@ __all__ = [
     "ScorerSummary",
     "StoredRun",
     "Unpaired",
+    "UnsupportedClaims",
     "Verdict",
     "margin_for",
 ]

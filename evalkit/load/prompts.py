@@ -29,6 +29,7 @@ __all__ = [
     "load_prompt_file",
     "parse_ref",
     "project_library",
+    "prompt_error",
     "render_messages",
     "render_template",
     "template_problem",
@@ -184,6 +185,12 @@ def load_prompt_file(path: Path, name: str | None = None) -> PromptVersion:
         check_template(message.content, lines, ("messages", i, "content"))
     messages = tuple(Message(m.role, m.content) for m in model.messages)
     params = model.params.model_dump(exclude_none=True)
+    if "response_format" in params:
+        from evalkit.load.response_format import normalise_response_format
+
+        params["response_format"] = normalise_response_format(
+            params["response_format"], path, lines
+        )
     digest = content_hash({"messages": [m.as_dict() for m in messages], "params": params})
     return PromptVersion(
         name=name or path.parent.name,
@@ -233,6 +240,17 @@ def render_messages(
         except Exception as exc:
             raise _render_error(prompt, i, case, exc) from None
     return rendered
+
+
+def prompt_error(
+    prompt: PromptVersion, loc: tuple[str | int, ...], message: str, fix: str | None
+) -> InputError:
+    """An input error at ``loc`` (e.g. ``("params", "response_format")``) of a prompt file."""
+    shown = display_path(prompt.path)
+    line = None
+    with contextlib.suppress(InputError):
+        line = read_yaml(prompt.path, shown=shown)[1].line(loc)
+    return InputError(message, path=shown, line=line, fix=fix)
 
 
 def _render_error(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -58,6 +58,11 @@ class OpenAIOptions(ProviderOptions):
     #: Seconds an idle connection is kept for reuse; 0 opens a new connection per request
     #: (for servers that drop kept-alive connections, see the ``local`` provider).
     keepalive_expiry: float = Field(default=5.0, ge=0)
+    #: How a prompt's ``response_format`` is sent: as ``response_format`` (OpenAI, vLLM,
+    #: llama.cpp chat), as llama.cpp's ``json_schema`` field (llama.cpp, needed in completion
+    #: mode, where it ignores ``response_format``), or ``auto``: ``json_schema`` for the
+    #: ``llamacpp`` preset, else ``response_format``.
+    structured_outputs: Literal["auto", "response_format", "json_schema"] = "auto"
 
 
 class OpenAIProvider(ClientProvider):
@@ -119,6 +124,16 @@ class OpenAIProvider(ClientProvider):
                 keepalive_expiry=expiry or None,
             )
         )
+
+    def effective_params(self, prompt_params: Mapping[str, Any]) -> dict[str, Any]:
+        """The params sent: a ``response_format`` goes as this server understands it."""
+        params = super().effective_params(prompt_params)
+        how = self.options.structured_outputs  # type: ignore[attr-defined]
+        if how == "json_schema" or (how == "auto" and self.type == "llamacpp"):
+            from evalkit.providers.structured import as_llama_json_schema
+
+            return as_llama_json_schema(params)
+        return params
 
     def _arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
         args = {k: v for k, v in params.items() if k in _KNOWN}

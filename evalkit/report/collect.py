@@ -7,13 +7,14 @@ when it passed), the same rule the flips use.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from evalkit.compare.align import Group, RunData, load_run
 from evalkit.contracts import RunOutcome
 from evalkit.store.db import Store
 
-__all__ = ["CaseOutcome", "RunReport", "case_outcome", "collect"]
+__all__ = ["CaseOutcome", "RunReport", "case_outcome", "collect", "unsupported_claims"]
 
 
 @dataclass
@@ -92,6 +93,18 @@ def case_outcome(group: Group, case_id: str, scorer: str | None) -> CaseOutcome 
         error=error,
         latency_ms=sum(latencies) / len(latencies) if latencies else None,
     )
+
+
+def unsupported_claims(detail: str | None) -> list[str] | None:
+    """A faithfulness verdict's unsupported claims (None: not a faithfulness verdict)."""
+    if not detail or '"unsupported"' not in detail:
+        return None
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return None
+    claims = data.get("unsupported") if isinstance(data, dict) else None
+    return [str(c) for c in claims] if isinstance(claims, list) else None
 
 
 def collect(store: Store, outcome: RunOutcome) -> RunReport:

@@ -14,12 +14,13 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.contracts import Budget, Comparison, Metric, PairingResult
-from evalkit.report.collect import RunReport, case_outcome
+from evalkit.report.collect import RunReport, case_outcome, unsupported_claims
 from evalkit.report.format import (
     HTML_CLASS,
     budget_value,
     change,
     colour,
+    detail_text,
     exit_meaning,
     headline,
     mde_text,
@@ -110,6 +111,8 @@ def _cases_view(report: RunReport) -> list[dict[str, Any]]:
                                 "value": s["value"],
                                 "passed": s["passed"],
                                 "detail": s["detail"],
+                                "summary": detail_text(s["detail"]),
+                                "unsupported": unsupported_claims(s["detail"]),
                             }
                             for name, s in scores.items()
                         ],
