@@ -145,12 +145,17 @@ def _render_grounding(name: str, scope: str, found: Grounding, console: Console)
     """A faithfulness judge's unsupported claims: how many, and the first answers' claims."""
     if not found.answers:
         return
-    head = (
-        f" {escape(name)} ({escape(scope)}): {found.with_unsupported} of {found.answers} "
-        f"answers make claims their context does not support ({found.unsupported} of "
-        f"{found.claims} claims)"
+    where = f" {escape(name)} ({escape(scope)}): "
+    if not found.with_unsupported:
+        console.print(
+            f"{where}no answer makes a claim its context does not support "
+            f"({found.answers} answers, {found.claims} claims)"
+        )
+        return
+    console.print(
+        f"{where}{found.with_unsupported} of {found.answers} answers make claims their "
+        f"context does not support ({found.unsupported} of {found.claims} claims)"
     )
-    console.print(head if found.with_unsupported else head.replace(" make ", " make no "))
     for example in found.examples:
         claims = " · ".join(f"“{_clip(c, 70)}”" for c in example.claims[:3])
         more = f" (+{len(example.claims) - 3})" if len(example.claims) > 3 else ""

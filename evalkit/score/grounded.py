@@ -8,7 +8,8 @@
   ``scale`` (default 1–5), normalised to 0–1 like the rubric mode.
 * ``context_relevance`` — which passages help answer the question: every passage marked
   relevant or not. Value: the share of relevant passages (a precision of the retrieval; it
-  does not depend on the answer, so the response cache answers it once per case and judge).
+  does not depend on the answer, so it is asked once per case in a run, and the response
+  cache answers it in later runs).
   A case whose context is empty has nothing to rate: undecided.
 
 The passages, the answer and the question are quoted line by line between markers
@@ -19,6 +20,7 @@ is invalid (undecided), as in every mode.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from evalkit.records import Case
@@ -99,7 +101,14 @@ async def grade_grounded(judge: Judge, item: ScoreInput) -> Outcome:
             judge._detail(mode=mode, verdict="invalid", error="the case's context is empty"),
         )
     schema = schema_for(mode, case, judge.options.scale)
-    reply = await judge._ask(judge._variables(item), item, schema)
+    if mode == "context_relevance":  # the same verdict for every answer to the case
+        task = judge._per_case.get(case.hash)
+        if task is None:
+            task = asyncio.ensure_future(judge._ask(judge._variables(item), item, schema))
+            judge._per_case[case.hash] = task
+        reply = await task
+    else:
+        reply = await judge._ask(judge._variables(item), item, schema)
     cached = {"cached": True} if reply.get("cached") else {}
     if "invalid" in reply:
         return Outcome(

@@ -94,6 +94,8 @@ class Judge(Scorer):
         self.how = "none"
         self._sem: asyncio.Semaphore | None = None
         self._b_answers: dict[tuple[str, str, int], Any] = {}
+        #: context_relevance verdicts per case hash: one judge call per case in a run.
+        self._per_case: dict[str, asyncio.Task[dict[str, Any]]] = {}
         #: The judge is (the model of) a provider under test, allowed by allow_self_judge.
         self._self_judge = False
 
