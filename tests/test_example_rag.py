@@ -119,6 +119,8 @@ def test_the_faithfulness_suite_end_to_end(project):
             "SELECT r.prompt, json_extract(s.detail, '$.unsupported') FROM scores s "
             "JOIN results r ON r.id = s.result_id WHERE s.scorer = 'faithfulness'"
         ).fetchall()
+        (context,) = con.execute("SELECT context FROM cases WHERE id = 'library'").fetchone()
+    assert [p["id"] for p in json.loads(context)] == ["hist-1", "geo-2"]
     assert len(rows) == 24
     assert {u for p, u in rows if p == "answer@v1"} == {'["It is famous worldwide."]'}
     assert {u for p, u in rows if p == "answer@v2"} == {"[]"}

@@ -179,10 +179,16 @@ ALTER TABLE results ADD COLUMN score DOUBLE;         -- weighted mean of pass/fa
 ALTER TABLE runs ADD COLUMN invocation VARCHAR;     -- runs started by one command share it
 """
 
+# A case's retrieved passages (`context:`), stored with the case like its vars.
+_CASE_CONTEXT = """
+ALTER TABLE cases ADD COLUMN context JSON;          -- [{id, text, metadata?}]; NULL: none
+"""
+
 #: (number, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", _INITIAL),
     (2, "response cache", _CACHE),
     (3, "baselines per suite; a run's baseline", _BASELINES),
     (4, "score cache; weighted score; invocation", _SCORE_CACHE),
+    (5, "case context", _CASE_CONTEXT),
 ]

@@ -231,6 +231,9 @@ def record_cases(store: Store, suite: str, cases: Sequence[Case]) -> None:
             json.dumps(list(c.tags)),
             json.dumps(c.metadata, default=str),
             now,
+            None
+            if c.context is None
+            else json.dumps([p.as_dict() for p in c.context], default=str),
         )
         for c in cases
         if (c.id, c.hash) not in known
@@ -246,6 +249,7 @@ def record_cases(store: Store, suite: str, cases: Sequence[Case]) -> None:
             ("tags", "JSON"),
             ("metadata", "JSON"),
             ("first_seen", "TIMESTAMP"),
+            ("context", "JSON"),
         ],
         rows,
         replace=False,

@@ -257,3 +257,31 @@ def test_the_comparison_says_which_side_was_constrained(tmp_path, monkeypatch):
     )
     assert note in pairing["notes"]
     assert note in " ".join(text.output.split())
+
+
+@pytest.mark.server
+def test_llama_server_enforces_the_schema_only_through_json_schema(llama, tmp_path, monkeypatch):
+    """On the real llama-server in completion mode: `response_format` is ignored without a
+    word, so evalkit sends the schema as `json_schema`, which it enforces."""
+    monkeypatch.chdir(tmp_path)
+    url = f"{llama}/v1"
+    _project(tmp_path, url)
+    (tmp_path / "evalkit.yaml").write_text(
+        "providers:\n"
+        f'  plain: {{type: openai, base_url: "{url}", model: g, mode: completion, '
+        "structured_outputs: response_format}\n"
+        f'  grammar: {{type: openai, base_url: "{url}", model: g, mode: completion, '
+        "structured_outputs: json_schema}\n"
+    )
+    suite = tmp_path / "suites/extract.yaml"
+    suite.write_text(
+        suite.read_text()
+        .replace("prompt: [extract@v1, extract@v2]", "prompt: extract@v2")
+        .replace("providers: [chat, comp, claude]", "providers: [plain, grammar]")
+    )
+    result = CliRunner().invoke(app, ["run", "--json"])
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads(result.stdout)["runs"]
+    scores = {g["provider"]: g["scores"]["json_schema"]["mean"] for g in run["summary"]["groups"]}
+    assert scores["grammar"] == 1.0
+    assert scores["plain"] < 1.0  # the same request, unconstrained by llama.cpp
