@@ -43,6 +43,9 @@ _KNOWN = {
     "response_format",
     "max_completion_tokens",
 }
+#: Named arguments of chat completions that the SDK's text completions do not take: in
+#: completion mode they go in ``extra_body``, for the server to honour (vLLM) or not.
+_CHAT_ONLY = {"response_format", "max_completion_tokens"}
 
 
 class OpenAIOptions(ProviderOptions):
@@ -136,8 +139,9 @@ class OpenAIProvider(ClientProvider):
         return params
 
     def _arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        args = {k: v for k, v in params.items() if k in _KNOWN}
-        extra = {k: v for k, v in params.items() if k not in _KNOWN}
+        known = _KNOWN - _CHAT_ONLY if self.mode == "completion" else _KNOWN
+        args = {k: v for k, v in params.items() if k in known}
+        extra = {k: v for k, v in params.items() if k not in known}
         if extra:
             args["extra_body"] = extra
         return args

@@ -285,3 +285,7 @@ def test_llama_server_enforces_the_schema_only_through_json_schema(llama, tmp_pa
     scores = {g["provider"]: g["scores"]["json_schema"]["mean"] for g in run["summary"]["groups"]}
     assert scores["grammar"] == 1.0
     assert scores["plain"] < 1.0  # the same request, unconstrained by llama.cpp
+    with duckdb.connect(".evalkit/evalkit.duckdb", read_only=True) as con:
+        sent = dict(con.execute("SELECT DISTINCT provider, params FROM results").fetchall())
+    assert json.loads(sent["plain"])["response_format"] == CANONICAL
+    assert json.loads(sent["grammar"])["json_schema"] == SCHEMA
