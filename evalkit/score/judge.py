@@ -69,7 +69,8 @@ __all__ = ["PACKAGE_PROMPTS", "Judge", "JudgeOptions"]
 
 
 class Judge(Scorer):
-    """An LLM judge: rubric, reference-guided or pairwise; invalid verdicts are undecided."""
+    """An LLM judge: rubric, reference-guided, pairwise or grounded in the case's passages;
+    invalid verdicts are undecided."""
 
     type = "judge"
     version = "1"
