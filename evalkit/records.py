@@ -25,6 +25,8 @@ __all__ = [
     "Gates",
     "Generation",
     "Message",
+    "Passage",
+    "Passages",
     "PromptVersion",
     "Result",
     "Score",
@@ -197,6 +199,33 @@ class ScriptedToolResult:
 DEFAULT_MAX_STEPS = 5
 
 
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One retrieved passage of a case's ``context``: the id citations name, and its text."""
+
+    id: str
+    text: str
+    #: Anything else the retriever knows (title, source URL, score), for templates.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "text": self.text}
+        if self.metadata:
+            data["metadata"] = self.metadata
+        return data
+
+
+class Passages(tuple[Passage, ...]):
+    """A case's passages as a prompt template sees ``context``: ``{{ context }}`` renders
+    them one per line as ``[id] text``; ``{% for p in context %}`` walks them (``p.id``,
+    ``p.text``, ``p.metadata``)."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return "\n".join(f"[{p.id}] {p.text}" for p in self)
+
+
 @dataclass(frozen=True)
 class Case:
     """One test case of a suite."""
@@ -222,6 +251,9 @@ class Case:
     #: Requests per turn at most when tool calls are answered from ``tool_results``
     #: (None: ``DEFAULT_MAX_STEPS``).
     max_steps: int | None = None
+    #: Retrieved passages the answer should be grounded in (``context:``); None when the
+    #: case has none, ``()`` when retrieval found nothing.
+    context: Passages | None = None
 
     @property
     def references(self) -> list[str]:
@@ -247,6 +279,13 @@ class Case:
     def steps_per_turn(self) -> int:
         """Requests per turn at most (tool calls answered from the script, then a reply)."""
         return self.max_steps or DEFAULT_MAX_STEPS
+
+    @property
+    def template_vars(self) -> dict[str, Any]:
+        """What a prompt template sees: the vars, and ``context`` when the case has one."""
+        if self.context is None:
+            return self.vars
+        return {**self.vars, "context": self.context}
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from evalkit.contracts.comparison import (
     Flip,
     Flips,
     FlipSide,
+    GenerationConstraint,
+    GenerationConstraints,
     Matrix,
     Mde,
     Metric,
@@ -48,11 +50,13 @@ from evalkit.contracts.summary import (
     DryRunCalls,
     ErrorCount,
     Gate,
+    Grounding,
     GroupSummary,
     Repeats,
     RunStats,
     RunSummary,
     ScorerSummary,
+    UnsupportedClaims,
 )
 from evalkit.contracts.transcript import Transcript, TranscriptCall, TranscriptStep
 
@@ -78,6 +82,9 @@ __all__ = [
     "FlipSide",
     "Flips",
     "Gate",
+    "GenerationConstraint",
+    "GenerationConstraints",
+    "Grounding",
     "GroupSummary",
     "Margin",
     "MarginError",
@@ -100,6 +107,7 @@ __all__ = [
     "TranscriptCall",
     "TranscriptStep",
     "Unpaired",
+    "UnsupportedClaims",
     "Verdict",
     "margin_for",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "load_prompt_file",
     "parse_ref",
     "project_library",
+    "prompt_error",
     "prompt_variables",
     "render_messages",
     "render_template",
@@ -204,6 +205,12 @@ def load_prompt_file(path: Path, name: str | None = None) -> PromptVersion:
     )
     params = model.params.model_dump(exclude_none=True)
     params.update(load_tools(model.tools, model.tool_choice, params, lines))
+    if "response_format" in params:
+        from evalkit.load.response_format import normalise_response_format
+
+        params["response_format"] = normalise_response_format(
+            params["response_format"], path, lines
+        )
     digest = content_hash({"messages": [m.as_dict() for m in messages], "params": params})
     return PromptVersion(
         name=name or path.parent.name,
@@ -312,6 +319,17 @@ def _history(
             '{"role": "assistant", "content": "Hello!"}]',
         )
     return [Message(m["role"], m["content"]) for m in value or ()]
+
+
+def prompt_error(
+    prompt: PromptVersion, loc: tuple[str | int, ...], message: str, fix: str | None
+) -> InputError:
+    """An input error at ``loc`` (e.g. ``("params", "response_format")``) of a prompt file."""
+    shown = display_path(prompt.path)
+    line = None
+    with contextlib.suppress(InputError):
+        line = read_yaml(prompt.path, shown=shown)[1].line(loc)
+    return InputError(message, path=shown, line=line, fix=fix)
 
 
 def _render_error(

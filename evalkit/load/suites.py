@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalkit.errors import InputError, NotFoundError, did_you_mean
+from evalkit.load.context import context_from_csv, load_context
 from evalkit.load.margins import load_margin
 from evalkit.load.prompts import (
     PromptLibrary,
@@ -83,6 +84,7 @@ class _CaseModel(BaseModel):
     turns: list[str] = Field(default_factory=list)
     tool_results: list[Any] = Field(default_factory=list)
     max_steps: int | None = Field(default=None, ge=1, le=50)
+    context: Any = None  # checked by load.context
 
 
 _SUITE_EXAMPLES = {
@@ -148,7 +150,11 @@ def case_from_mapping(data: Any, lines: LineMap, source: str) -> Case:
         what="case",
         examples=_CASE_EXAMPLES,
     )
-    digest = content_hash({"vars": model.vars, "reference": model.reference})
+    context = load_context(model.context, lines, model.vars)
+    content: dict[str, Any] = {"vars": model.vars, "reference": model.reference}
+    if context is not None:
+        content["context"] = [p.as_dict() for p in context]
+    digest = content_hash(content)
     case_id = str(model.id) if model.id is not None and str(model.id) else f"case-{digest[:10]}"
     render = _renderer(model.vars, case_id, source, lines.line(()))
     case = Case(
@@ -164,8 +170,9 @@ def case_from_mapping(data: Any, lines: LineMap, source: str) -> Case:
         turns=tuple(render(t, lines, ("turns", i)) for i, t in enumerate(model.turns)),
         tool_results=tuple(scripted_results(model.tool_results, lines.sub("tool_results"), render)),
         max_steps=model.max_steps,
+        context=context,
     )
-    return _with_script(case, {"vars": model.vars, "reference": model.reference})
+    return _with_script(case, content)
 
 
 def _add_suite_script(cases: list[Case], model: _SuiteFile, lines: LineMap) -> list[Case]:
@@ -182,7 +189,10 @@ def _add_suite_script(cases: list[Case], model: _SuiteFile, lines: LineMap) -> l
             tool_results=(*case.tool_results, *shared),
             max_steps=case.max_steps or model.max_steps,  # the case's own wins
         )
-        out.append(_with_script(replaced, {"vars": case.vars, "reference": case.reference}))
+        content: dict[str, Any] = {"vars": case.vars, "reference": case.reference}
+        if case.context is not None:
+            content["context"] = [p.as_dict() for p in case.context]
+        out.append(_with_script(replaced, content))
     return out
 
 
@@ -210,7 +220,8 @@ def _read_jsonl(path: Path, shown: str) -> Iterable[Case]:
 
 def _read_csv(path: Path, shown: str) -> Iterable[Case]:
     """CSV: a header row; columns ``id``, ``reference``, ``tags`` (separated by ``;``),
-    ``metadata.<key>``; every other column (or ``vars.<key>``) is a var."""
+    ``metadata.<key>``, ``context`` (a JSON list of passages, or one passage's text); every
+    other column (or ``vars.<key>``) is a var."""
     text = read_text(path, shown=shown, encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
@@ -239,6 +250,8 @@ def _read_csv(path: Path, shown: str) -> Iterable[Case]:
                 case["reference"] = value
             elif key == "tags":
                 case["tags"] = [t.strip() for t in (value or "").split(";") if t.strip()]
+            elif key == "context":
+                case["context"] = context_from_csv(value, shown, line)
             elif key.startswith("metadata."):
                 case["metadata"][key[len("metadata.") :]] = value
             else:

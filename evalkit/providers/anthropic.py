@@ -1,6 +1,8 @@
 """``anthropic``: the Anthropic Messages API through the official SDK's async client.
 
-System turns become the ``system`` parameter and ``stop`` becomes ``stop_sequences``. Params the
+System turns become the ``system`` parameter and ``stop`` becomes ``stop_sequences``; a
+prompt's ``response_format`` (a JSON schema) becomes ``output_config.format`` (see
+``evalkit.providers.structured``). Params the
 installed SDK's ``messages.create`` does not take (``seed`` always; ``temperature``/``top_p`` in
 SDK releases whose API no longer accepts them) are dropped before the call, and the params
 stored on each result are exactly those sent. Streaming (the default) measures time to first
@@ -76,6 +78,10 @@ class AnthropicProvider(ClientProvider):
 
     def effective_params(self, prompt_params: Mapping[str, Any]) -> dict[str, Any]:
         params = super().effective_params(prompt_params)
+        if "response_format" in params:
+            from evalkit.providers.structured import as_anthropic
+
+            params = as_anthropic(params, self.id, "output_config" in _sdk_params())
         if "stop" in params:
             stop = params.pop("stop")
             params["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)

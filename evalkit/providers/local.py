@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -186,6 +187,16 @@ class LocalProvider(Provider):
 
     def default_params(self) -> dict[str, Any]:
         return {"seed": 0}
+
+    def effective_params(self, prompt_params: Mapping[str, Any]) -> dict[str, Any]:
+        """In completion mode a ``response_format`` goes as llama.cpp's ``json_schema`` (its
+        ``/v1/completions`` ignores ``response_format``); chat takes it as it is."""
+        params = super().effective_params(prompt_params)
+        if self.mode == "completion":
+            from evalkit.providers.structured import as_llama_json_schema
+
+            return as_llama_json_schema(params)
+        return params
 
     def default_concurrency(self) -> int:
         """One call per decoding slot: more would only wait in the server's queue, and the

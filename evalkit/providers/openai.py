@@ -16,7 +16,7 @@ import builtins
 import contextlib
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -52,6 +52,9 @@ _KNOWN = {
     "tool_choice",
     "parallel_tool_calls",
 }
+#: Named arguments of chat completions that the SDK's text completions do not take: in
+#: completion mode they go in ``extra_body``, for the server to honour (vLLM) or not.
+_CHAT_ONLY = {"response_format", "max_completion_tokens"}
 
 
 class OpenAIOptions(ProviderOptions):
@@ -67,6 +70,11 @@ class OpenAIOptions(ProviderOptions):
     #: Seconds an idle connection is kept for reuse; 0 opens a new connection per request
     #: (for servers that drop kept-alive connections, see the ``local`` provider).
     keepalive_expiry: float = Field(default=5.0, ge=0)
+    #: How a prompt's ``response_format`` is sent: as ``response_format`` (OpenAI, vLLM,
+    #: llama.cpp chat), as llama.cpp's ``json_schema`` field (llama.cpp, needed in completion
+    #: mode, where it ignores ``response_format``), or ``auto``: ``json_schema`` for the
+    #: ``llamacpp`` preset, else ``response_format``.
+    structured_outputs: Literal["auto", "response_format", "json_schema"] = "auto"
 
 
 class OpenAIProvider(ClientProvider):
@@ -129,9 +137,20 @@ class OpenAIProvider(ClientProvider):
             )
         )
 
+    def effective_params(self, prompt_params: Mapping[str, Any]) -> dict[str, Any]:
+        """The params sent: a ``response_format`` goes as this server understands it."""
+        params = super().effective_params(prompt_params)
+        how = self.options.structured_outputs  # type: ignore[attr-defined]
+        if how == "json_schema" or (how == "auto" and self.type == "llamacpp"):
+            from evalkit.providers.structured import as_llama_json_schema
+
+            return as_llama_json_schema(params)
+        return params
+
     def _arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        args = {k: v for k, v in params.items() if k in _KNOWN}
-        extra = {k: v for k, v in params.items() if k not in _KNOWN}
+        known = _KNOWN - _CHAT_ONLY if self.mode == "completion" else _KNOWN
+        args = {k: v for k, v in params.items() if k in known}
+        extra = {k: v for k, v in params.items() if k not in known}
         if extra:
             args["extra_body"] = extra
         return args

@@ -16,6 +16,7 @@ from rich.table import Table
 from evalkit.contracts import (
     Evaluation,
     Gate,
+    Grounding,
     GroupSummary,
     RunOutcome,
     RunSummary,
@@ -78,6 +79,8 @@ def _render_notes(groups: Sequence[GroupSummary], console: Console) -> None:
                 line += f" · {len(rep.flaky)} flaky: {escape(shown)}"
             console.print(line)
         for name, score in group.scores.items():
+            if score.grounding is not None:
+                _render_grounding(name, scope, score.grounding, console)
             missing = score.unscored or 0
             if not missing:
                 continue
@@ -93,6 +96,34 @@ def _render_notes(groups: Sequence[GroupSummary], console: Console) -> None:
                 f" [yellow]{escape(name)}[/] ({escape(scope)}): {count} "
                 "(undecided, never counted as pass or fail)"
             )
+
+
+def _render_grounding(name: str, scope: str, found: Grounding, console: Console) -> None:
+    """A faithfulness judge's unsupported claims: how many, and the first answers' claims."""
+    if not found.answers:
+        return
+    where = f" {escape(name)} ({escape(scope)}): "
+    if not found.with_unsupported:
+        console.print(
+            f"{where}no answer makes a claim its context does not support "
+            f"({found.answers} answers, {found.claims} claims)"
+        )
+        return
+    console.print(
+        f"{where}{found.with_unsupported} of {found.answers} answers make claims their "
+        f"context does not support ({found.unsupported} of {found.claims} claims)"
+    )
+    for example in found.examples:
+        claims = " · ".join(f"“{_clip(c, 70)}”" for c in example.claims[:3])
+        more = f" (+{len(example.claims) - 3})" if len(example.claims) > 3 else ""
+        repeat = f" #{example.repeat}" if example.repeat else ""
+        console.print(f"   {escape(example.case_id)}{repeat}: {escape(claims)}{more}")
+    if found.with_unsupported > len(found.examples):
+        console.print(f"   … {found.with_unsupported - len(found.examples)} more answers")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _groups_table(groups: Sequence[GroupSummary]) -> Table:

@@ -81,7 +81,7 @@ def check_variables(prompts: Sequence[PromptVersion], cases: Sequence[Case]) -> 
         needed = prompt_variables(prompt)
         slots = [m.content for m in prompt.messages if m.role == HISTORY_ROLE]
         for case in cases:
-            missing = sorted(needed - set(case.vars))
+            missing = sorted(needed - set(case.template_vars))
             if missing:
                 raise InputError(
                     f"case '{case.id}' has no var '{missing[0]}', which {prompt.ref} uses",
@@ -90,8 +90,12 @@ def check_variables(prompts: Sequence[PromptVersion], cases: Sequence[Case]) -> 
                     fix=did_you_mean(
                         missing[0],
                         case.vars,
-                        also=f"add `{missing[0]}` to the case's vars, or change "
-                        f"{prompt.path.parent.name}/{prompt.path.name}",
+                        also=(
+                            "give the case its passages in `context:`"
+                            if missing[0] == "context"
+                            else f"add `{missing[0]}` to the case's vars"
+                        )
+                        + f", or change {prompt.path.parent.name}/{prompt.path.name}",
                     ),
                 )
             for name in slots:

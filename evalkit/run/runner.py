@@ -147,7 +147,7 @@ class Runner:
             if shared is None:
                 shared = provider.effective_params(item.prompt.params)
                 params[(item.provider, item.prompt.ref)] = shared
-            messages = render_messages(item.prompt, item.case.vars, case=item.case)
+            messages = render_messages(item.prompt, item.case.template_vars, case=item.case)
             messages += item.case.messages
             conversation = None
             if is_scripted(item):

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 from evalkit import __version__
 from evalkit.config import Project
 from evalkit.errors import EvalkitError, InputError, SetupError, display_path
-from evalkit.load.prompts import PromptLibrary
+from evalkit.load.prompts import PromptLibrary, prompt_error
 from evalkit.providers.pool import ProviderPool, default_provider_id
 from evalkit.providers.pricing import Pricing
-from evalkit.records import Result, Suite, content_hash
+from evalkit.records import PromptVersion, Result, Suite, content_hash
 from evalkit.run.calls import CallObserver, CallService
 from evalkit.run.interrupts import SignalStop
 from evalkit.run.plan import Plan, make_plan, parse_shard
@@ -166,6 +166,7 @@ def plan(inv: Invocation, suite: Suite) -> PlannedRun:
                 fix=f"run it on a chat-mode provider (`mode: chat` on '{pid}' in evalkit.yaml, "
                 "for a model that takes tools), or remove `tools:`",
             )
+        _check_params(provider, prompts or suite.prompts)
         if hasattr(provider, "check_covers"):  # replay: every planned call must be stored
             provider.check_covers([i for i in work.items if i.provider == pid])
         concurrency[pid] = (
@@ -175,6 +176,22 @@ def plan(inv: Invocation, suite: Suite) -> PlannedRun:
             or inv.project.config.defaults.concurrency
         )
     return PlannedRun(suite, work, provider_ids, concurrency)
+
+
+def _check_params(provider: Any, prompts: Sequence[PromptVersion]) -> None:
+    """Params a provider cannot send as asked (a ``response_format`` Anthropic cannot honour)
+    are input errors naming the prompt file, before anything is recorded."""
+    members = [provider, *(member for member, _ in provider.chain() or ())]
+    for prompt in prompts:
+        for member in members:
+            try:
+                member.effective_params(prompt.params)
+            except InputError as exc:
+                if exc.path:
+                    raise
+                key = "response_format" if "response_format" in prompt.params else None
+                loc: tuple[str, ...] = ("params", key) if key else ("params",)
+                raise prompt_error(prompt, loc, f"{prompt.ref}: {exc.message}", exc.fix) from None
 
 
 # -- prepare ----------------------------------------------------------------------------------

@@ -189,6 +189,11 @@ ALTER TABLE cases ADD COLUMN conversation JSON;     -- messages, turns, tool_res
 ALTER TABLE cache ADD COLUMN tool_calls JSON;       -- [{id, name, arguments}]
 """
 
+# A case's retrieved passages (`context:`), stored with the case like its vars.
+_CASE_CONTEXT = """
+ALTER TABLE cases ADD COLUMN context JSON;          -- [{id, text, metadata?}]; NULL: none
+"""
+
 #: (number, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", _INITIAL),
@@ -196,4 +201,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (3, "baselines per suite; a run's baseline", _BASELINES),
     (4, "score cache; weighted score; invocation", _SCORE_CACHE),
     (5, "tool calls, transcripts, case conversations", _TOOLS),
+    (6, "case context", _CASE_CONTEXT),
 ]

@@ -232,6 +232,9 @@ def record_cases(store: Store, suite: str, cases: Sequence[Case]) -> None:
             json.dumps(c.metadata, default=str),
             now,
             None if c.conversation is None else json.dumps(c.conversation, ensure_ascii=False),
+            None
+            if c.context is None
+            else json.dumps([p.as_dict() for p in c.context], default=str),
         )
         for c in cases
         if (c.id, c.hash) not in known
@@ -248,6 +251,7 @@ def record_cases(store: Store, suite: str, cases: Sequence[Case]) -> None:
             ("metadata", "JSON"),
             ("first_seen", "TIMESTAMP"),
             ("conversation", "JSON"),
+            ("context", "JSON"),
         ],
         rows,
         replace=False,

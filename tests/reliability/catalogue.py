@@ -888,6 +888,87 @@ _ENTRIES: dict[str, Bad] = {
             + '{"id": "peru", "vars": {"country": "Peru", "capital": "Lima"}}\n'
         },
     ),
+    # -- retrieval-grounded cases and structured outputs ----------------------------------------
+    "case-context-passage-empty": Bad(
+        ("run",),
+        r"suites/capitals\.jsonl:1: ",
+        "context passage 1 has no text",
+        "non-empty string",
+        {
+            CASES: '{"id": "fr", "vars": {"country": "France", "capital": "Paris"}, '
+            '"context": [""]}\n'
+        },
+    ),
+    "case-context-duplicate-id": Bad(
+        ("run",),
+        r"suites/capitals\.yaml:6: ",
+        "context passages 1 and 2 share the id 'p'",
+        "its own `id`",
+        {
+            SUITE: "name: capitals\nprompt: capitals@v1\ncases:\n"
+            "  - id: fr\n    vars: {country: France, capital: Paris}\n"
+            "    context: [{id: p, text: A}, {id: p, text: B}]\n"
+        },
+    ),
+    "case-context-and-var": Bad(
+        ("run",),
+        r"suites/capitals\.jsonl:1: ",
+        "both `context:` and a var named `context`",
+        "rename the var",
+        {CASES: '{"vars": {"country": "F", "capital": "P", "context": "x"}, "context": ["A"]}\n'},
+    ),
+    "prompt-uses-context-case-has-none": Bad(
+        ("run",),
+        r"suites/capitals\.jsonl:1: ",
+        "has no var 'context'",
+        "give the case its passages in `context:`",
+        {V1: prompt_with('"{{ context }} v1: {{ country }}"')},
+    ),
+    "prompt-response-format-schema-missing": Bad(
+        ("run",),
+        r"prompts/capitals/v1\.yaml:5: ",
+        "schema file 'nope.json' not found",
+        "relative to the prompt file or the project root",
+        {V1: prompt_with('"v1: {{ country }}"', "\n  response_format: {schema: nope.json}")},
+    ),
+    "prompt-response-format-bad-schema": Bad(
+        ("run",),
+        r"prompts/capitals/v1\.yaml:5: ",
+        "invalid JSON Schema (inline) at type",
+        "json-schema.org",
+        {V1: prompt_with('"v1: {{ country }}"', "\n  response_format: {schema: {type: objekt}}")},
+    ),
+    "prompt-response-format-anthropic-json-object": Bad(
+        ("run", "-p", "claude"),
+        r"prompts/capitals/v1\.yaml:5: ",
+        "cannot constrain answers to any JSON object",
+        "give the prompt's response_format a schema",
+        {
+            CONFIG: config_with('  claude: {type: anthropic, base_url: "{url}", model: c}\n'),
+            V1: prompt_with('"v1: {{ country }}"', "\n  response_format: {type: json_object}"),
+        },
+    ),
+    "scorer-citation-without-context": Bad(
+        ("run",),
+        r"suites/capitals\.jsonl:1: ",
+        "has no `context:`",
+        "or change the scorer at suites/capitals.yaml:5",
+        {SUITE: suite_with(scorers="  - {type: citation}\n")},
+    ),
+    "scorer-faithfulness-without-context": Bad(
+        ("run",),
+        r"suites/capitals\.jsonl:1: ",
+        "judge mode 'faithfulness' checks against the case's retrieved passages",
+        "or change the scorer at suites/capitals.yaml:5",
+        {SUITE: suite_with(scorers="  - {type: judge, mode: faithfulness}\n")},
+    ),
+    "scorer-answer-relevance-without-question": Bad(
+        ("run",),
+        r"suites/capitals\.yaml:5: ",
+        "answer_relevance mode needs `question:`",
+        "",
+        {SUITE: suite_with(scorers="  - {type: judge, mode: answer_relevance}\n")},
+    ),
     # -- impossible options ---------------------------------------------------------------------
     "shard-index-above-count": Bad(
         ("run", "--shard", "3/2"), r"--shard 3/2: ", "between 1 and", "1/2"
