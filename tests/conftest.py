@@ -85,9 +85,9 @@ def _team_installed() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``team`` need the team extra (the DuckLake extensions, redis): in an
-    install without it they are deselected, and said so; ``scripts/test`` installs it, so in
-    CI none is deselected (and ``-m team`` runs them regardless, failing loudly)."""
+    """Tests marked ``team`` need the team extra (DuckDB 1.4.4): in an install without it they
+    are deselected, and said so; ``scripts/test`` runs them in .venv-team (``-m team``), where
+    a missing package fails them loudly."""
     if "team" in (config.getoption("markexpr") or "") or _team_installed():
         return
     team = [item for item in items if item.get_closest_marker("team")]
@@ -101,6 +101,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     count = getattr(config, "_evalkit_team_deselected", 0)
     if count:
         terminalreporter.write_line(
-            f"{count} team-store tests need the team extra: `scripts/setup dev,team` "
-            "installs it (scripts/test does)"
+            f"{count} team-store tests need the team extra (DuckDB 1.4.4): run them with "
+            "`VENV=.venv-team scripts/setup dev,team && .venv-team/bin/pytest -m team` "
+            "(scripts/test does)"
         )

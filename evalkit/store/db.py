@@ -203,8 +203,10 @@ def _insert_sql(table: str, columns: Sequence[tuple[str, str]], replace: bool = 
 BLOCK_SIZE = 16384
 
 
-#: Storage format of new stores: DuckDB 1.4's, the line evalkit pins (the DuckLake extension
-#: packages are built for 1.4.4), which every later DuckDB also reads and writes.
+#: Storage format of new stores: DuckDB 1.4's, which every DuckDB since reads and writes, so a
+#: store moves between the default install (newest DuckDB) and the team extra (DuckDB 1.4.4 LTS,
+#: the line the DuckLake extension packages are built for). ``bench/store.py`` compares its
+#: speed with DuckDB's own format (within the noise of a shared machine; see README).
 STORAGE_VERSION = "v1.4.0"
 
 
