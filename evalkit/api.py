@@ -233,11 +233,12 @@ def get_run(
     from evalkit.run.summary import summarize_run
     from evalkit.store.results import run_transcripts
     from evalkit.store.runs import get_run as _get
-    from evalkit.store.runs import resolve_run, run_providers
+    from evalkit.store.runs import invocation_runs, resolve_run, run_providers
 
     with _reader(project, db) as store:
         run_id = resolve_run(store, ref)
         run = _get(store, run_id)
+        run["same_command"] = invocation_runs(store, run_id)
         run["providers"] = run_providers(store, run_id)
         stored = run.get("summary") or {}
         run["summary"] = summarize_run(store, run_id)

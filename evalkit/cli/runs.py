@@ -40,7 +40,8 @@ def show(
 ) -> None:
     """One run: provenance, summary per prompt × provider, gates, its conversations and
     tool calls request by request, and the verdict against its baseline when it was
-    compared."""
+    compared. `last` shows every suite the last `evalkit run` ran (--json: the last one,
+    with the others' ids in `same_command`)."""
     from evalkit import api
 
     data = api.get_run(run, case=case, db=db)
@@ -49,7 +50,19 @@ def show(
         return
     from evalkit.report.terminal import render_stored_run
 
-    render_stored_run(data, out_console(), transcripts=None if case else transcripts)
+    console = out_console()
+    shown = [data]
+    if run == "last" and len(data.same_command) > 1:
+        shown = [api.get_run(r, case=case, db=db) for r in data.same_command[:-1]] + [data]
+        console.print(
+            f"The last `evalkit run` ran {len(shown)} suites: "
+            + ", ".join(f"{d.suite} ({d.id})" for d in shown),
+            markup=False,
+        )
+    for k, one in enumerate(shown):
+        if k:
+            console.print()
+        render_stored_run(one, console, transcripts=None if case else transcripts)
 
 
 def register(app: typer.Typer) -> None:

@@ -218,6 +218,9 @@ class StoredRun(Contract):
     """The verdict against its baseline, as stored when it ran (flips as case ids)."""
     transcripts: list[Transcript] = Field(default_factory=list)
     """Its conversations' and agent loops' requests (``runs show --case`` keeps one case's)."""
+    same_command: list[str] = Field(default_factory=list)
+    """The runs the same ``evalkit run`` started, in order, this one included (one id for a
+    single suite)."""
 
     @field_validator("started_at", "ended_at", mode="before")
     @classmethod
