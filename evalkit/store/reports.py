@@ -44,6 +44,7 @@ RESULT_FIELDS = (
     "output_tokens",
     "cost_usd",
     "passed",
+    "transcript",
 )
 #: Columns of ``run_scores``, in order (``value`` rounded, ``note``: see ``run_scores``).
 SCORE_FIELDS = ("result_id", "scorer", "value", "passed", "note")

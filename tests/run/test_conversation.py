@@ -336,3 +336,34 @@ def test_tools_need_a_chat_mode_provider(project):
     assert "weather@v1 declares tools, and provider 'base' runs in completion mode" in (
         result.stderr
     )
+
+
+def test_the_html_report_shows_each_exchange_request_by_request(project, in_tmp):
+    """In Chromium: a case's detail lists the agent loop's requests, its tool calls and the
+    scripted results."""
+    from playwright.sync_api import sync_playwright
+
+    report = in_tmp / "r.html"
+    result = invoke("run", "weather", "--prompt", "weather@v1", "--report", str(report))
+    assert result.exit_code in (0, 1), result.output
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    args += ["--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(report.as_uri())
+            page.wait_for_selector("#cases tr.case")
+            page.click('#cases tr.case[data-case="paris"]')
+            detail = page.locator("#cases tr.detail-row details.exchange").first
+            text = detail.inner_text()
+            assert "the exchange, request by request (2)" in text
+            assert "turn 1 · request 1" in text and "turn 1 · request 2" in text
+            assert '→ tool call get_weather({"city": "Paris"})' in text
+            assert 'tool result: {"temp_c": 18}' in text
+            assert "It is mild in the city." in text
+            assert errors == []
+        finally:
+            browser.close()
