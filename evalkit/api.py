@@ -77,6 +77,7 @@ def evaluate(
     dry_run: bool = False,
     baseline: str | None = None,
     fail_on: str = "regression",
+    otel: bool | None = None,
 ) -> Evaluation:
     """Run suites (all of ``suites/`` when none is named) and store everything.
 
@@ -84,7 +85,8 @@ def evaluate(
     ``replay`` answers every call from a stored run; ``max_cost`` stops before a call that
     could pass that many USD (judge calls included); ``dry_run`` plans and prices the calls
     without making them (and writes nothing); ``baseline`` compares each run with it;
-    ``fail_on`` turns verdicts into exit codes.
+    ``fail_on`` turns verdicts into exit codes; ``otel`` exports each run as an
+    OpenTelemetry trace (None: as ``otel:`` in evalkit.yaml says; docs/opentelemetry.md).
     """
     from evalkit.compare.policy import check_policy
 
@@ -109,7 +111,17 @@ def evaluate(
         else:
             paths = suite_paths(project, [str(s) for s in suites])
         logs = project.db_path(db).parent / "logs"
-        runs = _evaluate(project, store, logs, paths, options, progress, resume, baseline, fail_on)
+        observers = [] if dry_run else _tracers(project, otel)
+        try:
+            runs = _evaluate(
+                project, store, logs, paths, options, progress, resume, baseline, fail_on, observers
+            )
+        finally:
+            from evalkit.run.tracing import close_all
+
+            for warning in close_all(observers):
+                if progress is not None:
+                    progress.warn(warning)
         return Evaluation(runs=runs, db=Path(str(store.path)), dry_run=dry_run)
 
 
@@ -123,6 +135,7 @@ def _evaluate(
     resume: str | None,
     baseline: str | None,
     fail_on: str,
+    observers: Sequence[Any] = (),
 ) -> list[RunOutcome]:
     """load → run (plan … finish) → compare with the baseline, for each suite."""
     from evalkit.compare.service import judge_runs
@@ -154,11 +167,25 @@ def _evaluate(
         progress=progress,
         resume=resume,
         cache=open_response_cache(project),  # a shared Redis, or None: the store's table
+        observers=observers,
     )
     runs = run_suites(invocation, loaded)
     if not options.dry_run:
         judge_runs(store, runs, baseline, fail_on)
     return runs
+
+
+def _tracers(project: Project, otel: bool | None) -> list[Any]:
+    """The OpenTelemetry exporter when ``--otel`` or ``otel:`` asks for one (imported only
+    then: a run without it loads no OpenTelemetry package)."""
+    from evalkit.config import OtelConfig
+
+    config = project.config.otel
+    if otel is False or (otel is None and (config is None or not config.enabled)):
+        return []
+    from evalkit.run.otel import open_exporter
+
+    return [open_exporter(config or OtelConfig(), project)]
 
 
 def _resumed(project: Project, store: Any, ref: str, options: RunOptions) -> tuple[str, list[Path]]:

@@ -130,6 +130,8 @@ class Attempt:
     provider: str
     error_class: str | None
     latency_ms: float
+    #: When the request was sent (epoch seconds).
+    started: float | None = None
 
 
 @dataclass
@@ -148,6 +150,8 @@ class CallEvent:
     attempts: list[Attempt]
     #: Context of the call (case id, prompt ref, repeat, scorer name...), for attributes.
     context: dict[str, Any] = field(default_factory=dict)
+    #: The request (messages and effective params).
+    request: Request | None = None
 
 
 class CallObserver(Protocol):
@@ -367,7 +371,7 @@ class CallService:
         if read_cache and self.read_cache and self.cache is not None:
             entry = (await self._shared(self.cache.lookup, [cache_key])).get(cache_key)
             if entry is not None:
-                return self._hit(provider, entry, purpose, began, context)
+                return self._hit(provider, entry, purpose, began, context, request)
         claimed = False
         if self._claims and self.read_cache and self.write_cache and self.cache is not None:
             # Another process sharing the cache may be making this very call: wait for its
@@ -378,7 +382,7 @@ class CallService:
                     break
                 entry = await self._shared(self.cache.wait_for, cache_key, self.wait_s)
                 if entry is not None:
-                    return self._hit(provider, entry, purpose, began, context)
+                    return self._hit(provider, entry, purpose, began, context, request)
         if self.max_cost is None:
             estimate = None
         elif estimate is _UNSET:
@@ -387,7 +391,7 @@ class CallService:
             if claimed and self.cache is not None:
                 await self._shared(self.cache.release, cache_key)
             outcome = CallOutcome(None, None, 0, refused="max_cost")
-            self._emit(purpose, provider, began, outcome, [], context)
+            self._emit(purpose, provider, began, outcome, [], context, request)
             return outcome
         attempts: list[Attempt] = []
         try:
@@ -404,7 +408,7 @@ class CallService:
                 await self._shared(self.flush)
         elif claimed and self.cache is not None:
             await self._shared(self.cache.release, cache_key)
-        self._emit(purpose, provider, began, outcome, attempts, context)
+        self._emit(purpose, provider, began, outcome, attempts, context, request)
         return outcome
 
     def _hit(
@@ -414,6 +418,7 @@ class CallService:
         purpose: str,
         began: float,
         context: dict[str, Any] | None,
+        request: Request,
     ) -> CallOutcome:
         self.tally.cache_hits[purpose] += 1
         generation = entry.generation()
@@ -425,7 +430,7 @@ class CallService:
             cost_usd=entry.cost_usd,
             served_by=generation.served_by or provider.id,
         )
-        self._emit(purpose, provider, began, outcome, [], context)
+        self._emit(purpose, provider, began, outcome, [], context, request)
         return outcome
 
     def _served(self, provider: Provider, served_by: str | None) -> Provider:
@@ -496,6 +501,7 @@ class CallService:
             error: ProviderCallError | None = None
             generation: Generation | None = None
             await limit.acquire()
+            sent = time.time()
             begun = time.perf_counter()
             self.tally.requests[provider.id] += 1
             try:
@@ -509,6 +515,7 @@ class CallService:
                     provider.id,
                     error.error_class if error else None,
                     (time.perf_counter() - begun) * 1000,
+                    sent,
                 )
             )
             if error is None:
@@ -531,6 +538,7 @@ class CallService:
         outcome: CallOutcome,
         attempts: list[Attempt],
         context: dict[str, Any] | None,
+        request: Request | None = None,
     ) -> None:
         if not self.observers:
             return
@@ -544,6 +552,7 @@ class CallService:
             outcome,
             attempts,
             context or {},
+            request,
         )
         for observer in self.observers:
             observer.on_call(event)

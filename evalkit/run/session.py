@@ -15,7 +15,7 @@ from typing import Any
 from evalkit.contracts import Evaluation, RunOutcome
 from evalkit.errors import RunIncomplete
 from evalkit.records import Suite
-from evalkit.run import stages
+from evalkit.run import stages, tracing
 from evalkit.run.stages import Executed, Invocation, PreparedRun, Progress, RecordedRun, RunOptions
 
 __all__ = [
@@ -36,8 +36,18 @@ async def run_suite(inv: Invocation, suite: Suite) -> RunOutcome:
         return dry_run_outcome(prepared)
     await stages.start(inv, prepared)
     recorded = stages.record(inv, prepared)
-    executed = await stages.execute(inv, recorded)
-    return finish(inv, recorded, executed)
+    tracing.started(inv.observers, planned.run_id, suite.name, recorded.header)
+    outcome = None
+    try:
+        executed = await stages.execute(inv, recorded)
+        outcome = finish(inv, recorded, executed)
+    finally:
+        for warning in tracing.ended(inv.observers, outcome):
+            if outcome is not None:
+                outcome.warnings.append(warning)
+            if inv.progress:
+                inv.progress.warn(warning)
+    return outcome
 
 
 def finish(inv: Invocation, recorded: RecordedRun, executed: Executed) -> RunOutcome:
