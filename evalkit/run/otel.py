@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -97,10 +98,14 @@ def open_exporter(config: OtelConfig, project: Project) -> OtelExporter:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     endpoint = resolve_endpoint(config)
+    session = _session()
     inner = OTLPSpanExporter(
-        endpoint=endpoint, headers=_headers(config, project), timeout=config.timeout_s
+        endpoint=endpoint,
+        headers=_headers(config, project),
+        timeout=config.timeout_s,
+        session=session,
     )
-    return OtelExporter(inner, config, endpoint)
+    return OtelExporter(inner, config, endpoint, session)
 
 
 class _Guarded(SpanExporter):
@@ -134,20 +139,35 @@ class _Guarded(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-class _Captured(logging.Handler):
-    """Keeps the OpenTelemetry SDK's log records off the terminal; the first error becomes
-    part of evalkit's one warning."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.first: str | None = None
+class _Quiet(logging.Handler):
+    """Keeps the OpenTelemetry SDK's log records off the terminal (evalkit says it once)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.first is None and record.levelno >= logging.ERROR:
+        return
+
+
+def _session() -> Any:
+    """A requests session that remembers why the last export request failed."""
+    import requests
+
+    class Session(requests.Session):
+        failure: str | None = None
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
             try:
-                self.first = record.getMessage()
-            except Exception:  # a malformed record must not break the run
-                self.first = str(record.msg)
+                response = super().request(*args, **kwargs)
+            except requests.Timeout:
+                self.failure = "no answer in time"
+                raise
+            except requests.RequestException as exc:
+                found = re.search(r"\[Errno -?\d+\][^'\")]*", str(exc))
+                self.failure = found.group(0).strip() if found else type(exc).__name__
+                raise
+            if response.status_code >= 400:
+                self.failure = f"HTTP {response.status_code} {response.reason or ''}".strip()
+            return response
+
+    return Session()
 
 
 def _ns(seconds: float) -> int:
@@ -157,9 +177,12 @@ def _ns(seconds: float) -> int:
 class OtelExporter:
     """A ``RunObserver`` (``evalkit.run.tracing``) that exports spans over OTLP/HTTP."""
 
-    def __init__(self, exporter: SpanExporter, config: OtelConfig, endpoint: str) -> None:
+    def __init__(
+        self, exporter: SpanExporter, config: OtelConfig, endpoint: str, session: Any = None
+    ) -> None:
         self.config = config
         self.endpoint = endpoint
+        self.session = session
         self.guard = _Guarded(exporter)
         self.provider = TracerProvider(
             resource=Resource.create(
@@ -175,9 +198,9 @@ class OtelExporter:
         )
         self.tracer = self.provider.get_tracer("evalkit", __version__)
         self._log = logging.getLogger("opentelemetry")
-        self._captured = _Captured()
+        self._quiet = _Quiet()
         self._propagate = self._log.propagate
-        self._log.addHandler(self._captured)
+        self._log.addHandler(self._quiet)
         self._log.propagate = False
         self._root: Span | None = None
         self._root_context: Context | None = None
@@ -232,7 +255,7 @@ class OtelExporter:
         try:
             self.provider.shutdown()
         finally:
-            self._log.removeHandler(self._captured)
+            self._log.removeHandler(self._quiet)
             self._log.propagate = self._propagate
         return self._warning()
 
@@ -255,7 +278,7 @@ class OtelExporter:
         if not self.guard.failed or self._warned:
             return []
         self._warned = True
-        reason = self._captured.first or "the receiver did not accept the spans"
+        reason = getattr(self.session, "failure", None) or "the receiver did not accept the spans"
         return [
             redact(
                 f"OpenTelemetry export to {self.endpoint} failed ({reason}); no more spans are "
