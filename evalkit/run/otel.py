@@ -289,6 +289,8 @@ class OtelExporter:
     # -- calls ----------------------------------------------------------------------------
     def on_call(self, event: CallEvent) -> None:
         """One span per call: a run call stays open for its scores, others end now."""
+        if self.guard.failed:  # the receiver is down: spend nothing more on spans
+            return
         request = event.request
         item = getattr(request, "item", None) if request is not None else None
         result_id = item.result_id if item is not None else event.context.get("result_id")
@@ -411,7 +413,7 @@ class OtelExporter:
         for result in results:
             opened = self._open.pop(result.id, None)
             if opened is None:
-                if not result.cache_hit or self._root is None:
+                if not result.cache_hit or self._root is None or self.guard.failed:
                     continue  # an item no call answered (e.g. refused by --max-cost)
                 opened = self._cached_span(result)
             span, ended = opened
