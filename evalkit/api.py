@@ -183,8 +183,17 @@ def _tracers(project: Project, otel: bool | None) -> list[Any]:
     config = project.config.otel
     if otel is False or (otel is None and (config is None or not config.enabled)):
         return []
-    from evalkit.run.otel import open_exporter
+    try:
+        from evalkit.run.otel import open_exporter
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("opentelemetry"):
+            raise
+        from evalkit.errors import SetupError
 
+        raise SetupError(
+            "OpenTelemetry export (--otel or `otel:` in evalkit.yaml) needs the otel extra",
+            fix="pip install 'evalkit[otel]' (or run with --no-otel)",
+        ) from None
     return [open_exporter(config or OtelConfig(), project)]
 
 

@@ -185,13 +185,14 @@ class OtelExporter:
         self.session = session
         self.guard = _Guarded(exporter)
         self.provider = TracerProvider(
+            shutdown_on_exit=False,  # ``close()`` shuts it down, bounded
             resource=Resource.create(
                 {
                     "service.name": config.service_name,
                     "service.version": __version__,
                     "telemetry.sdk.name": "opentelemetry",
                 }
-            )
+            ),
         )
         self.provider.add_span_processor(
             BatchSpanProcessor(self.guard, export_timeout_millis=int(config.timeout_s * 1000))

@@ -6,6 +6,7 @@ costs one bounded export and one warning, and a run without --otel loads no Open
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -332,3 +333,35 @@ def test_a_run_without_otel_loads_no_opentelemetry(in_tmp, flag, loaded):
         assert receiver.received
     else:
         assert modules == [] and receiver.received == []
+
+
+def test_otel_without_the_extra_says_what_to_install(in_tmp, monkeypatch):
+    monkeypatch.delitem(sys.modules, "evalkit.run.otel", raising=False)
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if not installed
+    with FakeServer(rules=RULES) as server:
+        write_project(in_tmp, server.base_url)
+        result = invoke("run", "--otel")
+        assert server.requests == [], "nothing is called before the setup is complete"
+    assert result.exit_code == 2, result.output
+    assert "needs the otel extra" in result.output and "evalkit[otel]" in result.output
+
+
+def test_the_command_line_stays_clean(in_tmp):
+    """A real `evalkit run --otel` process: spans arrive, and nothing but evalkit's own
+    output reaches the terminal (no SDK log lines, at exit either)."""
+    with OTLPReceiver() as receiver, FakeServer(rules=RULES) as server:
+        write_project(in_tmp, server.base_url)
+        done = subprocess.run(
+            [sys.executable, "-m", "evalkit", "run", "--otel", "--prompt", "capitals@v2"],
+            cwd=in_tmp,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={
+                **os.environ,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint[: -len("/v1/traces")],
+            },
+        )
+        assert done.returncode == 0, done.stderr
+        assert len(receiver.spans()) == 9
+    assert "opentelemetry" not in done.stderr.lower() and "warning" not in done.stderr.lower()
