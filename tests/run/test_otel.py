@@ -337,7 +337,8 @@ def test_a_run_without_otel_loads_no_opentelemetry(in_tmp, flag, loaded):
 
 def test_otel_without_the_extra_says_what_to_install(in_tmp, monkeypatch):
     monkeypatch.delitem(sys.modules, "evalkit.run.otel", raising=False)
-    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if not installed
+    for name in [m for m in sys.modules if m.split(".")[0] == "opentelemetry"] + ["opentelemetry"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     with FakeServer(rules=RULES) as server:
         write_project(in_tmp, server.base_url)
         result = invoke("run", "--otel")
