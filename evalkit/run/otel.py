@@ -22,7 +22,7 @@ the command exports nothing more.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import os
 import re
@@ -42,24 +42,12 @@ from evalkit.config import OtelConfig, Project
 from evalkit.contracts import RunOutcome
 from evalkit.errors import InputError, redact
 from evalkit.records import Result, Score
+from evalkit.run import genai
 from evalkit.run.calls import CallEvent
 
 __all__ = ["OtelExporter", "open_exporter", "resolve_endpoint"]
 
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
-
-#: ``gen_ai.system`` / ``gen_ai.provider.name`` by evalkit provider type.
-_SYSTEMS = {"openai": "openai", "anthropic": "anthropic", "azure": "azure.ai.openai"}
-#: Request params that have a GenAI attribute.
-_PARAMS = {
-    "temperature": "gen_ai.request.temperature",
-    "max_tokens": "gen_ai.request.max_tokens",
-    "top_p": "gen_ai.request.top_p",
-    "top_k": "gen_ai.request.top_k",
-    "seed": "gen_ai.request.seed",
-    "presence_penalty": "gen_ai.request.presence_penalty",
-    "frequency_penalty": "gen_ai.request.frequency_penalty",
-}
 
 
 def resolve_endpoint(config: OtelConfig) -> str:
@@ -230,7 +218,7 @@ class OtelExporter:
         )
         self._root_context = set_span_in_context(self._root)
 
-    def run_ended(self, outcome: RunOutcome | None) -> list[str]:
+    def run_ended(self, outcome: RunOutcome | None, error: BaseException | None) -> list[str]:
         """Close what is open, end the root span with the run's status, flush."""
         now = time.time()
         for span, ended in self._open.values():
@@ -238,9 +226,13 @@ class OtelExporter:
         self._open.clear()
         root = self._root
         if root is not None:
-            if outcome is None:
-                root.set_attribute("evalkit.run.status", "interrupted")
-                root.set_status(Status(StatusCode.ERROR, "interrupted"))
+            if outcome is None:  # as the store marks it: interrupted, or incomplete (a bug)
+                interrupted = isinstance(error, KeyboardInterrupt | asyncio.CancelledError)
+                status = "interrupted" if interrupted else "incomplete"
+                root.set_attribute("evalkit.run.status", status)
+                root.set_status(
+                    Status(StatusCode.ERROR, status if interrupted else type(error).__name__)
+                )
             else:
                 self._outcome_attributes(root, outcome)
             root.end(end_time=_ns(now))
@@ -292,9 +284,7 @@ class OtelExporter:
         """One span per call: a run call stays open for its scores, others end now."""
         if self.guard.failed:  # the receiver is down: spend nothing more on spans
             return
-        request = event.request
-        item = getattr(request, "item", None) if request is not None else None
-        result_id = item.result_id if item is not None else event.context.get("result_id")
+        result_id = genai.result_id(event)
         links = []
         if event.purpose != "run" and result_id in self._open:
             links.append(Link(self._open[result_id][0].get_span_context()))
@@ -303,20 +293,13 @@ class OtelExporter:
             context=self._root_context,
             kind=SpanKind.CLIENT,
             start_time=_ns(event.started),
-            attributes=self._call_attributes(event, item, result_id),
+            attributes=genai.call_attributes(event, self.config.capture_content),
             links=links,
         )
         for number, attempt in enumerate(event.attempts, 1):
-            attributes: dict[str, Any] = {
-                "evalkit.attempt": number,
-                "evalkit.provider": attempt.provider,
-                "evalkit.latency_ms": attempt.latency_ms,
-            }
-            if attempt.error_class:
-                attributes["error.type"] = attempt.error_class
             span.add_event(
                 "evalkit.attempt",
-                attributes,
+                genai.attempt_attributes(number, attempt),
                 timestamp=_ns(attempt.started) if attempt.started else None,
             )
         outcome = event.outcome
@@ -326,84 +309,6 @@ class OtelExporter:
             self._open[result_id] = (span, event.ended)
         else:
             span.end(end_time=_ns(event.ended))
-
-    def _call_attributes(self, event: CallEvent, item: Any, result_id: str | None) -> dict:
-        system = _SYSTEMS.get(event.provider_type, event.provider_type)
-        out: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.system": system,
-            "gen_ai.provider.name": system,
-            "evalkit.purpose": event.purpose,
-            "evalkit.provider": event.provider,
-            "evalkit.attempts": len(event.attempts),
-            "evalkit.retries": max(0, len(event.attempts) - 1),
-        }
-        if event.model:
-            out["gen_ai.request.model"] = event.model
-        request = event.request
-        if request is not None:
-            for key, name in _PARAMS.items():
-                value = request.params.get(key)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    out[name] = value
-            stop = request.params.get("stop")
-            if isinstance(stop, list) and stop:
-                out["gen_ai.request.stop_sequences"] = [str(s) for s in stop]
-            if self.config.capture_content:
-                out["gen_ai.input.messages"] = redact(
-                    json.dumps(
-                        [{"role": m.role, "content": m.content} for m in request.messages],
-                        ensure_ascii=False,
-                    )
-                )
-        context = event.context
-        for key in ("case_id", "prompt", "repeat", "scorer"):
-            if context.get(key) is not None:
-                out[f"evalkit.{key}"] = context[key]
-        if item is not None:
-            out["evalkit.case_id"] = item.case.id
-            out["evalkit.prompt"] = item.prompt.ref
-            out["evalkit.prompt.name"] = item.prompt.name
-            out["evalkit.prompt.version"] = str(item.prompt.version)
-            out["evalkit.repeat"] = item.repeat
-        if result_id is not None:
-            out["evalkit.result_id"] = result_id
-        self._outcome(out, event)
-        return out
-
-    def _outcome(self, out: dict[str, Any], event: CallEvent) -> None:
-        outcome = event.outcome
-        out["evalkit.cache_hit"] = bool(outcome.cache_hit)
-        if outcome.refused:
-            out["evalkit.refused"] = outcome.refused
-        if outcome.served_by:
-            out["evalkit.served_by"] = outcome.served_by
-        if outcome.cost_usd is not None:
-            out["evalkit.cost_usd"] = float(outcome.cost_usd)
-        if outcome.error is not None:
-            out["error.type"] = outcome.error.error_class
-        generation = outcome.generation
-        if generation is None:
-            return
-        if generation.model:
-            out["gen_ai.response.model"] = generation.model
-        elif event.model and outcome.served_by in (None, event.provider):
-            out["gen_ai.response.model"] = event.model
-        for name, value in (
-            ("gen_ai.usage.input_tokens", generation.input_tokens),
-            ("gen_ai.usage.output_tokens", generation.output_tokens),
-            ("evalkit.usage.cached_input_tokens", generation.cached_input_tokens),
-            ("evalkit.latency_ms", generation.latency_ms),
-            ("evalkit.ttft_ms", generation.ttft_ms),
-        ):
-            if value is not None:
-                out[name] = value
-        if generation.finish_reason:
-            out["gen_ai.response.finish_reasons"] = [generation.finish_reason]
-        if self.config.capture_content:
-            out["gen_ai.output.messages"] = redact(
-                json.dumps([{"role": "assistant", "content": generation.text}], ensure_ascii=False)
-            )
 
     # -- scores ---------------------------------------------------------------------------
     def results_scored(self, results: Sequence[Result], scores: Sequence[Score]) -> None:
@@ -418,54 +323,17 @@ class OtelExporter:
                     continue  # an item no call answered (e.g. refused by --max-cost)
                 opened = self._cached_span(result)
             span, ended = opened
-            attributes: dict[str, Any] = {}
-            if result.passed is not None:
-                attributes["evalkit.passed"] = bool(result.passed)
-            if result.score is not None:
-                attributes["evalkit.score"] = float(result.score)
-            for score in by_result.get(result.id, []):
-                if score.value is not None:
-                    attributes[f"evalkit.score.{score.scorer}.value"] = float(score.value)
-                if score.passed is not None:
-                    attributes[f"evalkit.score.{score.scorer}.passed"] = bool(score.passed)
-            span.set_attributes(attributes)
+            span.set_attributes(genai.score_attributes(result, by_result.get(result.id, [])))
             span.end(end_time=_ns(ended))
 
     def _cached_span(self, result: Result) -> tuple[Span, float]:
         """A zero-length span for a result the response cache answered before any call."""
         at = max(result.created_at or self._root_started, self._root_started)
-        system = _SYSTEMS.get(result.provider_type, result.provider_type)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.system": system,
-            "gen_ai.provider.name": system,
-            "gen_ai.request.model": result.model or result.provider,
-            "evalkit.purpose": "run",
-            "evalkit.provider": result.provider,
-            "evalkit.cache_hit": True,
-            "evalkit.case_id": result.case_id,
-            "evalkit.prompt": result.prompt,
-            "evalkit.prompt.name": result.prompt_name,
-            "evalkit.prompt.version": str(result.prompt_version),
-            "evalkit.repeat": result.repeat,
-            "evalkit.result_id": result.id,
-            "evalkit.attempts": 0,
-        }
-        for name, value in (
-            ("gen_ai.usage.input_tokens", result.input_tokens),
-            ("gen_ai.usage.output_tokens", result.output_tokens),
-            ("evalkit.latency_ms", result.latency_ms),
-            ("evalkit.ttft_ms", result.ttft_ms),
-            ("evalkit.cost_usd", result.cost_usd),
-            ("evalkit.served_by", result.served_by),
-        ):
-            if value is not None:
-                attributes[name] = value
         span = self.tracer.start_span(
             f"chat {result.model or result.provider}",
             context=self._root_context,
             kind=SpanKind.CLIENT,
             start_time=_ns(at),
-            attributes=attributes,
+            attributes=genai.cached_attributes(result),
         )
         return span, at

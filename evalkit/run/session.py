@@ -37,12 +37,15 @@ async def run_suite(inv: Invocation, suite: Suite) -> RunOutcome:
     await stages.start(inv, prepared)
     recorded = stages.record(inv, prepared)
     tracing.started(inv.observers, planned.run_id, suite.name, recorded.header)
-    outcome = None
+    outcome, stopped = None, None
     try:
         executed = await stages.execute(inv, recorded)
         outcome = finish(inv, recorded, executed)
+    except BaseException as exc:  # interrupted, or a bug: the trace says so, then it goes on
+        stopped = exc
+        raise
     finally:
-        for warning in tracing.ended(inv.observers, outcome):
+        for warning in tracing.ended(inv.observers, outcome, stopped):
             if outcome is not None:
                 outcome.warnings.append(warning)
             if inv.progress:

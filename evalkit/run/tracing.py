@@ -32,8 +32,9 @@ class RunObserver(Protocol):
     def results_scored(self, results: Sequence[Result], scores: Sequence[Score]) -> None:
         """A batch of finished results, with their scores (errors have none)."""
 
-    def run_ended(self, outcome: RunOutcome | None) -> list[str]:
-        """The run ended (None: interrupted or crashed); returns warnings to show."""
+    def run_ended(self, outcome: RunOutcome | None, error: BaseException | None) -> list[str]:
+        """The run ended: its outcome, or (outcome None) the exception that stopped it
+        (an interrupt, or a bug); returns warnings to show."""
 
     def close(self) -> list[str]:
         """The command is done: flush and let go; returns warnings to show."""
@@ -64,9 +65,13 @@ def on_scored(
     return scored
 
 
-def ended(observers: Sequence[CallObserver], outcome: RunOutcome | None) -> list[str]:
+def ended(
+    observers: Sequence[CallObserver],
+    outcome: RunOutcome | None,
+    error: BaseException | None = None,
+) -> list[str]:
     """Tell the run observers a suite's run ended; their warnings."""
-    return [w for observer in _runs(observers) for w in observer.run_ended(outcome)]
+    return [w for observer in _runs(observers) for w in observer.run_ended(outcome, error)]
 
 
 def close_all(observers: Sequence[CallObserver]) -> list[str]:

@@ -366,3 +366,52 @@ def test_the_command_line_stays_clean(in_tmp):
         assert done.returncode == 0, done.stderr
         assert len(receiver.spans()) == 9
     assert "opentelemetry" not in done.stderr.lower() and "warning" not in done.stderr.lower()
+
+
+def test_an_interrupted_run_ends_its_open_spans_and_says_so():
+    """The exporter on the SDK's in-memory exporter: a run stopped by Ctrl-C before its
+    answers were scored still ends every span, the root marked interrupted."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from evalkit.config import OtelConfig
+    from evalkit.errors import ProviderCallError
+    from evalkit.providers.base import Request
+    from evalkit.records import CallOutcome, Generation, Message
+    from evalkit.run.calls import Attempt, CallEvent
+    from evalkit.run.otel import OtelExporter
+
+    memory = InMemorySpanExporter()
+    exporter = OtelExporter(memory, OtelConfig(), "memory")
+    exporter.run_started("r1", "capitals", {"cases": 2, "prompts": ["capitals@v1"]})
+    request = Request([Message("user", "v1: Peru")], {"max_tokens": 8, "temperature": 0})
+    answered = CallOutcome(Generation("Lima", 5, 1, 12.0), None, 1, served_by="fake")
+    failed = CallOutcome(None, ProviderCallError("timeout", "no answer in 30 s"), 2)
+    for n, outcome in enumerate((answered, failed)):
+        attempts = [Attempt("fake", "timeout" if outcome.error else None, 10.0, 100.0 + n)]
+        exporter.on_call(
+            CallEvent(
+                "run",
+                "fake",
+                "openai",
+                "fake-model",
+                100.0 + n,
+                101.0 + n,
+                outcome,
+                attempts,
+                {"case_id": f"c{n}", "result_id": f"r1-{n}"},
+                request,
+            )
+        )
+    assert memory.get_finished_spans() == (), "run calls wait for their scores"
+    assert exporter.run_ended(None, KeyboardInterrupt()) == []
+    exporter.close()
+    spans = {s.name: s for s in memory.get_finished_spans()}
+    root = spans["evalkit.run capitals"]
+    assert root.attributes["evalkit.run.status"] == "interrupted"
+    assert root.status.status_code.name == "ERROR"
+    calls = [s for s in memory.get_finished_spans() if s.parent is not None]
+    assert len(calls) == 2 and all(s.parent.span_id == root.context.span_id for s in calls)
+    ended = {s.attributes["evalkit.case_id"]: s for s in calls}
+    assert ended["c1"].attributes["error.type"] == "timeout"
+    assert ended["c1"].status.status_code.name == "ERROR"
+    assert ended["c0"].end_time == 101 * 10**9, "a call span ends when the call did"
