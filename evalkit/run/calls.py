@@ -152,6 +152,8 @@ class CallEvent:
     context: dict[str, Any] = field(default_factory=dict)
     #: The request (messages and effective params).
     request: Request | None = None
+    #: ``chat`` or ``completion`` (the provider's mode).
+    mode: str = "chat"
 
 
 class CallObserver(Protocol):
@@ -553,6 +555,7 @@ class CallService:
             attempts,
             context or {},
             request,
+            provider.mode,
         )
         for observer in self.observers:
             observer.on_call(event)

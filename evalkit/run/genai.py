@@ -19,6 +19,7 @@ __all__ = [
     "attempt_attributes",
     "cached_attributes",
     "call_attributes",
+    "operation",
     "result_id",
     "score_attributes",
     "system",
@@ -49,14 +50,23 @@ def result_id(event: CallEvent) -> str | None:
     return item.result_id if item is not None else event.context.get("result_id")
 
 
-def _common(provider_type: str) -> dict[str, Any]:
+def operation(mode: str) -> str:
+    """``gen_ai.operation.name`` of a provider mode: ``chat``, or ``text_completion``."""
+    return "text_completion" if mode == "completion" else "chat"
+
+
+def _common(provider_type: str, mode: str) -> dict[str, Any]:
     name = system(provider_type)
-    return {"gen_ai.operation.name": "chat", "gen_ai.system": name, "gen_ai.provider.name": name}
+    return {
+        "gen_ai.operation.name": operation(mode),
+        "gen_ai.system": name,
+        "gen_ai.provider.name": name,
+    }
 
 
 def call_attributes(event: CallEvent, capture_content: bool = False) -> dict[str, Any]:
     """Every attribute of one call's span, from its ``CallEvent``."""
-    out = _common(event.provider_type)
+    out = _common(event.provider_type, event.mode)
     out.update(
         {
             "evalkit.purpose": event.purpose,
@@ -159,7 +169,8 @@ def score_attributes(result: Result, scores: Sequence[Score]) -> dict[str, Any]:
 
 def cached_attributes(result: Result) -> dict[str, Any]:
     """The span of a result the response cache answered before any call: what was stored."""
-    out = _common(result.provider_type)
+    # a completion-mode request is stored as its one prompt string, a chat's as messages
+    out = _common(result.provider_type, "completion" if isinstance(result.input, str) else "chat")
     out.update(
         {
             "gen_ai.request.model": result.model or result.provider,

@@ -7,8 +7,9 @@ The trace of one suite's run (docs/opentelemetry.md):
 
 * a root span ``evalkit.run <suite>`` from the first call to the stored summary;
 * one child span per call through the call service — the run's calls, judge calls, pairwise
-  answer-B generations — named ``chat <model>`` with the GenAI semantic-convention
-  attributes and evalkit's own (``evalkit.*``); each attempt is a span event
+  answer-B generations — named ``chat <model>`` (``text_completion <model>`` in completion
+  mode) with the GenAI semantic-convention attributes and evalkit's own (``evalkit.*``);
+  each attempt is a span event
   (``evalkit.attempt``), so retries and fallback members show on the call's timeline;
 * the call of a planned item stays open until its result is scored (scores come later, in
   batches), then ends at the call's own end time with the scores as attributes
@@ -289,7 +290,7 @@ class OtelExporter:
         if event.purpose != "run" and result_id in self._open:
             links.append(Link(self._open[result_id][0].get_span_context()))
         span = self.tracer.start_span(
-            f"chat {event.model or event.provider}",
+            f"{genai.operation(event.mode)} {event.model or event.provider}",
             context=self._root_context,
             kind=SpanKind.CLIENT,
             start_time=_ns(event.started),
@@ -329,11 +330,12 @@ class OtelExporter:
     def _cached_span(self, result: Result) -> tuple[Span, float]:
         """A zero-length span for a result the response cache answered before any call."""
         at = max(result.created_at or self._root_started, self._root_started)
+        attributes = genai.cached_attributes(result)
         span = self.tracer.start_span(
-            f"chat {result.model or result.provider}",
+            f"{attributes['gen_ai.operation.name']} {result.model or result.provider}",
             context=self._root_context,
             kind=SpanKind.CLIENT,
             start_time=_ns(at),
-            attributes=genai.cached_attributes(result),
+            attributes=attributes,
         )
         return span, at

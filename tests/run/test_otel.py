@@ -162,7 +162,8 @@ def test_a_run_is_one_trace_with_a_span_per_call_and_the_scores(in_tmp, keyed):
     assert failed == ["kenya", "peru"]
     for span in judged:
         a = span.attributes
-        assert span.name == "chat judge-model" and a["evalkit.scorer"] == "judge"
+        assert span.name == "text_completion judge-model" and a["evalkit.scorer"] == "judge"
+        assert a["gen_ai.operation.name"] == "text_completion"  # the judge's mode: completion
         assert span.links == [calls[a["evalkit.result_id"]].span_id], "links the graded call"
         assert a["gen_ai.usage.output_tokens"] > 0
 
