@@ -416,3 +416,32 @@ def test_an_interrupted_run_ends_its_open_spans_and_says_so():
     assert ended["c1"].attributes["error.type"] == "timeout"
     assert ended["c1"].status.status_code.name == "ERROR"
     assert ended["c0"].end_time == 101 * 10**9, "a call span ends when the call did"
+
+
+def test_pairwise_answer_b_generations_and_both_judge_orders_are_spans(in_tmp):
+    with (
+        OTLPReceiver() as receiver,
+        FakeServer(rules=[("Verdict", VERDICT), *RULES]) as server,
+    ):
+        judged_project(in_tmp, server.base_url, f"otel: {{endpoint: '{receiver.endpoint}'}}\n")
+        suite = in_tmp / "suites/capitals.yaml"
+        suite.write_text(
+            suite.read_text().replace("mode: reference,", "mode: pairwise, against: capitals@v1,")
+        )
+        result = invoke("run", "--prompt", "capitals@v2")
+        assert result.exit_code in (0, 1), result.output
+    spans = receiver.spans()
+    root = next(s for s in spans if not s.parent_id)
+    by_purpose: dict[str, list[SpanRecord]] = {}
+    for span in spans:
+        if span.parent_id:
+            assert span.parent_id == root.span_id
+            by_purpose.setdefault(_purpose(span) or "", []).append(span)
+    assert {k: len(v) for k, v in by_purpose.items()} == {"run": 8, "pairwise": 8, "judge": 16}
+    calls = {s.attributes["evalkit.result_id"]: s for s in by_purpose["run"]}
+    for span in by_purpose["pairwise"]:  # answer B: the same provider, the `against` version
+        a = span.attributes
+        assert a["evalkit.scorer"] == "judge" and a["gen_ai.request.model"] == "fake-model"
+        assert span.links == [calls[a["evalkit.result_id"]].span_id]
+    for span in by_purpose["judge"]:
+        assert span.links == [calls[span.attributes["evalkit.result_id"]].span_id]
