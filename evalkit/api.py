@@ -105,24 +105,25 @@ def evaluate(
         max_cost=max_cost,
         dry_run=dry_run,
     )
-    with _run_store(project, db, dry_run) as store:
-        if resume:
-            resume, paths = _resumed(project, store, resume, options)
-        else:
-            paths = suite_paths(project, [str(s) for s in suites])
-        logs = project.db_path(db).parent / "logs"
-        observers = [] if dry_run else _tracers(project, otel)
-        try:
+    observers = [] if dry_run else _tracers(project, otel)  # bad `otel:` fails before the store
+    try:
+        with _run_store(project, db, dry_run) as store:
+            if resume:
+                resume, paths = _resumed(project, store, resume, options)
+            else:
+                paths = suite_paths(project, [str(s) for s in suites])
+            logs = project.db_path(db).parent / "logs"
             runs = _evaluate(
                 project, store, logs, paths, options, progress, resume, baseline, fail_on, observers
             )
-        finally:
+            return Evaluation(runs=runs, db=Path(str(store.path)), dry_run=dry_run)
+    finally:
+        if observers:
             from evalkit.run.tracing import close_all
 
             for warning in close_all(observers):
                 if progress is not None:
                     progress.warn(warning)
-        return Evaluation(runs=runs, db=Path(str(store.path)), dry_run=dry_run)
 
 
 def _evaluate(

@@ -37,7 +37,8 @@ async def run_suite(inv: Invocation, suite: Suite) -> RunOutcome:
     await stages.start(inv, prepared)
     recorded = stages.record(inv, prepared)
     tracing.started(inv.observers, planned.run_id, suite.name, recorded.header)
-    outcome, stopped = None, None
+    outcome: RunOutcome | None = None
+    stopped: BaseException | None = None
     try:
         executed = await stages.execute(inv, recorded)
         outcome = finish(inv, recorded, executed)
@@ -50,6 +51,7 @@ async def run_suite(inv: Invocation, suite: Suite) -> RunOutcome:
                 outcome.warnings.append(warning)
             if inv.progress:
                 inv.progress.warn(warning)
+    assert outcome is not None  # else the exception goes on
     return outcome
 
 
