@@ -299,6 +299,7 @@ def test_headers_come_from_the_environment_only(in_tmp, monkeypatch):
     result = invoke("run")
     assert result.exit_code == 2
     assert "$OTLP_AUTH, which is not set" in result.output and line in result.output
+    assert not (in_tmp / ".evalkit").exists(), "a setting that cannot work creates no store"
 
 
 PROBE = """
