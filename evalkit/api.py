@@ -41,6 +41,7 @@ __all__ = [
     "get_run",
     "import_export",
     "import_promptfoo",
+    "init_project",
     "list_baselines",
     "list_prompts",
     "list_runs",
@@ -256,20 +257,30 @@ def list_runs(
         return _list(store, suite, limit)
 
 
-def get_run(ref: str, *, project: Project | None = None, db: str | Path | None = None) -> StoredRun:
+def get_run(
+    ref: str,
+    *,
+    case: str | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> StoredRun:
     """A stored run (``evalkit.run.show/1``): its row, providers, summary (recomputed from
-    the store), the gates as checked when it ran, and its comparison, if it was compared."""
+    the store), the gates as checked when it ran, its comparison, if it was compared, and
+    the transcripts of its conversations and agent loops (only case ``case``'s, if given)."""
     from evalkit.run.summary import summarize_run
+    from evalkit.store.results import run_transcripts
     from evalkit.store.runs import get_run as _get
-    from evalkit.store.runs import resolve_run, run_providers
+    from evalkit.store.runs import invocation_runs, resolve_run, run_providers
 
     with _reader(project, db) as store:
         run_id = resolve_run(store, ref)
         run = _get(store, run_id)
+        run["same_command"] = invocation_runs(store, run_id)
         run["providers"] = run_providers(store, run_id)
         stored = run.get("summary") or {}
         run["summary"] = summarize_run(store, run_id)
         run["gates"] = stored.get("gates", [])
+        run["transcripts"] = run_transcripts(store, run_id, case)
         return StoredRun.model_validate(run)
 
 
@@ -840,3 +851,11 @@ def import_export(
 
     with open_store(project or Project.discover(), db) as store:
         return _import(store, Path(directory))
+
+
+def init_project(directory: str | Path = ".") -> list[Path]:
+    """Create a small working project in ``directory``: evalkit.yaml, a prompt version and a
+    suite (``evalkit init``). Refuses to overwrite an existing file. Returns the paths written."""
+    from evalkit.scaffold import create_project
+
+    return create_project(Path(directory))

@@ -125,6 +125,7 @@ SCORERS: Registry[Any] = Registry(
         "similarity": "evalkit.score.similarity:Similarity",
         "json_schema": "evalkit.score.schema:JsonSchema",
         "judge": "evalkit.score.judge:Judge",
+        "citation": "evalkit.score.citation:Citation",
         "refusal": "evalkit.score.guardrails:Refusal",
         "pii": "evalkit.score.guardrails:Pii",
         "banned": "evalkit.score.guardrails:Banned",
@@ -133,5 +134,7 @@ SCORERS: Registry[Any] = Registry(
         "cost": "evalkit.score.budgets:Cost",
         "tokens": "evalkit.score.budgets:Tokens",
         "python": "evalkit.score.custom:PythonScorer",
+        "tool_call": "evalkit.score.tools:ToolCallScorer",
+        "no_tool_call": "evalkit.score.tools:NoToolCall",
     },
 )

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from evalkit.cli.common import DB_OPTION, err_console, out_console, parse_tags, print_json
+from evalkit.cli.common import (
+    DB_OPTION,
+    QUIET_OPTION,
+    VERBOSE_OPTION,
+    check_verbosity,
+    err_console,
+    out_console,
+    parse_tags,
+    print_json,
+)
 from evalkit.cli.compare import (
     FAIL_ON_OPTION,
     JUNIT_OPTION,
@@ -12,14 +21,25 @@ from evalkit.cli.compare import (
     SUMMARY_OPTION,
     print_written,
 )
+from evalkit.cli.complete import complete_prompts, complete_providers, complete_suites
 
 
 def run(
     suites: list[str] = typer.Argument(
-        None, help="Suite files or names (default: all in suites/)."
+        None,
+        help="Suite files or names (default: all in suites/).",
+        autocompletion=complete_suites,
     ),
-    provider: list[str] = typer.Option(None, "-p", "--provider", help="Provider id (repeatable)."),
-    prompt: list[str] = typer.Option(None, "--prompt", help="Prompt NAME@V (repeatable)."),
+    provider: list[str] = typer.Option(
+        None,
+        "-p",
+        "--provider",
+        help="Provider id (repeatable).",
+        autocompletion=complete_providers,
+    ),
+    prompt: list[str] = typer.Option(
+        None, "--prompt", help="Prompt NAME@V (repeatable).", autocompletion=complete_prompts
+    ),
     repeat: int = typer.Option(None, "-n", "--repeat", min=1, help="Run each case N times."),
     concurrency: int = typer.Option(
         None, "-j", "--concurrency", min=1, help="Calls in flight per provider."
@@ -57,6 +77,8 @@ def run(
         "in evalkit.yaml says).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print evalkit.run/1 JSON on stdout."),
+    quiet: bool = QUIET_OPTION,
+    verbose: bool = VERBOSE_OPTION,
     db: str = DB_OPTION,
 ) -> None:
     """Run suites: call the providers, score, store, check the gates, compare with a baseline.
@@ -64,12 +86,18 @@ def run(
     Exit 0: completed, no gate failed (failing cases alone do not fail the run). 1: a gate
     failed or, with --baseline, a significant regression (see --fail-on). 2: bad input.
     3: the run could not complete (errors beyond the error budget).
+
+    Progress goes to stderr: a live bar on a terminal, plain lines in pipes and CI logs.
     """
     from evalkit import api
-    from evalkit.report.terminal import RichProgress, render_evaluation
+    from evalkit.report.progress import make_progress
 
-    errors = err_console()
-    progress = RichProgress(errors) if not (as_json or dry_run) else None
+    check_verbosity(quiet, verbose)
+    progress = (
+        make_progress(err_console(), quiet=quiet, verbose=verbose)
+        if not (as_json or dry_run)
+        else None
+    )
     evaluation = api.evaluate(
         suites or [],
         db=db,
@@ -94,8 +122,12 @@ def run(
     if as_json:
         print_json(evaluation.as_json())
     else:
+        from evalkit.report.brief import render_brief_evaluation
+        from evalkit.report.terminal import render_evaluation
+
         console = out_console()
-        render_evaluation(evaluation, console, footer=lambda: print_written(written, console))
+        render = render_brief_evaluation if quiet else render_evaluation
+        render(evaluation, console, footer=lambda: print_written(written, console))
     raise typer.Exit(evaluation.exit_code)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.report.charts import histogram, share_bar
+from evalkit.report.format import detail_text
 from evalkit.store import reports as queries
 from evalkit.store.db import Store
 
@@ -291,8 +292,8 @@ def build_matrix(
                 value, ok, detail = got.get(s, (None, None, None))
                 values[s].append(value)
                 marks[s].append("1" if ok is True else "0" if ok is False else "-")
-                if detail:
-                    details[s][idx] = detail
+                if detail:  # a judge's JSON verdict in words (unsupported claims, ...)
+                    details[s][idx] = detail_text(detail) or detail
         outputs_seen.append(
             [o if not isinstance(o, int) else outputs_seen[o][k] for k, o in enumerate(outs)]
         )

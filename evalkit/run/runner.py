@@ -1,7 +1,9 @@
 """run (execute): a plan's calls, made concurrently, scored in batches and stored.
 
 ``prepare()`` renders every request, computes its cache key and looks all keys up in one
-query; cached answers never reach a provider, so a fully cached run starts none.
+query; cached answers never reach a provider, so a fully cached run starts none. A
+conversation (``evalkit.run.conversation``) is walked through the cache request by request,
+one query per depth, so a fully cached conversation starts no provider either.
 ``run()`` then sends the rest: per provider, workers pull items from a queue and make each
 call through the call service (``evalkit.run.calls``: retries, adaptive slots, spend,
 ``--max-cost``). Every item ends as a stored ``Result``: an answer, or an error with its class.
@@ -28,13 +30,21 @@ from evalkit.providers.base import Provider, Request
 from evalkit.providers.pool import ProviderPool
 from evalkit.records import CallOutcome, Generation, Result, Score, WorkItem
 from evalkit.run.calls import CallService
+from evalkit.run.conversation import Conversation, is_scripted
 from evalkit.run.plan import Plan
 from evalkit.score.batch import BatchScorer
 from evalkit.store.cache import CacheEntry, cache_row_tuple
 from evalkit.store.db import Store
 from evalkit.store.score_cache import score_cache_tuples
 
-__all__ = ["RunStats", "Runner"]
+__all__ = ["SPARE_WORKERS", "RunStats", "Runner"]
+
+#: Workers per provider beyond its calls in flight. A call that waits before a retry (a 429's
+#: ``Retry-After``, a backoff) keeps its worker but frees its slot; without spare workers
+#: each such wait left a slot idle, and a fault storm (10% of 429s with ``Retry-After: 1``)
+#: ran at a fraction of its concurrency. The slots (``run.calls.AdaptiveLimit``) still bound
+#: the requests in flight.
+SPARE_WORKERS = 64
 
 
 @dataclass
@@ -78,6 +88,8 @@ class _Pending:
     key: tuple[dict[str, Any], str]
     #: Upper-bound cost estimate of the call (for --max-cost and --dry-run), or None.
     estimate: float | None = None
+    #: A scripted item's exchange (``request`` and ``key`` are its next request's).
+    conversation: Conversation | None = None
 
 
 class Runner:
@@ -112,6 +124,8 @@ class Runner:
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.stats = RunStats()
+        #: True once a second interrupt asked to stop without storing the batch in hand.
+        self.stop_now: Callable[[], bool] = lambda: False
         #: Finished results waiting to be scored and stored.
         self._done: list[Result] = []
         self._ready = asyncio.Event()
@@ -137,8 +151,15 @@ class Runner:
             if shared is None:
                 shared = provider.effective_params(item.prompt.params)
                 params[(item.provider, item.prompt.ref)] = shared
-            messages = render_messages(item.prompt, item.case.vars, case=item.case)
-            request = Request(messages, shared, item.prompt.params, item)
+            messages = render_messages(item.prompt, item.case.template_vars, case=item.case)
+            messages += item.case.messages
+            conversation = None
+            if is_scripted(item):
+                conversation = Conversation.start(item, provider, shared, messages)
+                request = conversation.request()
+                assert request is not None
+            else:
+                request = Request(messages, shared, item.prompt.params, item)
             result = self._result(item, provider, request)
             key = self.calls.key(provider, request, item.repeat)
             result.cache_key = key[1]
@@ -148,21 +169,52 @@ class Runner:
                 len(str(result.input)),
                 request.params.get("max_tokens"),
             )
-            self._pending.append(_Pending(item, request, result, key, estimate))
-        found = self.calls.lookup([p.key[1] for p in self._pending])
-        remaining = []
-        for pending in self._pending:
-            entry = found.get(pending.key[1])
-            if entry is None or not self.pool.get(pending.item.provider).needs_network:
-                remaining.append(pending)
-                continue
-            self._hits.append(_from_cache(pending.result, entry))
-        self._pending = remaining
-        self.calls.count_hits("run", len(self._hits))
+            if estimate is not None and item.case.turns:
+                estimate *= len(item.case.turns)  # at least one request per turn
+            self._pending.append(_Pending(item, request, result, key, estimate, conversation))
+        self._pending = self._from_cache(self._pending)
         self.stats.planned = len(todo)
         self.stats.prepare_s = time.monotonic() - begun
         self._prepared = True
         return {p.item.provider for p in self._pending}
+
+    def _from_cache(self, pending: list[_Pending]) -> list[_Pending]:
+        """Answer what the cache holds (one query per depth of the conversations); return
+        the items that still need a call (a conversation: from its first uncached request)."""
+        hits = 0
+        remaining: list[_Pending] = []
+        while pending:
+            found = self.calls.lookup([p.key[1] for p in pending])
+            deeper = []
+            for item in pending:
+                entry = found.get(item.key[1])
+                if entry is None or not self.pool.get(item.item.provider).needs_network:
+                    remaining.append(item)
+                    continue
+                hits += 1
+                conversation = item.conversation
+                if conversation is None:
+                    self._hits.append(_from_cache(item.result, entry))
+                    continue
+                outcome = CallOutcome(
+                    entry.generation(),
+                    None,
+                    0,
+                    cache_hit=True,
+                    cost_usd=entry.cost_usd,
+                    served_by=entry.served_by,
+                )
+                conversation.take(outcome, item.key[1])
+                request = conversation.request()
+                if request is None:
+                    self._hits.append(conversation.fill(item.result))
+                    continue
+                item.request = request
+                item.key = self.calls.key(conversation.provider, request, item.item.repeat)
+                deeper.append(item)
+            pending = deeper
+        self.calls.count_hits("run", hits)
+        return remaining
 
     def planned_calls(self) -> list[tuple[str, bool, float | None]]:
         """After ``prepare``: (provider id, answered by the cache, cost estimate) per call."""
@@ -196,7 +248,42 @@ class Runner:
         )
 
     # -- calls ----------------------------------------------------------------------------
+    async def _converse(self, pending: _Pending, provider: Provider) -> Result | None:
+        """A scripted item's requests, in order, each through the call service."""
+        conversation, item = pending.conversation, pending.item
+        assert conversation is not None
+        request: Request | None = pending.request
+        key: tuple[dict[str, Any], str] | None = pending.key
+        first = True
+        while request is not None:
+            key = key or self.calls.key(provider, request, item.repeat)
+            outcome = await self.calls.call(
+                provider,
+                request,
+                repeat=item.repeat,
+                purpose="run",
+                key=key,
+                read_cache=not first,  # the first was looked up by prepare()
+                stopped=self._stop.is_set,
+                context={
+                    "case_id": item.case.id,
+                    "prompt": item.prompt.ref,
+                    "repeat": item.repeat,
+                    "step": request.step,
+                },
+            )
+            if outcome.refused:
+                self.stats.over_cost = True
+                self._stop.set()
+                return None
+            conversation.take(outcome, key[1])
+            request, key, first = conversation.request(), None, False
+        pending.result.created_at = time.time()
+        return conversation.fill(pending.result)
+
     async def _call(self, pending: _Pending, provider: Provider) -> Result | None:
+        if pending.conversation is not None:
+            return await self._converse(pending, provider)
         item = pending.item
         outcome = await self.calls.call(
             provider,
@@ -209,8 +296,9 @@ class Runner:
             stopped=self._stop.is_set,
             context={"case_id": item.case.id, "prompt": item.prompt.ref, "repeat": item.repeat},
         )
-        if outcome.refused:  # --max-cost: no more calls; the item stays unanswered
-            self.stats.over_cost = True
+        if outcome.refused:  # --max-cost, or the run stopped: the item stays unanswered
+            if outcome.refused == "max_cost":
+                self.stats.over_cost = True
             self._stop.set()
             return None
         return _fill(pending.result, outcome)
@@ -310,7 +398,7 @@ class Runner:
                 provider = await self.pool.start(provider_id, most)
                 workers += [
                     asyncio.ensure_future(self._worker(queue, provider))
-                    for _ in range(min(most, queue.qsize()))
+                    for _ in range(min(most + SPARE_WORKERS, queue.qsize()))
                 ]
             if workers:
                 await asyncio.gather(*workers)
@@ -322,10 +410,32 @@ class Runner:
             # Store whatever finished, even when interrupted.
             self._closing = True
             self._ready.set()
-            await asyncio.shield(drain)
+            await self._finish_drain(drain)
             self.stats.ended = time.monotonic()
             self.stats.retries = self.calls.tally.retried
         return self.stats
+
+    async def _finish_drain(self, drain: asyncio.Future[None]) -> None:
+        """Wait until the finished results are scored and stored, through an interrupt.
+
+        An interrupt (a cancellation) waits too, then propagates; only a second one
+        (``stop_now()``) abandons the batch being scored — a judge may be grading it — and
+        keeps its answers in the response cache, so that ``--resume`` pays for none twice.
+        """
+        interrupted = False
+        while not drain.done():
+            if self.stop_now():
+                drain.cancel()
+                with contextlib.suppress(Exception):
+                    self.calls.flush()
+                raise asyncio.CancelledError
+            try:
+                await asyncio.shield(drain)
+            except asyncio.CancelledError:
+                interrupted = True
+        if interrupted:
+            raise asyncio.CancelledError
+        drain.result()  # a failed write is the run's error
 
 
 def _fill(result: Result, outcome: CallOutcome) -> Result:

@@ -239,7 +239,7 @@ def replay_source(
     of a stored run (``ref``: id, prefix, baseline name, last) or of an export folder."""
     columns = (
         "case_id, prompt, repeat, output, latency_ms, ttft_ms, input_tokens, output_tokens, "
-        "cached_input_tokens, finish_reason, model, cost_usd"
+        "cached_input_tokens, finish_reason, model, cost_usd, tool_calls, transcript"
     )
     if is_export(ref):
         directory = Path(ref)
@@ -254,8 +254,13 @@ def replay_source(
             )
         results = _quote(str(directory / manifest["tables"]["results"]["file"]))
         providers = _quote(str(directory / manifest["tables"]["run_providers"]["file"]))
+        present = {c[0] for c in store.fetchall(f"DESCRIBE SELECT * FROM read_parquet({results})")}
+        # an export written before a column existed answers NULL for it
+        picked = ", ".join(
+            c if c in present else f"NULL AS {c}" for c in (x.strip() for x in columns.split(","))
+        )
         rows = store.records(
-            f"SELECT {columns} FROM read_parquet({results}) WHERE provider = ? "
+            f"SELECT {picked} FROM read_parquet({results}) WHERE provider = ? "
             "AND error_class IS NULL",
             [provider],
         )
