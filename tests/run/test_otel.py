@@ -86,9 +86,13 @@ def test_a_run_is_one_trace_with_a_span_per_call_and_the_scores(in_tmp, keyed):
         )
         first = invoke("run", "--prompt", "capitals@v1", "--prompt", "capitals@v2", "--json")
         assert first.exit_code == 0, first.output
+        made = len(server.requests)
+        # 16 answers and up to 16 judge calls (two versions' identical answers make one judge
+        # prompt: the second may be answered by the cache, depending on batch timing)
+        assert 16 + 14 <= made <= 32
         second = invoke("run", "--prompt", "capitals@v1", "--prompt", "capitals@v2")
         assert second.exit_code == 0, second.output
-        assert len(server.requests) == 32, "the second run is answered by the cache"
+        assert len(server.requests) == made, "the second run is answered by the cache"
 
     # -- no secret in any exported byte; the receiver's token only in its own header
     assert receiver.received and all(r.path == "/v1/traces" for r in receiver.received)
@@ -187,17 +191,21 @@ def _passed(span: SpanRecord) -> bool:
 def test_retries_are_attempt_events_and_content_is_opt_in(in_tmp):
     with (
         OTLPReceiver() as receiver,
-        FakeServer(rules=RULES, schedule=["429", "500"], retry_after=0.01) as server,
+        # by content: one case's first two requests fail (a call waiting to retry frees its
+        # slot, so by arrival order the faults would fall on two cases)
+        FakeServer(
+            rules=RULES, schedule=["429", "500"], fault_by="content", retry_after=0.01
+        ) as server,
     ):
         write_project(in_tmp, server.base_url, stream=False)
         with (in_tmp / "evalkit.yaml").open("a") as config:
             config.write(f"otel: {{endpoint: '{receiver.endpoint}', capture_content: true}}\n")
-        result = invoke("run", "--prompt", "capitals@v2", "-j", "1")
+        result = invoke("run", "--prompt", "capitals@v2", "--limit", "2")
         assert result.exit_code == 0, result.output
     calls = [s for s in receiver.spans() if _purpose(s) == "run"]
-    assert len(calls) == 8
+    assert len(calls) == 2
     retried = [s for s in calls if s.attributes["evalkit.retries"]]
-    assert len(retried) == 1
+    assert len(retried) == 2
     span = retried[0]
     events = [(name, attrs.get("error.type")) for name, _, attrs in span.events]
     assert events == [
