@@ -78,6 +78,7 @@ def evaluate(
     dry_run: bool = False,
     baseline: str | None = None,
     fail_on: str = "regression",
+    otel: bool | None = None,
 ) -> Evaluation:
     """Run suites (all of ``suites/`` when none is named) and store everything.
 
@@ -85,7 +86,8 @@ def evaluate(
     ``replay`` answers every call from a stored run; ``max_cost`` stops before a call that
     could pass that many USD (judge calls included); ``dry_run`` plans and prices the calls
     without making them (and writes nothing); ``baseline`` compares each run with it;
-    ``fail_on`` turns verdicts into exit codes.
+    ``fail_on`` turns verdicts into exit codes; ``otel`` exports each run as an
+    OpenTelemetry trace (None: as ``otel:`` in evalkit.yaml says; docs/opentelemetry.md).
     """
     from evalkit.compare.policy import check_policy
 
@@ -104,14 +106,25 @@ def evaluate(
         max_cost=max_cost,
         dry_run=dry_run,
     )
-    with _run_store(project, db, dry_run) as store:
-        if resume:
-            resume, paths = _resumed(project, store, resume, options)
-        else:
-            paths = suite_paths(project, [str(s) for s in suites])
-        logs = project.db_path(db).parent / "logs"
-        runs = _evaluate(project, store, logs, paths, options, progress, resume, baseline, fail_on)
-        return Evaluation(runs=runs, db=Path(str(store.path)), dry_run=dry_run)
+    observers = [] if dry_run else _tracers(project, otel)  # bad `otel:` fails before the store
+    try:
+        with _run_store(project, db, dry_run) as store:
+            if resume:
+                resume, paths = _resumed(project, store, resume, options)
+            else:
+                paths = suite_paths(project, [str(s) for s in suites])
+            logs = project.db_path(db).parent / "logs"
+            runs = _evaluate(
+                project, store, logs, paths, options, progress, resume, baseline, fail_on, observers
+            )
+            return Evaluation(runs=runs, db=Path(str(store.path)), dry_run=dry_run)
+    finally:
+        if observers:
+            from evalkit.run.tracing import close_all
+
+            for warning in close_all(observers):
+                if progress is not None:
+                    progress.warn(warning)
 
 
 def _evaluate(
@@ -124,6 +137,7 @@ def _evaluate(
     resume: str | None,
     baseline: str | None,
     fail_on: str,
+    observers: Sequence[Any] = (),
 ) -> list[RunOutcome]:
     """load → run (plan … finish) → compare with the baseline, for each suite."""
     from evalkit.compare.service import judge_runs
@@ -155,11 +169,34 @@ def _evaluate(
         progress=progress,
         resume=resume,
         cache=open_response_cache(project),  # a shared Redis, or None: the store's table
+        observers=observers,
     )
     runs = run_suites(invocation, loaded)
     if not options.dry_run:
         judge_runs(store, runs, baseline, fail_on)
     return runs
+
+
+def _tracers(project: Project, otel: bool | None) -> list[Any]:
+    """The OpenTelemetry exporter when ``--otel`` or ``otel:`` asks for one (imported only
+    then: a run without it loads no OpenTelemetry package)."""
+    from evalkit.config import OtelConfig
+
+    config = project.config.otel
+    if otel is False or (otel is None and (config is None or not config.enabled)):
+        return []
+    try:
+        from evalkit.run.otel import open_exporter
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("opentelemetry"):
+            raise
+        from evalkit.errors import SetupError
+
+        raise SetupError(
+            "OpenTelemetry export (--otel or `otel:` in evalkit.yaml) needs the otel extra",
+            fix="pip install 'evalkit[otel]' (or run with --no-otel)",
+        ) from None
+    return [open_exporter(config or OtelConfig(), project)]
 
 
 def _resumed(project: Project, store: Any, ref: str, options: RunOptions) -> tuple[str, list[Path]]:

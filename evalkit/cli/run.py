@@ -70,6 +70,12 @@ def run(
     report: str = REPORT_OPTION,
     junit: str = JUNIT_OPTION,
     summary: str = SUMMARY_OPTION,
+    otel: bool = typer.Option(
+        None,
+        "--otel/--no-otel",
+        help="Export each run as an OpenTelemetry trace over OTLP/HTTP (default: as `otel:` "
+        "in evalkit.yaml says).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print evalkit.run/1 JSON on stdout."),
     quiet: bool = QUIET_OPTION,
     verbose: bool = VERBOSE_OPTION,
@@ -110,6 +116,7 @@ def run(
         dry_run=dry_run,
         baseline=baseline,
         fail_on=fail_on,
+        otel=otel,
     )
     written = api.write_reports(evaluation, junit=junit, summary=summary, report=report, db=db)
     if as_json:

@@ -151,6 +151,8 @@ class Attempt:
     provider: str
     error_class: str | None
     latency_ms: float
+    #: When the request was sent (epoch seconds).
+    started: float | None = None
 
 
 @dataclass
@@ -169,6 +171,10 @@ class CallEvent:
     attempts: list[Attempt]
     #: Context of the call (case id, prompt ref, repeat, scorer name...), for attributes.
     context: dict[str, Any] = field(default_factory=dict)
+    #: The request (messages and effective params).
+    request: Request | None = None
+    #: ``chat`` or ``completion`` (the provider's mode).
+    mode: str = "chat"
 
 
 class CallObserver(Protocol):
@@ -398,7 +404,7 @@ class CallService:
         if read_cache and self.read_cache and self.cache is not None:
             entry = (await self._shared(self.cache.lookup, [cache_key])).get(cache_key)
             if entry is not None:
-                return self._hit(provider, entry, purpose, began, context)
+                return self._hit(provider, entry, purpose, began, context, request)
         claimed = False
         if self._claims and self.read_cache and self.write_cache and self.cache is not None:
             # Another process sharing the cache may be making this very call: wait for its
@@ -409,7 +415,7 @@ class CallService:
                     break
                 entry = await self._shared(self.cache.wait_for, cache_key, self.wait_s)
                 if entry is not None:
-                    return self._hit(provider, entry, purpose, began, context)
+                    return self._hit(provider, entry, purpose, began, context, request)
         budget: _Budget | None = None
         if self.max_cost is not None:
             if estimate is _UNSET:
@@ -424,7 +430,7 @@ class CallService:
         if outcome.refused:
             if claimed and self.cache is not None:
                 await self._shared(self.cache.release, cache_key)
-            self._emit(purpose, provider, began, outcome, [], context)
+            self._emit(purpose, provider, began, outcome, [], context, request)
             return outcome
         if outcome.generation is not None:
             served = self._served(provider, outcome.served_by)
@@ -435,7 +441,7 @@ class CallService:
                 await self._shared(self.flush)
         elif claimed and self.cache is not None:
             await self._shared(self.cache.release, cache_key)
-        self._emit(purpose, provider, began, outcome, attempts, context)
+        self._emit(purpose, provider, began, outcome, attempts, context, request)
         return outcome
 
     def _hit(
@@ -445,6 +451,7 @@ class CallService:
         purpose: str,
         began: float,
         context: dict[str, Any] | None,
+        request: Request,
     ) -> CallOutcome:
         self.tally.cache_hits[purpose] += 1
         generation = entry.generation()
@@ -456,7 +463,7 @@ class CallService:
             cost_usd=entry.cost_usd,
             served_by=generation.served_by or provider.id,
         )
-        self._emit(purpose, provider, began, outcome, [], context)
+        self._emit(purpose, provider, began, outcome, [], context, request)
         return outcome
 
     def _served(self, provider: Provider, served_by: str | None) -> Provider:
@@ -534,6 +541,7 @@ class CallService:
             if budget is not None and not budget.held and not self._reserve(budget):
                 limit.release(False, cuts)
                 return CallOutcome(None, None, 0, refused="max_cost")
+            sent = time.time()
             begun = time.perf_counter()
             self.tally.requests[provider.id] += 1
             try:
@@ -547,6 +555,7 @@ class CallService:
                     provider.id,
                     error.error_class if error else None,
                     (time.perf_counter() - begun) * 1000,
+                    sent,
                 )
             )
             if error is None:
@@ -569,6 +578,7 @@ class CallService:
         outcome: CallOutcome,
         attempts: list[Attempt],
         context: dict[str, Any] | None,
+        request: Request | None = None,
     ) -> None:
         if not self.observers:
             return
@@ -582,6 +592,8 @@ class CallService:
             outcome,
             attempts,
             context or {},
+            request,
+            provider.mode,
         )
         for observer in self.observers:
             observer.on_call(event)

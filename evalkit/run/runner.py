@@ -21,14 +21,14 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.load.prompts import render_messages
 from evalkit.providers.base import Provider, Request
 from evalkit.providers.pool import ProviderPool
-from evalkit.records import CallOutcome, Generation, Result, WorkItem
+from evalkit.records import CallOutcome, Generation, Result, Score, WorkItem
 from evalkit.run.calls import CallService
 from evalkit.run.conversation import Conversation, is_scripted
 from evalkit.run.plan import Plan
@@ -76,6 +76,8 @@ class RunStats:
 
 #: Called after each finished item (for progress display).
 OnResult = Callable[[Result, RunStats], None]
+#: Called with each scored batch and its scores (for tracing).
+OnScored = Callable[[Sequence[Result], Sequence[Score]], None]
 
 
 @dataclass
@@ -105,6 +107,7 @@ class Runner:
         skip: set[str] | None = None,
         error_budget: float = 0.05,
         on_result: OnResult | None = None,
+        on_scored: OnScored | None = None,
         batch_size: int = 256,
         flush_seconds: float = 0.5,
     ) -> None:
@@ -117,6 +120,7 @@ class Runner:
         self.skip = skip or set()
         self.error_budget = error_budget
         self.on_result = on_result
+        self.on_scored = on_scored
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.stats = RunStats()
@@ -348,6 +352,8 @@ class Runner:
             batch, self._done = self._done, []
             if batch:
                 scores = await self.scoring.score(batch)
+                if self.on_scored is not None:
+                    self.on_scored(batch, scores)
                 cache_rows = [cache_row_tuple(r) for r in self.calls.take_fresh_rows()]
                 score_rows = score_cache_tuples(self.scoring.fresh)
                 if writing is not None:

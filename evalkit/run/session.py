@@ -15,7 +15,7 @@ from typing import Any
 from evalkit.contracts import Evaluation, RunOutcome
 from evalkit.errors import Interrupted, RunIncomplete
 from evalkit.records import Suite
-from evalkit.run import stages
+from evalkit.run import stages, tracing
 from evalkit.run.interrupts import SignalStop
 from evalkit.run.stages import Executed, Invocation, PreparedRun, Progress, RecordedRun, RunOptions
 
@@ -37,8 +37,23 @@ async def run_suite(inv: Invocation, suite: Suite) -> RunOutcome:
         return dry_run_outcome(prepared)
     await stages.start(inv, prepared)
     recorded = stages.record(inv, prepared)
-    executed = await stages.execute(inv, recorded)
-    return finish(inv, recorded, executed)
+    tracing.started(inv.observers, planned.run_id, suite.name, recorded.header)
+    outcome: RunOutcome | None = None
+    stopped: BaseException | None = None
+    try:
+        executed = await stages.execute(inv, recorded)
+        outcome = finish(inv, recorded, executed)
+    except BaseException as exc:  # interrupted, or a bug: the trace says so, then it goes on
+        stopped = exc
+        raise
+    finally:
+        for warning in tracing.ended(inv.observers, outcome, stopped):
+            if outcome is not None:
+                outcome.warnings.append(warning)
+            if inv.progress:
+                inv.progress.warn(warning)
+    assert outcome is not None  # else the exception goes on
+    return outcome
 
 
 def finish(inv: Invocation, recorded: RecordedRun, executed: Executed) -> RunOutcome:

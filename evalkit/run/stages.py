@@ -20,6 +20,7 @@ from evalkit.load.prompts import PromptLibrary, prompt_error
 from evalkit.providers.pool import ProviderPool, default_provider_id
 from evalkit.providers.pricing import Pricing
 from evalkit.records import PromptVersion, Result, Suite, content_hash
+from evalkit.run import tracing
 from evalkit.run.calls import CallObserver, CallService
 from evalkit.run.interrupts import SignalStop
 from evalkit.run.plan import Plan, make_plan, parse_shard
@@ -236,6 +237,7 @@ def prepare(inv: Invocation, planned: PlannedRun) -> PreparedRun:
         skip=store_runs.done_result_ids(inv.store, planned.run_id) if inv.resume else set(),
         error_budget=project.config.defaults.error_budget,
         on_result=_progress_callback(inv.progress, calls),
+        on_scored=tracing.on_scored(inv.observers),
     )
     if inv.interrupts is not None:
         interrupts = inv.interrupts

@@ -150,6 +150,23 @@ _ENTRIES: dict[str, Bad] = {
         "did you mean 'providers'",
         {CONFIG: "provders:\n  fake: {type: openai}\n"},
     ),
+    "config-otel-header-value-inline": Bad(
+        ("run",),
+        r"evalkit\.yaml:6: ",
+        "must name an environment variable",
+        "secrets never go into evalkit.yaml",
+        {CONFIG: config_with() + "otel:\n  headers_env:\n    authorization: Bearer xyz\n"},
+    ),
+    "config-otel-header-env-unset": Bad(
+        ("run",),
+        r"evalkit\.yaml:6: ",
+        "$EVALKIT_TEST_UNSET_OTLP_TOKEN, which is not set",
+        "export EVALKIT_TEST_UNSET_OTLP_TOKEN=",
+        {
+            CONFIG: config_with()
+            + "otel:\n  headers_env:\n    authorization: EVALKIT_TEST_UNSET_OTLP_TOKEN\n"
+        },
+    ),
     "config-providers-a-list": Bad(
         ("run",),
         r"evalkit\.yaml:1: ",
