@@ -107,7 +107,16 @@ def _anchors(page: Path) -> set[str]:
     return {_anchor(m.group(1)) for m in re.finditer(r"^#{1,6} (.*)$", text, re.M)}
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+#: Pages whose links are checked: the executed pages, and the other Markdown a reader opens.
+LINKED = [
+    *PAGES,
+    ROOT / "DEVELOPERS.md",
+    ROOT / "reports" / "README.md",
+    *sorted(ROOT.glob("examples/*/README.md")),
+]
+
+
+@pytest.mark.parametrize("page", LINKED, ids=[str(p.relative_to(ROOT)) for p in LINKED])
 def test_links_resolve(page):
     """Every relative link of a page names a file that exists, and a heading that does."""
     problems = []
