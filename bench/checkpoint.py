@@ -6,7 +6,7 @@ into one new store and prints, for some of them, the time of the writes and of t
 
 Each interpreter named by `--python` (another virtualenv with another DuckDB, evalkit
 installed) runs the same in turn, alternating, `--rounds` times; medians are printed. This is
-how the choice of DuckDB was measured (README, "Scaling out").
+how the choice of DuckDB was measured (docs/scaling-out.md).
 """
 
 from __future__ import annotations

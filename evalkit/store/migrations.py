@@ -3,7 +3,7 @@
 Each migration runs once, in order, inside a transaction, and is recorded in
 ``schema_migrations``. Never edit a released migration: add the next number. The tables and
 their key columns are part of the contract (users query them with ``evalkit query``); see the
-README's "The store" section.
+docs/store.md.
 """
 
 from __future__ import annotations
