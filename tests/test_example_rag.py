@@ -137,7 +137,7 @@ def test_the_faithfulness_suite_end_to_end(project):
     ) in shown
     # the HTML report lists them
     html = (root / "report.html").read_text()
-    assert "unsupported: It is famous worldwide." in html
+    assert "unsupported claims: It is famous worldwide." in html
     # and the two prompt versions compare like any other
     compared = runner.invoke(
         app, ["compare", "--prompt", "answer@v1", "--prompt", "answer@v2", "faithfulness", "--json"]

@@ -48,6 +48,7 @@ API_ALL = [
     "get_run",
     "import_export",
     "import_promptfoo",
+    "init_project",
     "list_baselines",
     "list_prompts",
     "list_runs",
