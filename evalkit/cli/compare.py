@@ -9,7 +9,15 @@ from typing import Any
 
 import typer
 
-from evalkit.cli.common import DB_OPTION, err_console, out_console, output_file, print_json
+from evalkit.cli.common import (
+    DB_OPTION,
+    WAIT_OPTION,
+    err_console,
+    out_console,
+    output_file,
+    print_json,
+    wait_for_store,
+)
 
 FAIL_ON_OPTION = typer.Option(
     "regression",
@@ -76,6 +84,7 @@ def compare(
     report: str = REPORT_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print evalkit.compare/1 JSON."),
     db: str = DB_OPTION,
+    wait: float = WAIT_OPTION,
 ) -> None:
     """Compare two runs, or two prompt versions (or providers) on a suite case by case.
 
@@ -86,16 +95,17 @@ def compare(
     from evalkit.report.terminal import RichProgress
 
     progress = RichProgress(err_console()) if not as_json else None
-    data = api.compare(
-        refs or [],
-        prompts=prompt or [],
-        providers=provider or [],
-        repeat=repeat,
-        run_missing=not no_run,
-        fail_on=fail_on,
-        db=db,
-        progress=progress,
-    )
+    with wait_for_store(wait):
+        data = api.compare(
+            refs or [],
+            prompts=prompt or [],
+            providers=provider or [],
+            repeat=repeat,
+            run_missing=not no_run,
+            fail_on=fail_on,
+            db=db,
+            progress=progress,
+        )
     written = api.write_reports(data, junit=junit, summary=summary, report=report, db=db)
     code = data.exit_code or 0
     if as_json:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from evalkit.cli.common import DB_OPTION, err_console, out_console, parse_tags, print_json
+from evalkit.cli.common import (
+    DB_OPTION,
+    WAIT_OPTION,
+    err_console,
+    out_console,
+    parse_tags,
+    print_json,
+    wait_for_store,
+)
 from evalkit.cli.compare import (
     FAIL_ON_OPTION,
     JUNIT_OPTION,
@@ -52,6 +60,7 @@ def run(
     summary: str = SUMMARY_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print evalkit.run/1 JSON on stdout."),
     db: str = DB_OPTION,
+    wait: float = WAIT_OPTION,
 ) -> None:
     """Run suites: call the providers, score, store, check the gates, compare with a baseline.
 
@@ -64,25 +73,26 @@ def run(
 
     errors = err_console()
     progress = RichProgress(errors) if not (as_json or dry_run) else None
-    evaluation = api.evaluate(
-        suites or [],
-        db=db,
-        providers=provider or [],
-        prompts=prompt or [],
-        repeat=repeat,
-        concurrency=concurrency,
-        limit=limit,
-        shard=shard,
-        tags=parse_tags(tag),
-        resume=resume,
-        progress=progress,
-        no_cache=no_cache,
-        replay=replay,
-        max_cost=max_cost,
-        dry_run=dry_run,
-        baseline=baseline,
-        fail_on=fail_on,
-    )
+    with wait_for_store(wait):
+        evaluation = api.evaluate(
+            suites or [],
+            db=db,
+            providers=provider or [],
+            prompts=prompt or [],
+            repeat=repeat,
+            concurrency=concurrency,
+            limit=limit,
+            shard=shard,
+            tags=parse_tags(tag),
+            resume=resume,
+            progress=progress,
+            no_cache=no_cache,
+            replay=replay,
+            max_cost=max_cost,
+            dry_run=dry_run,
+            baseline=baseline,
+            fail_on=fail_on,
+        )
     written = api.write_reports(evaluation, junit=junit, summary=summary, report=report, db=db)
     if as_json:
         print_json(evaluation.as_json())

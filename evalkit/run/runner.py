@@ -258,6 +258,9 @@ class Runner:
                     await asyncio.wait_for(self._ready.wait(), self.flush_seconds)
             self._ready.clear()
             batch, self._done = self._done, []
+            if not batch and (writing is None or writing.done()):
+                # Nothing to write now: let other processes read the store meanwhile.
+                await asyncio.to_thread(self.store.release)
             if batch:
                 scores = await self.scoring.score(batch)
                 cache_rows = [cache_row_tuple(r) for r in self.calls.take_fresh_rows()]
@@ -265,19 +268,26 @@ class Runner:
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(
-                    asyncio.to_thread(
-                        self.store.write_batch,
-                        batch,
-                        scores,
-                        cache_rows,
-                        replace=bool(self.skip),
-                        score_cache_rows=score_rows,
-                    )
+                    asyncio.to_thread(self._write, batch, scores, cache_rows, score_rows)
                 )
             if closing and not self._done:
                 if writing is not None:
                     await writing
                 return
+
+    def _write(
+        self,
+        batch: list[Result],
+        scores: list[Any],
+        cache_rows: list[tuple[Any, ...]],
+        score_rows: list[tuple[Any, ...]],
+    ) -> None:
+        """Store one batch, then let go of the store file until the next (so other processes
+        can read it while the run goes on)."""
+        self.store.write_batch(
+            batch, scores, cache_rows, replace=bool(self.skip), score_cache_rows=score_rows
+        )
+        self.store.release()
 
     def _drain_ended(self, task: asyncio.Future[None]) -> None:
         """If results can no longer be stored, make no more (paid) calls."""
