@@ -1,16 +1,20 @@
 """run (execute): a plan's calls, made concurrently, scored in batches and stored.
 
-``prepare()`` renders every request, computes its cache key and looks all keys up in one
-query; cached answers never reach a provider, so a fully cached run starts none.
-``run()`` then sends the rest: per provider, workers pull items from a queue and make each
-call through the call service (``evalkit.run.calls``: retries, adaptive slots, spend,
-``--max-cost``). Every item ends as a stored ``Result``: an answer, or an error with its class.
+``prepare()`` renders every request, computes its cache key and looks the keys up in bulk
+(a query per chunk of keys); cached answers never reach a provider, so a fully cached run starts
+none. It keeps only each item's key and cost estimate: requests and results are made again when
+they are needed, so memory does not grow with the suite. ``run()`` first stores the cached
+answers (looked up again, chunk by chunk), then sends the rest: per provider, workers pull items
+from a queue and make each call through the call service (``evalkit.run.calls``: retries,
+adaptive slots, spend, ``--max-cost``). Every item ends as a stored ``Result``: an answer, or an
+error with its class.
 
 Finished results flow to one sink task, which scores them in batches (``evalkit.score.batch``:
 a scorer sees many results at once, so embedding models and judges can batch) and writes each
 batch with its scores and new cache entries in one transaction, in a worker thread, while calls
-continue. A killed run loses at most the unwritten batch; ``--resume`` redoes only what is
-missing.
+continue, and releases it. Results waiting to be stored are bounded (a few batches): producers
+wait while the sink catches up. A killed run loses at most the unwritten batch; ``--resume``
+redoes only what is missing.
 """
 
 from __future__ import annotations
@@ -68,12 +72,17 @@ class RunStats:
 OnResult = Callable[[Result, RunStats], None]
 
 
-@dataclass
+#: Keys looked up in the cache per query (prepare, and again when the hits are stored).
+LOOKUP_CHUNK = 2000
+
+
+@dataclass(slots=True)
 class _Pending:
+    """A planned call, kept small: its request and result are rendered again when it runs."""
+
     item: WorkItem
-    request: Request
-    result: Result
-    key: tuple[dict[str, Any], str]
+    #: Its response cache key.
+    key: str
     #: Upper-bound cost estimate of the call (for --max-cost and --dry-run), or None.
     estimate: float | None = None
 
@@ -113,62 +122,80 @@ class Runner:
         self._ready = asyncio.Event()
         self._closing = False
         self._stop = asyncio.Event()
-        self._hits: list[Result] = []
+        #: Items the cache answers (their answers are read again when stored).
+        self._hits: list[_Pending] = []
         self._pending: list[_Pending] = []
         self._prepared = False
+        #: Set by the sink each time it takes a batch (producers wait on it when it lags).
+        self._taken = asyncio.Event()
+        #: Effective params per (provider, prompt version), shared by their items.
+        self._params: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- prepare --------------------------------------------------------------------------
     def prepare(self) -> set[str]:
-        """Render requests, key them, take what the cache holds; return the provider ids
-        that still have calls to make."""
+        """Render requests, key them, look the keys up in the cache (in chunks); return the
+        provider ids that still have calls to make."""
         if self._prepared:
             return {p.item.provider for p in self._pending}
         begun = time.monotonic()
-        todo = [item for item in self.plan.items if item.result_id not in self.skip]
-        # One effective-params mapping per (provider, prompt version), shared by its items.
-        params: dict[tuple[str, str], dict[str, Any]] = {}
-        for item in todo:
+        chunk: list[_Pending] = []
+        planned = 0
+        for item in self.plan.items:
+            if item.result_id in self.skip:
+                continue
+            planned += 1
             provider = self.pool.get(item.provider)
-            shared = params.get((item.provider, item.prompt.ref))
-            if shared is None:
-                shared = provider.effective_params(item.prompt.params)
-                params[(item.provider, item.prompt.ref)] = shared
-            messages = render_messages(item.prompt, item.case.vars, case=item.case)
-            request = Request(messages, shared, item.prompt.params, item)
-            result = self._result(item, provider, request)
-            key = self.calls.key(provider, request, item.repeat)
-            result.cache_key = key[1]
+            request, result = self._render(item, provider)
+            key = self.calls.key(provider, request, item.repeat)[1]
             estimate = self.calls.pricing.estimate(
                 provider.type,
                 provider.model,
                 len(str(result.input)),
                 request.params.get("max_tokens"),
             )
-            self._pending.append(_Pending(item, request, result, key, estimate))
-        found = self.calls.lookup([p.key[1] for p in self._pending])
-        remaining = []
-        for pending in self._pending:
-            entry = found.get(pending.key[1])
-            if entry is None or not self.pool.get(pending.item.provider).needs_network:
-                remaining.append(pending)
-                continue
-            self._hits.append(_from_cache(pending.result, entry))
-        self._pending = remaining
+            chunk.append(_Pending(item, key, estimate))
+            if len(chunk) >= LOOKUP_CHUNK:
+                self._sort(chunk)
+                chunk = []
+        self._sort(chunk)
         self.calls.count_hits("run", len(self._hits))
-        self.stats.planned = len(todo)
+        self.stats.planned = planned
         self.stats.prepare_s = time.monotonic() - begun
         self._prepared = True
         return {p.item.provider for p in self._pending}
 
+    def _sort(self, chunk: list[_Pending]) -> None:
+        """Split a chunk of planned calls into cache hits and calls to make."""
+        if not chunk:
+            return
+        found = self.calls.lookup([p.key for p in chunk])
+        for pending in chunk:
+            if pending.key in found and self.pool.get(pending.item.provider).needs_network:
+                self._hits.append(pending)
+            else:
+                self._pending.append(pending)
+
+    def _render(self, item: WorkItem, provider: Provider) -> tuple[Request, Result]:
+        """An item's request (its prompt rendered for its case) and its unanswered result."""
+        shared = self._params.get((item.provider, item.prompt.ref))
+        if shared is None:
+            shared = provider.effective_params(item.prompt.params)
+            self._params[(item.provider, item.prompt.ref)] = shared
+        messages = render_messages(item.prompt, item.case.vars, case=item.case)
+        request = Request(messages, shared, item.prompt.params, item)
+        return request, self._result(item, provider, request)
+
     def planned_calls(self) -> list[tuple[str, bool, float | None]]:
         """After ``prepare``: (provider id, answered by the cache, cost estimate) per call."""
-        return [(r.provider, True, None) for r in self._hits] + [
+        return [(h.item.provider, True, None) for h in self._hits] + [
             (p.item.provider, False, p.estimate) for p in self._pending
         ]
 
     def unpriced(self) -> list[str]:
         """Models with calls to make whose cost cannot be estimated."""
-        return sorted({str(p.result.model) for p in self._pending if p.estimate is None})
+        return sorted(
+            {str(self.pool.get(p.item.provider).model) for p in self._pending if p.estimate is None}
+        )
 
     def _result(self, item: WorkItem, provider: Provider, request: Request) -> Result:
         prompt = item.prompt
@@ -194,12 +221,15 @@ class Runner:
     # -- calls ----------------------------------------------------------------------------
     async def _call(self, pending: _Pending, provider: Provider) -> Result | None:
         item = pending.item
+        request, result = self._render(item, provider)
+        key = self.calls.key(provider, request, item.repeat)
+        result.cache_key = key[1]
         outcome = await self.calls.call(
             provider,
-            pending.request,
+            request,
             repeat=item.repeat,
             purpose="run",
-            key=pending.key,
+            key=key,
             read_cache=False,  # looked up in bulk by prepare()
             estimate=pending.estimate,
             stopped=self._stop.is_set,
@@ -209,7 +239,7 @@ class Runner:
             self.stats.over_cost = True
             self._stop.set()
             return None
-        return _fill(pending.result, outcome)
+        return _fill(result, outcome)
 
     async def _worker(self, queue: asyncio.Queue[_Pending], provider: Provider) -> None:
         while not self._stop.is_set():
@@ -224,6 +254,7 @@ class Runner:
             if result is None:
                 return
             self._finished(result)
+            await self._room()
 
     def _finished(self, result: Result) -> None:
         stats = self.stats
@@ -243,6 +274,35 @@ class Runner:
         if self.on_result:
             self.on_result(result, stats)
 
+    async def _room(self) -> None:
+        """Wait while more than a few batches of results wait to be stored (memory stays
+        bounded however fast the answers come)."""
+        while len(self._done) >= 4 * self.batch_size and not (self._closing or self._stop.is_set()):
+            self._taken.clear()
+            self._ready.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._taken.wait(), self.flush_seconds)
+
+    async def _store_hits(self) -> None:
+        """Store the answers the cache holds, a chunk at a time (looked up again, so they are
+        never all in memory); one gone since ``prepare`` becomes a call to make."""
+        hits, self._hits = self._hits, []
+        for start in range(0, len(hits), LOOKUP_CHUNK):
+            if self._stop.is_set():
+                return
+            chunk = hits[start : start + LOOKUP_CHUNK]
+            found = await asyncio.to_thread(self.calls.lookup, [h.key for h in chunk])
+            for pending in chunk:
+                entry = found.get(pending.key)
+                if entry is None:
+                    self._pending.append(pending)
+                    continue
+                provider = self.pool.get(pending.item.provider)
+                result = self._render(pending.item, provider)[1]
+                result.cache_key = pending.key
+                self._finished(_from_cache(result, entry))
+                await self._room()
+
     # -- scoring and storing --------------------------------------------------------------
     async def _drain(self) -> None:
         """Score and store finished results in batches, as they come.
@@ -258,6 +318,7 @@ class Runner:
                     await asyncio.wait_for(self._ready.wait(), self.flush_seconds)
             self._ready.clear()
             batch, self._done = self._done, []
+            self._taken.set()
             if not batch and (writing is None or writing.done()):
                 # Nothing to write now: let other processes read the store meanwhile.
                 await asyncio.to_thread(self.store.release)
@@ -302,9 +363,7 @@ class Runner:
         drain.add_done_callback(self._drain_ended)
         workers: list[asyncio.Task[None]] = []
         try:
-            for result in self._hits:
-                self._finished(result)
-            self._hits = []
+            await self._store_hits()
             queues: dict[str, asyncio.Queue[_Pending]] = {}
             for pending in self._pending:
                 queues.setdefault(pending.item.provider, asyncio.Queue()).put_nowait(pending)
