@@ -72,6 +72,9 @@ class RunStats:
 OnResult = Callable[[Result, RunStats], None]
 
 
+#: Results stored per batch (each batch one transaction).
+BATCH_SIZE = 256
+
 #: Keys looked up in the cache per query (prepare, and again when the hits are stored).
 LOOKUP_CHUNK = 2000
 
@@ -102,7 +105,7 @@ class Runner:
         skip: set[str] | None = None,
         error_budget: float = 0.05,
         on_result: OnResult | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         flush_seconds: float = 0.5,
     ) -> None:
         self.plan = plan
@@ -114,7 +117,7 @@ class Runner:
         self.skip = skip or set()
         self.error_budget = error_budget
         self.on_result = on_result
-        self.batch_size = batch_size
+        self.batch_size = batch_size or BATCH_SIZE
         self.flush_seconds = flush_seconds
         self.stats = RunStats()
         #: Finished results waiting to be scored and stored.
