@@ -15,6 +15,7 @@ at 100,000 cases). Not a timed test: walls on a shared 2-core machine swing by t
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -26,6 +27,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
 from calls import ANSWER, make_project, peak_rss_mb  # noqa: E402
+
 from fakeserver import FakeServerProcess  # noqa: E402
 
 
@@ -73,7 +75,7 @@ def main() -> int:
     finally:
         server.stop()
     print("\ngrowth between sizes (peak RSS per 1,000 more cases):")
-    for (n0, _, p0, _, c0), (n1, _, p1, _, c1) in zip(rows, rows[1:], strict=False):
+    for (n0, _, p0, _, c0), (n1, _, p1, _, c1) in itertools.pairwise(rows):
         per = (p1 - p0) / ((n1 - n0) / 1000)
         extra = f", cached re-run {(c1 - c0) / ((n1 - n0) / 1000):.2f} MB" if c0 and c1 else ""
         print(f"  {n0} → {n1}: run {per:.2f} MB{extra}")

@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
 from calls import ANSWER, make_project, peak_rss_mb  # noqa: E402
+
 from fakeserver import FakeServerProcess  # noqa: E402
 
 
