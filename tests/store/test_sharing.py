@@ -24,7 +24,7 @@ CASES = 300
 @pytest.fixture
 def server() -> Iterator[FakeServer]:
     # A few ms per answer, so that a run lasts long enough for the others to meet it.
-    with FakeServer(default_answer="Paris is the capital.", latency_ms=15) as srv:
+    with FakeServer(default_answer="Paris is the capital.", latency_ms=25) as srv:
         yield srv
 
 
