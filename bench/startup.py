@@ -32,6 +32,7 @@ HEAVY = [
     "yaml",
     "httpx",
     "httpx2",
+    "opentelemetry",
 ]
 BUDGET_MS = 250.0
 

@@ -41,6 +41,7 @@ __all__ = [
     "get_run",
     "import_export",
     "import_promptfoo",
+    "init_project",
     "list_baselines",
     "list_prompts",
     "list_runs",
@@ -77,6 +78,7 @@ def evaluate(
     dry_run: bool = False,
     baseline: str | None = None,
     fail_on: str = "regression",
+    otel: bool | None = None,
 ) -> Evaluation:
     """Run suites (all of ``suites/`` when none is named) and store everything.
 
@@ -84,7 +86,8 @@ def evaluate(
     ``replay`` answers every call from a stored run; ``max_cost`` stops before a call that
     could pass that many USD (judge calls included); ``dry_run`` plans and prices the calls
     without making them (and writes nothing); ``baseline`` compares each run with it;
-    ``fail_on`` turns verdicts into exit codes.
+    ``fail_on`` turns verdicts into exit codes; ``otel`` exports each run as an
+    OpenTelemetry trace (None: as ``otel:`` in evalkit.yaml says; docs/opentelemetry.md).
     """
     from evalkit.compare.policy import check_policy
 
@@ -103,14 +106,25 @@ def evaluate(
         max_cost=max_cost,
         dry_run=dry_run,
     )
-    with _run_store(project, db, dry_run) as store:
-        if resume:
-            resume, paths = _resumed(project, store, resume, options)
-        else:
-            paths = suite_paths(project, [str(s) for s in suites])
-        logs = project.db_path(db).parent / "logs"
-        runs = _evaluate(project, store, logs, paths, options, progress, resume, baseline, fail_on)
-        return Evaluation(runs=runs, db=Path(str(store.path)), dry_run=dry_run)
+    observers = [] if dry_run else _tracers(project, otel)  # bad `otel:` fails before the store
+    try:
+        with _run_store(project, db, dry_run) as store:
+            if resume:
+                resume, paths = _resumed(project, store, resume, options)
+            else:
+                paths = suite_paths(project, [str(s) for s in suites])
+            logs = project.db_path(db).parent / "logs"
+            runs = _evaluate(
+                project, store, logs, paths, options, progress, resume, baseline, fail_on, observers
+            )
+            return Evaluation(runs=runs, db=Path(str(store.path)), dry_run=dry_run)
+    finally:
+        if observers:
+            from evalkit.run.tracing import close_all
+
+            for warning in close_all(observers):
+                if progress is not None:
+                    progress.warn(warning)
 
 
 def _evaluate(
@@ -123,6 +137,7 @@ def _evaluate(
     resume: str | None,
     baseline: str | None,
     fail_on: str,
+    observers: Sequence[Any] = (),
 ) -> list[RunOutcome]:
     """load → run (plan … finish) → compare with the baseline, for each suite."""
     from evalkit.compare.service import judge_runs
@@ -154,11 +169,34 @@ def _evaluate(
         progress=progress,
         resume=resume,
         cache=open_response_cache(project),  # a shared Redis, or None: the store's table
+        observers=observers,
     )
     runs = run_suites(invocation, loaded)
     if not options.dry_run:
         judge_runs(store, runs, baseline, fail_on)
     return runs
+
+
+def _tracers(project: Project, otel: bool | None) -> list[Any]:
+    """The OpenTelemetry exporter when ``--otel`` or ``otel:`` asks for one (imported only
+    then: a run without it loads no OpenTelemetry package)."""
+    from evalkit.config import OtelConfig
+
+    config = project.config.otel
+    if otel is False or (otel is None and (config is None or not config.enabled)):
+        return []
+    try:
+        from evalkit.run.otel import open_exporter
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("opentelemetry"):
+            raise
+        from evalkit.errors import SetupError
+
+        raise SetupError(
+            "OpenTelemetry export (--otel or `otel:` in evalkit.yaml) needs the otel extra",
+            fix="pip install 'evalkit[otel]' (or run with --no-otel)",
+        ) from None
+    return [open_exporter(config or OtelConfig(), project)]
 
 
 def _resumed(project: Project, store: Any, ref: str, options: RunOptions) -> tuple[str, list[Path]]:
@@ -219,20 +257,30 @@ def list_runs(
         return _list(store, suite, limit)
 
 
-def get_run(ref: str, *, project: Project | None = None, db: str | Path | None = None) -> StoredRun:
+def get_run(
+    ref: str,
+    *,
+    case: str | None = None,
+    project: Project | None = None,
+    db: str | Path | None = None,
+) -> StoredRun:
     """A stored run (``evalkit.run.show/1``): its row, providers, summary (recomputed from
-    the store), the gates as checked when it ran, and its comparison, if it was compared."""
+    the store), the gates as checked when it ran, its comparison, if it was compared, and
+    the transcripts of its conversations and agent loops (only case ``case``'s, if given)."""
     from evalkit.run.summary import summarize_run
+    from evalkit.store.results import run_transcripts
     from evalkit.store.runs import get_run as _get
-    from evalkit.store.runs import resolve_run, run_providers
+    from evalkit.store.runs import invocation_runs, resolve_run, run_providers
 
     with _reader(project, db) as store:
         run_id = resolve_run(store, ref)
         run = _get(store, run_id)
+        run["same_command"] = invocation_runs(store, run_id)
         run["providers"] = run_providers(store, run_id)
         stored = run.get("summary") or {}
         run["summary"] = summarize_run(store, run_id)
         run["gates"] = stored.get("gates", [])
+        run["transcripts"] = run_transcripts(store, run_id, case)
         return StoredRun.model_validate(run)
 
 
@@ -803,3 +851,11 @@ def import_export(
 
     with open_store(project or Project.discover(), db) as store:
         return _import(store, Path(directory))
+
+
+def init_project(directory: str | Path = ".") -> list[Path]:
+    """Create a small working project in ``directory``: evalkit.yaml, a prompt version and a
+    suite (``evalkit init``). Refuses to overwrite an existing file. Returns the paths written."""
+    from evalkit.scaffold import create_project
+
+    return create_project(Path(directory))

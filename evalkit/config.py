@@ -8,6 +8,7 @@ and every default applies (the embedded local model, ``.evalkit/evalkit.duckdb``
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from evalkit.errors import InputError, did_you_mean, register_secret_env
 from evalkit.load.source import LineMap, display_path, read_text, read_yaml, validate
 
-__all__ = ["CONFIG_FILE", "DEFAULT_DB", "DEFAULT_PROVIDER_ID", "Project", "ProjectConfig"]
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_DB",
+    "DEFAULT_PROVIDER_ID",
+    "OtelConfig",
+    "Project",
+    "ProjectConfig",
+]
 
 CONFIG_FILE = "evalkit.yaml"
 DEFAULT_DB = Path(".evalkit") / "evalkit.duckdb"
@@ -65,6 +73,29 @@ class CacheConfig(BaseModel):
     prefix: str = "evalkit"
 
 
+class OtelConfig(BaseModel):
+    """``otel:`` in evalkit.yaml: export each run as an OpenTelemetry trace over OTLP/HTTP
+    (docs/opentelemetry.md). ``evalkit run --otel`` / ``--no-otel`` override ``enabled``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Export every ``evalkit run`` of the project (``--no-otel`` turns it off for one run).
+    enabled: bool = True
+    #: The OTLP/HTTP traces URL (default: ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, else
+    #: ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``, else ``http://localhost:4318/v1/traces``).
+    endpoint: str | None = None
+    #: Request headers, each taken from an environment variable: ``{header: ENV_VAR}``. The
+    #: values are never written to a file (``OTEL_EXPORTER_OTLP_HEADERS`` works too).
+    headers_env: dict[str, str] = Field(default_factory=dict)
+    #: ``service.name`` of the exported resource.
+    service_name: str = "evalkit"
+    #: Longest wait for one export, retries included; a receiver that is down costs at most
+    #: this once per command (then export stops, with one warning).
+    timeout_s: float = Field(default=3.0, gt=0, le=60)
+    #: Also export prompts and answers (``gen_ai.input.messages`` / ``gen_ai.output.messages``).
+    capture_content: bool = False
+
+
 class ProjectConfig(BaseModel):
     """``evalkit.yaml``. Provider specs are validated by each provider type's own options."""
 
@@ -80,6 +111,8 @@ class ProjectConfig(BaseModel):
     defaults: Defaults = Field(default_factory=Defaults)
     #: Prices per 1M tokens, by model name (overrides the built-in table).
     pricing: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: OpenTelemetry export of runs (off unless present or ``--otel`` is given).
+    otel: OtelConfig | None = None
 
     def provider_ids(self) -> list[str]:
         """The ids a suite or option may name: the entries, plus the implicit ``local`` when
@@ -124,6 +157,24 @@ def _check_providers(config: ProjectConfig, lines: LineMap) -> None:
         named = getattr(config.defaults, key)
         if named is not None and named not in ids:
             raise _undefined(lines, ("defaults", key), named, ids)
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_otel(config: ProjectConfig, lines: LineMap) -> None:
+    """``otel.headers_env`` names environment variables, never the secrets themselves."""
+    if config.otel is None:
+        return
+    for header, env in config.otel.headers_env.items():
+        if not _ENV_NAME.fullmatch(env):
+            raise lines.error(
+                ("otel", "headers_env", header),
+                f"otel header '{header}' must name an environment variable, not hold its value",
+                fix=f"put the value in an environment variable, e.g. `{header}: OTLP_TOKEN`, and "
+                "export OTLP_TOKEN=... (secrets never go into evalkit.yaml)",
+            )
+        register_secret_env(env)
 
 
 def _undefined(lines: LineMap, loc: tuple[str | int, ...], pid: str, ids: list[str]) -> InputError:
@@ -178,6 +229,7 @@ class Project:
             },
         )
         _check_providers(config, lines)
+        _check_otel(config, lines)
         for model, price in config.pricing.items():
             validate(
                 _Price,

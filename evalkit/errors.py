@@ -11,7 +11,8 @@ and an exit code. Nothing below prints.
     ├── SetupError         (exit 2)  something to install or configure (binary, model, API key)
     ├── ProviderCallError            one call failed; carries an ``error_class``; retried or stored
     ├── RunIncomplete      (exit 3)  the run could not complete (error budget, server died)
-    └── StoreError         (exit 3)  the DuckDB store could not be opened or written
+    ├── StoreError         (exit 3)  the DuckDB store could not be opened or written
+    └── Interrupted  (exit 130/143)  SIGINT or SIGTERM stopped a run: names the run to resume
 
 ``ProviderCallError`` never reaches the user directly: the runner retries it, stores it on the
 result as ``error_class`` and counts it against the error budget. Its message is redacted of
@@ -27,6 +28,7 @@ from pathlib import Path
 __all__ = [
     "EvalkitError",
     "InputError",
+    "Interrupted",
     "NotFoundError",
     "ProviderCallError",
     "RunIncomplete",
@@ -182,6 +184,42 @@ class StoreError(EvalkitError):
     """The store could not be opened, migrated or written."""
 
     exit_code = 3
+
+
+class Interrupted(EvalkitError):
+    """A signal stopped the invocation: what finished is stored, the run interrupted is marked
+    so, and the fix says how to resume it. Exit 128 + the signal (SIGINT 130, SIGTERM 143)."""
+
+    def __init__(
+        self,
+        signal_name: str,
+        exit_code: int,
+        *,
+        interrupted: dict[str, tuple[int, int]] | None = None,
+        completed: list[str] | None = None,
+        not_started: list[str] | None = None,
+    ) -> None:
+        self.exit_code = exit_code
+        #: run id -> (results stored, results planned) of the runs the signal cut short.
+        self.interrupted = dict(interrupted or {})
+        parts = []
+        for run_id, (stored, planned) in self.interrupted.items():
+            parts.append(f"run {run_id} stopped with {stored} of {planned} results stored")
+        if completed:
+            parts.append(f"completed before it: {', '.join(completed)}")
+        if not_started:
+            parts.append(f"not started: {', '.join(not_started)}")
+        if not self.interrupted:
+            parts.insert(0, "no run was cut short")
+        message = f"interrupted by {signal_name}: calls in flight cancelled; " + "; ".join(parts)
+        fix = "run the command again"
+        if self.interrupted:
+            first = next(iter(self.interrupted))
+            fix = f"continue with `evalkit run --resume {first}`: only the missing calls are made"
+        super().__init__(message, fix=fix)
+
+    def render(self) -> str:
+        return redact(f"{self.message}\n  ({self.fix})")
 
 
 class ProviderCallError(EvalkitError):

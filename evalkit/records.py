@@ -19,22 +19,28 @@ from typing import Any
 from evalkit.errors import ProviderCallError
 
 __all__ = [
+    "HISTORY_ROLE",
     "CallOutcome",
     "Case",
     "Gates",
     "Generation",
     "Message",
+    "Passage",
+    "Passages",
     "PromptVersion",
     "Result",
     "Score",
     "ScoreCacheRow",
     "ScorerSpec",
+    "ScriptedToolResult",
     "StoredRun",
     "Suite",
+    "ToolCall",
     "WorkItem",
     "canonical_json",
     "content_hash",
     "flatten",
+    "parse_arguments",
 ]
 
 
@@ -59,15 +65,79 @@ def content_hash(value: Any, length: int = 16) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call of a declared tool (function) the model made: its name and arguments."""
+
+    #: Call id, renumbered ``call_<step>_<n>`` by the run (so a conversation's requests, and
+    #: their cache keys, do not depend on ids a server drew at random).
+    id: str
+    name: str
+    #: The parsed JSON arguments (usually a mapping); the raw text when it is not JSON.
+    arguments: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolCall:
+        return cls(str(data.get("id") or ""), str(data["name"]), data.get("arguments"))
+
+    def arguments_json(self) -> str:
+        """The arguments as the JSON text an OpenAI request carries."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments, ensure_ascii=False, sort_keys=True)
+
+
+def parse_arguments(text: Any) -> Any:
+    """A tool call's arguments as the model sent them: parsed JSON, ``{}`` for an empty
+    string, else the text itself (a scorer then says it is not JSON)."""
+    if not isinstance(text, str):
+        return text
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+#: The role of a prompt message that is a placeholder for a conversation held in a case var
+#: (``- {history: VAR}`` in a prompt file); rendering replaces it with the var's messages.
+HISTORY_ROLE = "history"
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One chat turn. In a ``PromptVersion`` ``content`` is a Jinja2 template; after
-    rendering it is plain text."""
+    rendering it is plain text.
+
+    An assistant turn may carry the ``tool_calls`` it made; a ``tool`` turn is the result
+    of one call (``tool_call_id``). ``as_dict`` gives the OpenAI chat shape."""
 
     role: str
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    #: The tool's name, on a ``tool`` turn.
+    name: str | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments_json()},
+                }
+                for call in self.tool_calls
+            ]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            out["name"] = self.name
+        return out
 
 
 @dataclass(frozen=True)
@@ -93,6 +163,68 @@ class PromptVersion:
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        """The tools it declares (OpenAI function format; kept in ``params``, so they are
+        part of every request's params, its cache key and the stored provenance)."""
+        tools: list[dict[str, Any]] = self.params.get("tools") or []
+        return tools
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedToolResult:
+    """What a tool returns in a suite's script (``tool_results:``): for a call of ``name``
+    whose arguments contain ``arguments`` (every key given, equal), the text ``result``."""
+
+    name: str
+    result: str
+    arguments: dict[str, Any] | None = None
+
+    def matches(self, call: ToolCall) -> bool:
+        if call.name != self.name:
+            return False
+        if self.arguments is None:
+            return True
+        given = call.arguments if isinstance(call.arguments, dict) else {}
+        return all(key in given and given[key] == want for key, want in self.arguments.items())
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "result": self.result}
+        if self.arguments is not None:
+            out["arguments"] = self.arguments
+        return out
+
+
+#: Requests per turn at most in an agent loop when neither the case nor the suite says.
+DEFAULT_MAX_STEPS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One retrieved passage of a case's ``context``: the id citations name, and its text."""
+
+    id: str
+    text: str
+    #: Anything else the retriever knows (title, source URL, score), for templates.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "text": self.text}
+        if self.metadata:
+            data["metadata"] = self.metadata
+        return data
+
+
+class Passages(tuple[Passage, ...]):
+    """A case's passages as a prompt template sees ``context``: ``{{ context }}`` renders
+    them one per line as ``[id] text``; ``{% for p in context %}`` walks them (``p.id``,
+    ``p.text``, ``p.metadata``)."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return "\n".join(f"[{p.id}] {p.text}" for p in self)
+
 
 @dataclass(frozen=True)
 class Case:
@@ -109,12 +241,51 @@ class Case:
     #: Where the case was read from (for error messages).
     source: str = ""
     line: int | None = None
+    #: The conversation so far (``messages:``), sent after the prompt's messages.
+    messages: tuple[Message, ...] = ()
+    #: User turns (``turns:``), rendered: each is appended in turn and answered (one request
+    #: per turn, in order).
+    turns: tuple[str, ...] = ()
+    #: Scripted tool results (the case's, then the suite's), for an agent loop.
+    tool_results: tuple[ScriptedToolResult, ...] = ()
+    #: Requests per turn at most when tool calls are answered from ``tool_results``
+    #: (None: ``DEFAULT_MAX_STEPS``).
+    max_steps: int | None = None
+    #: Retrieved passages the answer should be grounded in (``context:``); None when the
+    #: case has none, ``()`` when retrieval found nothing.
+    context: Passages | None = None
 
     @property
     def references(self) -> list[str]:
         if self.reference is None:
             return []
         return [self.reference] if isinstance(self.reference, str) else list(self.reference)
+
+    @property
+    def conversation(self) -> dict[str, Any] | None:
+        """The conversation script (history, turns, tool results, max steps) as stored with
+        the case and hashed into it; None for a plain case."""
+        out: dict[str, Any] = {}
+        if self.messages:
+            out["messages"] = [m.as_dict() for m in self.messages]
+        if self.turns:
+            out["turns"] = list(self.turns)
+        if self.tool_results:
+            out["tool_results"] = [t.as_dict() for t in self.tool_results]
+            out["max_steps"] = self.steps_per_turn
+        return out or None
+
+    @property
+    def steps_per_turn(self) -> int:
+        """Requests per turn at most (tool calls answered from the script, then a reply)."""
+        return self.max_steps or DEFAULT_MAX_STEPS
+
+    @property
+    def template_vars(self) -> dict[str, Any]:
+        """What a prompt template sees: the vars, and ``context`` when the case has one."""
+        if self.context is None:
+            return self.vars
+        return {**self.vars, "context": self.context}
 
 
 @dataclass(frozen=True)
@@ -197,6 +368,8 @@ class Generation:
     cached_input_tokens: int | None = None
     #: Which provider id answered (set by fallback chains).
     served_by: str | None = None
+    #: Tool calls the model made (empty when it answered in text only).
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(slots=True)
@@ -245,6 +418,12 @@ class Result:
     #: Weighted mean of the pass/fail outcomes of the scorers that decided (each scorer's
     #: ``weight``); 0 for a failed call; None when no scorer decided.
     score: float | None = None
+    #: Every tool call the model made, in order (``ToolCall.as_dict`` plus ``turn`` and
+    #: ``step``); None when it made none.
+    tool_calls: list[dict[str, Any]] | None = None
+    #: A conversation's or agent loop's requests, one entry per request (see
+    #: ``evalkit.run.conversation``); None for a single plain request.
+    transcript: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)

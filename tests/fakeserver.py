@@ -20,6 +20,20 @@ counts are whitespace-split word counts. ``max_tokens`` (words) and stop
 sequences are honoured (``finish_reason`` ``length``/``stop``, Anthropic
 ``max_tokens``/``stop_sequence``).
 
+Tool calls: when a chat/messages request declares ``tools``, the first *tool
+rule* that applies answers with tool calls instead (OpenAI ``tool_calls`` with
+``finish_reason: tool_calls``; Anthropic ``tool_use`` blocks with
+``stop_reason: tool_use``; streamed as the SDKs expect: OpenAI
+``delta.tool_calls`` pieces, Anthropic ``content_block_start`` +
+``input_json_delta``). A tool rule is ``{"match": substring, "calls": [{"name":
+..., "arguments": {...}}], "text": optional text before the calls,
+"after_tool": false}``: it applies when every called name is declared and
+``match`` occurs in the prompt — and, by default, only when the last message is
+not a tool result (so the follow-up request is answered by the text rules,
+which see the tool results); with ``after_tool: true`` it applies only right
+after a tool result, matching that result's text (a second step of an agent
+loop). ``--tool-rules FILE`` (a JSON list) in a separate process.
+
 Fault model
 -----------
 Every request to a *generation* route (chat, completions, messages) gets one
@@ -151,6 +165,7 @@ __all__ = [
     "RequestRecord",
     "fake_server_fixture",
     "load_rules",
+    "load_tool_rules",
     "main",
     "parse_faults",
 ]
@@ -274,6 +289,30 @@ def load_rules(
     return rules, (None if default is None else str(default))
 
 
+def load_tool_rules(source: str | os.PathLike[str] | Sequence[Any]) -> list[dict[str, Any]]:
+    """Tool rules (see the module docstring) from a JSON file or a list, checked."""
+    data: Any = source
+    if isinstance(source, (str, os.PathLike)):
+        data = json.loads(Path(source).read_text(encoding="utf-8"))
+    rules: list[dict[str, Any]] = []
+    for item in data:
+        calls = item.get("calls")
+        if not isinstance(item.get("match"), str) or not isinstance(calls, list) or not calls:
+            raise ValueError(f"a tool rule needs `match` (text) and `calls` (a list): {item!r}")
+        for call in calls:
+            if not isinstance(call.get("name"), str):
+                raise ValueError(f"a tool rule's call needs a `name`: {call!r}")
+        rules.append(
+            {
+                "match": item["match"],
+                "calls": [{"name": c["name"], "arguments": c.get("arguments", {})} for c in calls],
+                "text": str(item.get("text") or ""),
+                "after_tool": bool(item.get("after_tool", False)),
+            }
+        )
+    return rules
+
+
 @dataclass
 class FakeConfig:
     """Everything that shapes the fake server's answers (see the module docstring)."""
@@ -294,6 +333,7 @@ class FakeConfig:
     chunk_words: int = 1
     midstream_chunks: int = 2
     rules: list[tuple[str, str]] = field(default_factory=list)
+    tool_rules: list[dict[str, Any]] = field(default_factory=list)
     default_answer: str | None = None
     answer_fn: AnswerFn | None = None
     echo_prefix: str = "echo: "
@@ -317,6 +357,7 @@ class FakeConfig:
             cfg.rules = rules
             if cfg.default_answer is None:
                 cfg.default_answer = default
+        cfg.tool_rules = load_tool_rules(cfg.tool_rules)
         cfg.retry_after_statuses = tuple(int(s) for s in cfg.retry_after_statuses)
         cfg.chunk_words = max(1, int(cfg.chunk_words))
         cfg.midstream_chunks = max(0, int(cfg.midstream_chunks))
@@ -527,6 +568,37 @@ def _chat_prompt(messages: Any, system: Any = None) -> tuple[str, str]:
             if msg.get("role") == "user":
                 last_user = text
     return "\n".join(texts), last_user
+
+
+def _declared_tools(body: Mapping[str, Any]) -> set[str]:
+    """Names of the tools a request declares (OpenAI function format or Anthropic's)."""
+    names: set[str] = set()
+    for tool in body.get("tools") or ():
+        if isinstance(tool, Mapping):
+            function = tool.get("function")
+            name = function.get("name") if isinstance(function, Mapping) else tool.get("name")
+            if isinstance(name, str):
+                names.add(name)
+    return names
+
+
+def _last_tool_result(messages: Any) -> str | None:
+    """The text of the request's last message when it is a tool result, else None."""
+    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], Mapping):
+        return None
+    last = messages[-1]
+    if last.get("role") == "tool":
+        return _content_text(last.get("content"))
+    content = last.get("content")
+    if last.get("role") == "user" and isinstance(content, list):
+        results = [
+            _content_text(part.get("content"))
+            for part in content
+            if isinstance(part, Mapping) and part.get("type") == "tool_result"
+        ]
+        if results:
+            return "\n".join(results)
+    return None
 
 
 def _prompt_list(prompt: Any) -> list[str]:
@@ -1137,6 +1209,21 @@ class FakeLLMApp:
             return cfg.default_answer
         return cfg.echo_prefix + last[: cfg.echo_chars]
 
+    def _tool_rule(self, body: Mapping[str, Any], prompt: str, kind: str) -> dict[str, Any] | None:
+        """The tool rule that answers this request, if any (see the module docstring)."""
+        declared = _declared_tools(body)
+        if not declared or kind in ("blank", "empty"):
+            return None
+        after = _last_tool_result(body.get("messages"))
+        for rule in self.config.tool_rules:
+            if rule["after_tool"] != (after is not None):
+                continue
+            if any(call["name"] not in declared for call in rule["calls"]):
+                continue
+            if rule["match"] in (after if after is not None else prompt):
+                return rule
+        return None
+
     def _build(self, route: str, body: dict[str, Any], kind: str, seq: int) -> _Answer:
         if route == "chat":
             return self._build_chat(body, kind, seq)
@@ -1152,10 +1239,27 @@ class FakeLLMApp:
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         text, reason, _ = _apply_limits(text, _stop_list(body.get("stop")), max_tokens)
         finish = "length" if reason == "length" else "stop"
+        rule = self._tool_rule(body, prompt, kind)
+        calls: list[dict[str, Any]] = []
+        if rule is not None:
+            text, finish = rule["text"], "tool_calls"
+            calls = [
+                {
+                    "id": f"call_fake{seq:08d}_{i}",
+                    "type": "function",
+                    "function": {
+                        "name": c["name"],
+                        "arguments": json.dumps(c["arguments"], ensure_ascii=False),
+                    },
+                }
+                for i, c in enumerate(rule["calls"])
+            ]
         n = body.get("n") if isinstance(body.get("n"), int) and body.get("n", 1) > 0 else 1
         n_choices = 0 if kind == "empty" else n
         prompt_tokens = _count_tokens(prompt)
-        completion_tokens = _count_tokens(text) * n_choices
+        completion_tokens = (
+            _count_tokens(text) + sum(_count_tokens(c["function"]["arguments"]) for c in calls)
+        ) * n_choices
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -1169,9 +1273,10 @@ class FakeLLMApp:
                     "index": i,
                     "message": {
                         "role": "assistant",
-                        "content": text,
+                        "content": text if text or not calls else None,
                         "refusal": None,
                         "annotations": [],
+                        **({"tool_calls": calls} if calls else {}),
                     },
                     "logprobs": None,
                     "finish_reason": finish,
@@ -1237,6 +1342,28 @@ class FakeLLMApp:
                         ]
                     )
                 )
+        for number, call in enumerate(calls):
+            arguments = call["function"]["arguments"]
+            half = len(arguments) // 2
+            deltas = [
+                {**call, "index": number, "function": {**call["function"], "arguments": ""}},
+                {"index": number, "function": {"arguments": arguments[:half]}},
+                {"index": number, "function": {"arguments": arguments[half:]}},
+            ]
+            for delta in deltas:
+                for i in range(n_choices):
+                    events.append(
+                        event(
+                            [
+                                {
+                                    "index": i,
+                                    "delta": {"tool_calls": [delta]},
+                                    "logprobs": None,
+                                    "finish_reason": None,
+                                }
+                            ]
+                        )
+                    )
         end = len(events)
         for i in range(n_choices):
             events.append(
@@ -1341,10 +1468,23 @@ class FakeLLMApp:
         stop_reason = {"length": "max_tokens", "stop_sequence": "stop_sequence"}.get(
             reason, "end_turn"
         )
+        rule = self._tool_rule(body, prompt, kind)
+        uses: list[dict[str, Any]] = []
+        if rule is not None:
+            text, stop_reason, matched = rule["text"], "tool_use", None
+            uses = [
+                {"type": "tool_use", "id": f"toolu_fake{seq:08d}_{i}", "name": c["name"]}
+                | {"input": c["arguments"]}
+                for i, c in enumerate(rule["calls"])
+            ]
         input_tokens = _count_tokens(prompt)
-        output_tokens = _count_tokens(text)
+        output_tokens = _count_tokens(text) + sum(
+            _count_tokens(json.dumps(u["input"])) for u in uses
+        )
         mid = f"msg_fake{seq:08d}"
         content: list[dict[str, Any]] = [] if kind == "empty" else [{"type": "text", "text": text}]
+        if uses:
+            content = ([{"type": "text", "text": text}] if text else []) + uses
         if body.get("stream") is not True:
             return _Answer(
                 200,
@@ -1397,7 +1537,8 @@ class FakeLLMApp:
             bad = b'event: message_start\ndata: {"type": "message_start", "message": {"id": \n\n'
             return _Answer(200, stream=_Stream([bad], 1, 1, b""))
         events = [start]
-        if content:
+        has_text = bool(content) and not (uses and not text)
+        if has_text:
             events.append(
                 event(
                     "content_block_start",
@@ -1410,7 +1551,7 @@ class FakeLLMApp:
             )
         events.append(event("ping", {"type": "ping"}))
         first = len(events)
-        if content:
+        if has_text:
             for piece in _pieces(text, cfg.chunk_words):
                 events.append(
                     event(
@@ -1422,8 +1563,36 @@ class FakeLLMApp:
                         },
                     )
                 )
+            if uses:
+                events.append(
+                    event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                )
+        for number, use in enumerate(uses, start=1 if has_text else 0):
+            block = {"type": "tool_use", "id": use["id"], "name": use["name"], "input": {}}
+            arguments = json.dumps(use["input"], ensure_ascii=False)
+            half = len(arguments) // 2
+            events.append(
+                event(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": number, "content_block": block},
+                )
+            )
+            for piece in (arguments[:half], arguments[half:]):
+                events.append(
+                    event(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": number,
+                            "delta": {"type": "input_json_delta", "partial_json": piece},
+                        },
+                    )
+                )
+            events.append(
+                event("content_block_stop", {"type": "content_block_stop", "index": number})
+            )
         end = len(events)
-        if content:
+        if has_text and not uses:
             events.append(event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         events.append(
             event(
@@ -1730,6 +1899,7 @@ class FakeServerProcess:
     ) -> None:
         self._argv = [python or sys.executable, str(Path(__file__).resolve()), *args]
         self._tmp: str | None = None
+        self._tmp_tools: str | None = None
         for name, value in options.items():
             if name == "answer_fn":
                 raise TypeError("answer_fn cannot cross a process boundary; use rules")
@@ -1753,6 +1923,11 @@ class FakeServerProcess:
                         fh,
                     )
                 value = self._tmp
+            if name == "tool_rules" and not isinstance(value, (str, os.PathLike)):
+                fd, path = tempfile.mkstemp(suffix=".json", prefix="fakeserver-tools-")
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(load_tool_rules(value), fh)
+                self._tmp_tools = value = path
             if value is True:
                 self._argv.append(flag)
             elif isinstance(value, Mapping):
@@ -1798,9 +1973,10 @@ class FakeServerProcess:
                 self.proc.wait(5)
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
-        if self._tmp is not None:
-            Path(self._tmp).unlink(missing_ok=True)
-            self._tmp = None
+        for tmp in (self._tmp, self._tmp_tools):
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+        self._tmp = self._tmp_tools = None
 
     def __enter__(self) -> FakeServerProcess:
         return self.start()
@@ -1912,6 +2088,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-words", type=int, default=1)
     p.add_argument("--midstream-chunks", type=int, default=2)
     p.add_argument("--rules", default=None, help="JSON rules file")
+    p.add_argument("--tool-rules", default=None, help="JSON file: a list of tool rules")
     p.add_argument("--default-answer", default=None)
     p.add_argument("--echo-prefix", default="echo: ")
     p.add_argument("--echo-chars", type=int, default=200)
@@ -1946,6 +2123,7 @@ def config_from_args(args: argparse.Namespace) -> FakeConfig:
         chunk_words=args.chunk_words,
         midstream_chunks=args.midstream_chunks,
         rules=rules,
+        tool_rules=load_tool_rules(args.tool_rules) if args.tool_rules else [],
         default_answer=default,
         echo_prefix=args.echo_prefix,
         echo_chars=args.echo_chars,

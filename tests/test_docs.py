@@ -1,4 +1,4 @@
-"""Every runnable snippet in docs/ runs, in order, the way a reader would run it.
+"""Every runnable snippet in README.md and docs/ runs, in order, the way a reader would run it.
 
 The convention (also in DEVELOPERS.md, "Docs"): an HTML comment on the line before a fenced
 block says what to do with it.
@@ -33,7 +33,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+#: The README first: its tour is what a new user runs before any docs page.
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 
 _FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _MARK = re.compile(r"<!--\s*(run|no-run|file)\s*(?::\s*(.*?))?\s*-->\s*$", re.S)
@@ -76,7 +77,60 @@ def page_options(text: str) -> set[str]:
 
 
 def test_there_are_docs_pages():
-    assert {p.name for p in PAGES} >= {"python-api.md", "pytest.md", "promptfoo.md"}
+    assert {p.name for p in PAGES} >= {
+        "README.md",
+        "python-api.md",
+        "pytest.md",
+        "promptfoo.md",
+        "projects.md",
+        "calls.md",
+        "cli.md",
+        "store.md",
+        "comparing.md",
+        "report.md",
+        "scaling-out.md",
+        "reliability.md",
+    }
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+    return {_anchor(m.group(1)) for m in re.finditer(r"^#{1,6} (.*)$", text, re.M)}
+
+
+#: Pages whose links are checked: the executed pages, and the other Markdown a reader opens.
+LINKED = [
+    *PAGES,
+    ROOT / "DEVELOPERS.md",
+    ROOT / "reports" / "README.md",
+    *sorted(ROOT.glob("examples/*/README.md")),
+]
+
+
+@pytest.mark.parametrize("page", LINKED, ids=[str(p.relative_to(ROOT)) for p in LINKED])
+def test_links_resolve(page):
+    """Every relative link of a page names a file that exists, and a heading that does."""
+    problems = []
+    for match in _LINK.finditer(_FENCE.sub("", page.read_text(encoding="utf-8"))):
+        target = match.group(1)
+        if re.match(r"[a-z]+:", target):
+            continue  # https:, mailto:
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            problems.append(f"{page.name}: {target}: no such file")
+        elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
+            problems.append(f"{page.name}: {target}: no such heading")
+    assert problems == []
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])

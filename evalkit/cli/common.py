@@ -1,4 +1,9 @@
-"""Pieces shared by the command modules: common options and consoles."""
+"""Pieces shared by the command modules: common options and consoles.
+
+Consoles follow the terminal habits users expect: colour and live displays only on a
+terminal; none in pipes, files and CI logs; no colour at all when ``NO_COLOR`` is set
+(https://no-color.org); ``FORCE_COLOR`` / ``TTY_COMPATIBLE`` force them (rich reads those).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,10 @@ from evalkit.errors import InputError
 
 __all__ = [
     "DB_OPTION",
+    "QUIET_OPTION",
+    "VERBOSE_OPTION",
     "WAIT_OPTION",
+    "check_verbosity",
     "err_console",
     "out_console",
     "output_file",
@@ -85,8 +93,30 @@ def output_file(ctx: typer.Context, param: typer.CallbackParam, value: str | Non
     return value
 
 
-def out_console() -> Any:
-    """A console on the current stdout (created per call, so CliRunner can capture it)."""
+QUIET_OPTION = typer.Option(
+    False, "-q", "--quiet", help="Print only the summary and verdict lines, and errors."
+)
+VERBOSE_OPTION = typer.Option(
+    False,
+    "-v",
+    "--verbose",
+    help="Also print each call that was retried, failed or cut off at max_tokens.",
+)
+
+
+def check_verbosity(quiet: bool, verbose: bool) -> None:
+    """``--quiet`` and ``--verbose`` contradict each other: a usage error."""
+    if quiet and verbose:
+        raise InputError("--quiet and --verbose cannot be used together", fix="choose one")
+
+
+def _no_color() -> bool:
+    import os
+
+    return os.environ.get("NO_COLOR", "") != ""
+
+
+def _console(stream: Any) -> Any:
     import os
     import shutil
 
@@ -95,16 +125,24 @@ def out_console() -> Any:
     # Logs (CI, pipes) are not 80 columns wide: do not squeeze tables into a phantom terminal.
     width = (
         None
-        if sys.stdout.isatty() or "COLUMNS" in os.environ
+        if stream.isatty() or "COLUMNS" in os.environ
         else max(shutil.get_terminal_size((200, 24)).columns, 200)
     )
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
+    # NO_COLOR: no colour and no other styling codes either (bold, dim), only the text.
+    extra: dict[str, Any] = {"color_system": None} if _no_color() else {}
+    return Console(
+        file=stream, highlight=False, soft_wrap=False, width=width, no_color=_no_color(), **extra
+    )
+
+
+def out_console() -> Any:
+    """A console on the current stdout (created per call, so CliRunner can capture it)."""
+    return _console(sys.stdout)
 
 
 def err_console() -> Any:
-    from rich.console import Console
-
-    return Console(file=sys.stderr, highlight=False)
+    """A console on the current stderr: progress, warnings."""
+    return _console(sys.stderr)
 
 
 def print_json(data: Any) -> None:

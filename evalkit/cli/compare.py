@@ -11,13 +11,17 @@ import typer
 
 from evalkit.cli.common import (
     DB_OPTION,
+    QUIET_OPTION,
+    VERBOSE_OPTION,
     WAIT_OPTION,
+    check_verbosity,
     err_console,
     out_console,
     output_file,
     print_json,
     wait_for_store,
 )
+from evalkit.cli.complete import complete_prompts, complete_providers, complete_suites
 
 FAIL_ON_OPTION = typer.Option(
     "regression",
@@ -62,15 +66,20 @@ def compare(
         None,
         help="RUN_A RUN_B (baseline first), or SUITE (or one RUN) with two --prompt "
         "or two --provider.",
+        autocompletion=complete_suites,
     ),
     prompt: list[str] = typer.Option(
-        None, "--prompt", help="NAME@V: twice to compare two versions, once to filter."
+        None,
+        "--prompt",
+        help="NAME@V: twice to compare two versions, once to filter.",
+        autocompletion=complete_prompts,
     ),
     provider: list[str] = typer.Option(
         None,
         "-p",
         "--provider",
         help="Provider id: twice to compare two providers, once to filter.",
+        autocompletion=complete_providers,
     ),
     repeat: int = typer.Option(
         None, "-n", "--repeat", min=1, help="Repeats per case when running what is missing."
@@ -83,6 +92,8 @@ def compare(
     summary: str = SUMMARY_OPTION,
     report: str = REPORT_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print evalkit.compare/1 JSON."),
+    quiet: bool = QUIET_OPTION,
+    verbose: bool = VERBOSE_OPTION,
     db: str = DB_OPTION,
     wait: float = WAIT_OPTION,
 ) -> None:
@@ -92,9 +103,10 @@ def compare(
     cases) is run first. Exit 1 per --fail-on; 2 bad input; 3 a needed run did not complete.
     """
     from evalkit import api
-    from evalkit.report.terminal import RichProgress
+    from evalkit.report.progress import make_progress
 
-    progress = RichProgress(err_console()) if not as_json else None
+    check_verbosity(quiet, verbose)
+    progress = make_progress(err_console(), quiet=quiet, verbose=verbose) if not as_json else None
     with wait_for_store(wait):
         data = api.compare(
             refs or [],
@@ -115,6 +127,11 @@ def compare(
         from evalkit.report.verdict import render_comparison, render_matrix
 
         console = out_console()
+        if quiet:
+            from evalkit.report.brief import render_brief_comparison
+
+            render_brief_comparison(data, console, footer=lambda: print_written(written, console))
+            raise typer.Exit(code)
         if data.matrix is not None:
             render_matrix(data, console)
         render_comparison(data, console)

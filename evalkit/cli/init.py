@@ -6,65 +6,27 @@ from pathlib import Path
 
 import typer
 
-from evalkit.cli.common import out_console
-
-_FILES = {
-    "evalkit.yaml": """\
-# evalkit project configuration
-db: .evalkit/evalkit.duckdb
-providers:
-  local: {type: local}            # the embedded Gemma 3 270M (no key, no network)
-  # gpt: {type: openai, model: gpt-4o-mini}          # key from OPENAI_API_KEY
-  # claude: {type: anthropic, model: claude-3-5-haiku-latest}
-defaults:
-  concurrency: 4
-""",
-    "prompts/capitals/v1.yaml": """\
-description: few-shot question and answer
-messages:
-  - role: user
-    content: >-
-      Q: What is the capital of France?\\nA: Paris\\nQ: What is the capital of {{ country }}?\\nA:
-params: {temperature: 0, max_tokens: 12, stop: ["\\n"]}
-""",
-    "suites/capitals.yaml": """\
-name: capitals
-prompt: capitals@v1
-cases:
-  - {id: japan, vars: {country: Japan, capital: Tokyo}}
-  - {id: italy, vars: {country: Italy, capital: Rome}}
-  - {id: egypt, vars: {country: Egypt, capital: Cairo}}
-scorers:
-  - {type: contains, value: "{{ capital }}", ignore_case: true}
-gates: {pass_rate: 0.5}
-""",
-}
+from evalkit.cli.common import QUIET_OPTION, out_console
 
 
 def init(
     directory: Path = typer.Argument(Path("."), help="Project folder (created if needed)."),
+    quiet: bool = QUIET_OPTION,
 ) -> None:
-    """Create evalkit.yaml, prompts/ and suites/ with a small working example."""
-    from evalkit.errors import InputError
+    """Create evalkit.yaml, prompts/ and suites/: a small project to run and copy from."""
+    from evalkit import api
 
-    written = []
-    for name in _FILES:
-        path = directory / name
-        if path.exists():
-            raise InputError(
-                "already exists; not overwritten",
-                path=path,
-                fix="run `evalkit init` in an empty folder",
-            )
-    for name, text in _FILES.items():
-        path = directory / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(str(path))
+    written = api.init_project(directory)
+    if quiet:
+        return
     console = out_console()
-    for path_text in written:
-        console.print(f"created {path_text}", markup=False)
-    console.print("next: cd into the folder and run `evalkit run`", markup=False)
+    for path in written:
+        console.print(f"created {path}", markup=False)
+    where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    console.print(
+        f"next: {where}evalkit run     (the local model answers; the first run prepares it)",
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

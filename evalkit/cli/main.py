@@ -8,7 +8,9 @@ handling and no traceback reaches the user:
 * a usage error (an unknown option or command, a value out of range) → the same one-message
   form, with the closest valid name; exit 2;
 * any other exception is a bug in evalkit: one short message naming a log file that holds
-  the traceback (``cli/crash.py``); exit 3.
+  the traceback (``cli/crash.py``); exit 3;
+* SIGINT / SIGTERM: during a run, ``errors.Interrupted`` (the run is marked interrupted and
+  named for ``--resume``); elsewhere one line; exit 130 / 143.
 
 Heavy modules are imported inside commands, which keeps ``evalkit --help`` instant.
 """
@@ -16,7 +18,9 @@ Heavy modules are imported inside commands, which keeps ``evalkit --help`` insta
 from __future__ import annotations
 
 import re
+import signal
 import sys
+import threading
 from typing import Any
 
 import typer
@@ -25,7 +29,7 @@ from typer.core import TyperGroup
 from evalkit import __version__
 from evalkit.errors import EvalkitError, closest
 
-__all__ = ["app", "main"]
+__all__ = ["Terminated", "app", "main"]
 
 
 #: The click that typer runs on (its own vendored copy in recent typer versions).
@@ -112,12 +116,10 @@ class _Group(TyperGroup):
             path = write_crash_log(exc, ctx.meta.get("evalkit.args", sys.argv[1:]))
             _stderr(crash_message(exc, path))
             raise typer.Exit(3) from None
-        except KeyboardInterrupt:
-            _stderr(
-                "interrupted: results finished so far are stored "
-                "(continue with `evalkit run --resume last`)"
-            )
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:  # outside a run (a run raises Interrupted)
+            signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+            _stderr(f"interrupted by {signum.name}")
+            raise typer.Exit(128 + signum) from None
 
 
 app = typer.Typer(
@@ -131,7 +133,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     # Plain click help: rich help rendering costs ~80 ms of imports on every --help.
     rich_markup_mode=None,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -179,7 +181,18 @@ def _register() -> None:
 _register()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside a run's event loop: stop as Ctrl-C would, with exit 143 (while a run's
+    loop is running, ``evalkit.run.interrupts`` handles both signals)."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     app()
 
 

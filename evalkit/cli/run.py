@@ -6,7 +6,10 @@ import typer
 
 from evalkit.cli.common import (
     DB_OPTION,
+    QUIET_OPTION,
+    VERBOSE_OPTION,
     WAIT_OPTION,
+    check_verbosity,
     err_console,
     out_console,
     parse_tags,
@@ -20,14 +23,25 @@ from evalkit.cli.compare import (
     SUMMARY_OPTION,
     print_written,
 )
+from evalkit.cli.complete import complete_prompts, complete_providers, complete_suites
 
 
 def run(
     suites: list[str] = typer.Argument(
-        None, help="Suite files or names (default: all in suites/)."
+        None,
+        help="Suite files or names (default: all in suites/).",
+        autocompletion=complete_suites,
     ),
-    provider: list[str] = typer.Option(None, "-p", "--provider", help="Provider id (repeatable)."),
-    prompt: list[str] = typer.Option(None, "--prompt", help="Prompt NAME@V (repeatable)."),
+    provider: list[str] = typer.Option(
+        None,
+        "-p",
+        "--provider",
+        help="Provider id (repeatable).",
+        autocompletion=complete_providers,
+    ),
+    prompt: list[str] = typer.Option(
+        None, "--prompt", help="Prompt NAME@V (repeatable).", autocompletion=complete_prompts
+    ),
     repeat: int = typer.Option(None, "-n", "--repeat", min=1, help="Run each case N times."),
     concurrency: int = typer.Option(
         None, "-j", "--concurrency", min=1, help="Calls in flight per provider."
@@ -58,7 +72,15 @@ def run(
     report: str = REPORT_OPTION,
     junit: str = JUNIT_OPTION,
     summary: str = SUMMARY_OPTION,
+    otel: bool = typer.Option(
+        None,
+        "--otel/--no-otel",
+        help="Export each run as an OpenTelemetry trace over OTLP/HTTP (default: as `otel:` "
+        "in evalkit.yaml says).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print evalkit.run/1 JSON on stdout."),
+    quiet: bool = QUIET_OPTION,
+    verbose: bool = VERBOSE_OPTION,
     db: str = DB_OPTION,
     wait: float = WAIT_OPTION,
 ) -> None:
@@ -67,12 +89,18 @@ def run(
     Exit 0: completed, no gate failed (failing cases alone do not fail the run). 1: a gate
     failed or, with --baseline, a significant regression (see --fail-on). 2: bad input.
     3: the run could not complete (errors beyond the error budget).
+
+    Progress goes to stderr: a live bar on a terminal, plain lines in pipes and CI logs.
     """
     from evalkit import api
-    from evalkit.report.terminal import RichProgress, render_evaluation
+    from evalkit.report.progress import make_progress
 
-    errors = err_console()
-    progress = RichProgress(errors) if not (as_json or dry_run) else None
+    check_verbosity(quiet, verbose)
+    progress = (
+        make_progress(err_console(), quiet=quiet, verbose=verbose)
+        if not (as_json or dry_run)
+        else None
+    )
     with wait_for_store(wait):
         evaluation = api.evaluate(
             suites or [],
@@ -92,13 +120,18 @@ def run(
             dry_run=dry_run,
             baseline=baseline,
             fail_on=fail_on,
+            otel=otel,
         )
     written = api.write_reports(evaluation, junit=junit, summary=summary, report=report, db=db)
     if as_json:
         print_json(evaluation.as_json())
     else:
+        from evalkit.report.brief import render_brief_evaluation
+        from evalkit.report.terminal import render_evaluation
+
         console = out_console()
-        render_evaluation(evaluation, console, footer=lambda: print_written(written, console))
+        render = render_brief_evaluation if quiet else render_evaluation
+        render(evaluation, console, footer=lambda: print_written(written, console))
     raise typer.Exit(evaluation.exit_code)
 
 

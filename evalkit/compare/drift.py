@@ -79,6 +79,7 @@ def _metric_model(
             reason=metric.reason or "no case was decided on both sides",
             note=metric.note,
             same_as=metric.same_as,
+            constraints=metric.constraints,  # type: ignore[arg-type]
         )
     margin = margin_for(margins, metric.scorer or "pass_rate", metric.kind, r.baseline)
     ci = (float(r.ci[0]), float(r.ci[1]))
@@ -94,6 +95,7 @@ def _metric_model(
         reason=None,
         note=metric.note,
         same_as=metric.same_as,
+        constraints=metric.constraints,  # type: ignore[arg-type]
         baseline=r.baseline,
         candidate=r.candidate,
         estimate=r.estimate,

@@ -45,6 +45,8 @@ class PairedMetric:
     b: Any = None
     result: stats.Paired | None = None
     p_adjusted: float | None = None
+    #: ``json_schema`` metrics: how each side's answers were constrained (contract data).
+    constraints: dict[str, Any] | None = None
 
     @property
     def tested(self) -> bool:
@@ -183,6 +185,15 @@ def pairing_metrics(pairing: Pairing, alignment: Alignment) -> tuple[list[Paired
             metric.b = value_matrix(b, alignment, a, value(b))
         metrics.append(metric)
     _merge_identical(metrics)
+    from evalkit.compare.constraints import constraint_notes
+
+    kinds = [(n, (a.scorers.get(n) or b.scorers[n]).type) for n in names]
+    for name, found in constraint_notes(pairing, kinds).items():
+        for metric in metrics:
+            if metric.scorer == name:
+                metric.constraints = found["constraints"]
+        if found["note"]:
+            notes.append(found["note"])
     return metrics, notes
 
 

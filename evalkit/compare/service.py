@@ -8,16 +8,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evalkit.compare.align import Pairing, RunData, Sides, load_run
-from evalkit.compare.baselines import resolve_for_suite
-from evalkit.compare.drift import compare_pairings, compare_runs
 from evalkit.compare.policy import compact, decide
 from evalkit.contracts import Comparison, Matrix, RanRun, RunOutcome
 from evalkit.errors import InputError, NotFoundError
 from evalkit.store.db import Store
 from evalkit.store.runs import record_comparison
+
+if TYPE_CHECKING:  # the comparison's modules (numpy, the statistics) load only to compare
+    from evalkit.compare.align import Sides
 
 __all__ = [
     "SuiteComparison",
@@ -37,6 +37,9 @@ def judge_runs(store: Store, outcomes: Sequence[RunOutcome], ref: str | None, po
         comparison = None
         baseline_id = None
         if ref and outcome.run_id and outcome.status == "completed":
+            from evalkit.compare.baselines import resolve_for_suite
+            from evalkit.compare.drift import compare_runs
+
             baseline_id, name, warning = resolve_for_suite(
                 store, ref, outcome.suite, outcome.run_id
             )
@@ -99,6 +102,7 @@ def compare_refs(store: Store, refs: Sequence[str], sides: Sides) -> Comparison:
     within RUN_B's suite, so ``compare main last`` and ``compare last RUN`` (the run before
     RUN) mean what they say. Named sides label the comparison (``matrix``)."""
     from evalkit.compare.baselines import previous_run
+    from evalkit.compare.drift import compare_runs
     from evalkit.store.runs import LATEST, get_run, resolve_run
 
     if len(refs) == 1:
@@ -219,6 +223,8 @@ def plan_suite_comparison(
 def compare_suite(project: Any, db: Any, planned: SuiteComparison, ran: list[RanRun]) -> Comparison:
     """The verdict of a suite comparison whose cells are all in the store (``ran``: the runs
     made for it just now)."""
+    from evalkit.compare.align import Pairing, RunData, load_run
+    from evalkit.compare.drift import compare_pairings
     from evalkit.store.db import open_store
 
     missing = planned.missing()

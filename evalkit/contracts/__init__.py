@@ -9,6 +9,7 @@ model                         what it is
 ``Comparison``                ``evalkit.compare/1``: verdicts, intervals, flips, budgets
 ``StoredRun``                 ``evalkit.run.show/1``: a stored run read back
 ``MarginSetting``, ``Margin``  a suite's ``equivalence_margin`` and the margin a metric used
+``Transcript``                a conversation's or agent loop's requests (one result)
 ============================  ==========================================================
 
 This package imports only pydantic: every layer may use it. Each field has a docstring; the
@@ -32,6 +33,8 @@ from evalkit.contracts.comparison import (
     Flip,
     Flips,
     FlipSide,
+    GenerationConstraint,
+    GenerationConstraints,
     Matrix,
     Mde,
     Metric,
@@ -47,12 +50,15 @@ from evalkit.contracts.summary import (
     DryRunCalls,
     ErrorCount,
     Gate,
+    Grounding,
     GroupSummary,
     Repeats,
     RunStats,
     RunSummary,
     ScorerSummary,
+    UnsupportedClaims,
 )
+from evalkit.contracts.transcript import Transcript, TranscriptCall, TranscriptStep
 
 __all__ = [
     "BUDGET_VERDICTS",
@@ -76,6 +82,9 @@ __all__ = [
     "FlipSide",
     "Flips",
     "Gate",
+    "GenerationConstraint",
+    "GenerationConstraints",
+    "Grounding",
     "GroupSummary",
     "Margin",
     "MarginError",
@@ -94,7 +103,11 @@ __all__ = [
     "RunSummary",
     "ScorerSummary",
     "StoredRun",
+    "Transcript",
+    "TranscriptCall",
+    "TranscriptStep",
     "Unpaired",
+    "UnsupportedClaims",
     "Verdict",
     "margin_for",
 ]

@@ -26,6 +26,8 @@ __all__ = [
     "Flip",
     "FlipSide",
     "Flips",
+    "GenerationConstraint",
+    "GenerationConstraints",
     "Matrix",
     "Mde",
     "Metric",
@@ -43,6 +45,32 @@ class Discordant(Contract):
     """Cases that passed in the baseline and fail in the candidate."""
     fail_to_pass: int
     """Cases that failed in the baseline and pass in the candidate."""
+
+
+class GenerationConstraint(Contract):
+    """How one side's answers were constrained when they were generated."""
+
+    kind: Literal["none", "json_schema", "json_object", "grammar", "mixed"]
+    """``none`` (free text), ``json_schema`` (a schema the server enforced), ``json_object``
+    (any JSON object), ``grammar`` (a llama.cpp grammar), ``mixed`` (several within the
+    group)."""
+    via: str | None = None
+    """The request param that carried it: ``response_format``, ``json_schema`` (llama.cpp)
+    or ``output_config`` (Anthropic)."""
+    schema_hash: str | None = None
+    """Content hash of the enforcing schema."""
+    same_schema: bool | None = None
+    """Whether it is the schema the ``json_schema`` scorer checks against (None: no
+    schema)."""
+
+
+class GenerationConstraints(Contract):
+    """Both sides' constraints, on a ``json_schema`` metric."""
+
+    baseline: GenerationConstraint
+    """The baseline's."""
+    candidate: GenerationConstraint
+    """The candidate's."""
 
 
 class Metric(Contract):
@@ -100,6 +128,9 @@ class Metric(Contract):
     the test is not significant after Holm, or the reverse)."""
     warnings: list[str] = Field(default_factory=list)
     """What the interval cannot be trusted for, e.g. a bootstrap over too few cases."""
+    constraints: GenerationConstraints | None = None
+    """``json_schema`` metrics: how each side's answers were constrained at generation
+    (``response_format``), so that a change reads as constrained against unconstrained."""
 
     @field_validator("verdict", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, computed_field, field_validator, model_v
 from evalkit.contracts.base import Contract
 from evalkit.contracts.comparison import Comparison
 from evalkit.contracts.summary import Gate, RunSummary
+from evalkit.contracts.transcript import Transcript
 
 __all__ = ["Evaluation", "RunHeader", "RunOutcome", "RunProvider", "StoredRun"]
 
@@ -68,6 +69,9 @@ class RunOutcome(Contract):
     """Why the exit code is 1 under ``--fail-on`` (``gate``, ``regression``, ...)."""
     comparison: Comparison | None = None
     """The verdict against the baseline (``--baseline``)."""
+    transcripts: list[Transcript] = Field(default_factory=list)
+    """Every conversation's or agent loop's requests, one per result of a case with
+    ``turns`` or a prompt with ``tools`` (empty for a suite of single requests)."""
 
     if TYPE_CHECKING:  # producers pass plain data (a summary dict, gate dicts): validated
 
@@ -87,6 +91,7 @@ class RunOutcome(Contract):
             error: str | None = None,
             exit_reasons: list[str] = ...,
             comparison: Comparison | dict[str, Any] | None = None,
+            transcripts: Sequence[Transcript | dict[str, Any]] = ...,
         ) -> None: ...
 
 
@@ -211,6 +216,11 @@ class StoredRun(Contract):
     """The gates as checked when it ran."""
     comparison: Comparison | None = None
     """The verdict against its baseline, as stored when it ran (flips as case ids)."""
+    transcripts: list[Transcript] = Field(default_factory=list)
+    """Its conversations' and agent loops' requests (``runs show --case`` keeps one case's)."""
+    same_command: list[str] = Field(default_factory=list)
+    """The runs the same ``evalkit run`` started, in order, this one included (one id for a
+    single suite)."""
 
     @field_validator("started_at", "ended_at", mode="before")
     @classmethod

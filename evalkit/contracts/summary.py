@@ -14,12 +14,40 @@ __all__ = [
     "DryRunCalls",
     "ErrorCount",
     "Gate",
+    "Grounding",
     "GroupSummary",
     "Repeats",
     "RunStats",
     "RunSummary",
     "ScorerSummary",
+    "UnsupportedClaims",
 ]
+
+
+class UnsupportedClaims(Contract):
+    """One answer's claims that a faithfulness judge found unsupported by its context."""
+
+    case_id: str
+    """The case's id."""
+    repeat: int
+    """The answer's repeat index."""
+    claims: list[str]
+    """The unsupported claims, as the judge stated them."""
+
+
+class Grounding(Contract):
+    """What a ``faithfulness`` judge found in one group's answers (valid verdicts only)."""
+
+    answers: int
+    """Answers with a valid verdict."""
+    with_unsupported: int
+    """Answers with at least one unsupported claim."""
+    claims: int
+    """Claims the judge found in those answers."""
+    unsupported: int
+    """Claims it found unsupported by the case's passages."""
+    examples: list[UnsupportedClaims] = Field(default_factory=list)
+    """The first answers with unsupported claims (by case id; at most 5)."""
 
 
 class ScorerSummary(Contract):
@@ -46,6 +74,8 @@ class ScorerSummary(Contract):
     ci_method: str | None = None
     """How the interval was computed: ``wilson``, ``wilson-clustered``, ``bootstrap``,
     ``bootstrap-clustered``."""
+    grounding: Grounding | None = None
+    """A ``faithfulness`` judge's findings: unsupported claims (None for other scorers)."""
 
 
 class CaseRepeats(Contract):

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import InputError, NotFoundError, did_you_mean
 from evalkit.load.source import LineMap, display_path, read_text, read_yaml, validate
-from evalkit.records import Case, Message, PromptVersion, content_hash
+from evalkit.load.tools import history_problem, load_tools
+from evalkit.records import HISTORY_ROLE, Case, Message, PromptVersion, content_hash
 
 __all__ = [
     "PromptLibrary",
@@ -29,6 +30,8 @@ __all__ = [
     "load_prompt_file",
     "parse_ref",
     "project_library",
+    "prompt_error",
+    "prompt_variables",
     "render_messages",
     "render_template",
     "template_problem",
@@ -56,12 +59,23 @@ class _Params(BaseModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
 
 
+class _HistoryModel(BaseModel):
+    """``- {history: VAR}``: the case var VAR (a list of messages) is inserted here."""
+
+    model_config = ConfigDict(extra="forbid")
+    history: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class _PromptFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     messages: list[_MessageModel] = Field(min_length=1)
     params: _Params = Field(default_factory=_Params)
     description: str | None = None
     parent: str | None = None
+    #: Tools the model may call (OpenAI function format); checked by ``load.tools``.
+    tools: Any = None
+    #: ``auto``, ``none``, ``required`` or ``{type: function, function: {name: ...}}``.
+    tool_choice: Any = None
 
 
 _EXAMPLES = {
@@ -69,6 +83,7 @@ _EXAMPLES = {
     "role": "role: user",
     "temperature": "temperature: 0",
     "max_tokens": "max_tokens: 64",
+    "history": "history: conversation",
 }
 
 
@@ -179,11 +194,23 @@ def load_prompt_file(path: Path, name: str | None = None) -> PromptVersion:
             line=1,
             fix=f"start with `{_EXAMPLES['messages']}`",
         )
+    data, slots = _history_slots(data, lines)
     model = validate(_PromptFile, data, lines, what="prompt", examples=_EXAMPLES)
     for i, message in enumerate(model.messages):
-        check_template(message.content, lines, ("messages", i, "content"))
-    messages = tuple(Message(m.role, m.content) for m in model.messages)
+        if i not in slots:
+            check_template(message.content, lines, ("messages", i, "content"))
+    messages = tuple(
+        Message(HISTORY_ROLE, slots[i]) if i in slots else Message(m.role, m.content)
+        for i, m in enumerate(model.messages)
+    )
     params = model.params.model_dump(exclude_none=True)
+    params.update(load_tools(model.tools, model.tool_choice, params, lines))
+    if "response_format" in params:
+        from evalkit.load.response_format import normalise_response_format
+
+        params["response_format"] = normalise_response_format(
+            params["response_format"], path, lines
+        )
     digest = content_hash({"messages": [m.as_dict() for m in messages], "params": params})
     return PromptVersion(
         name=name or path.parent.name,
@@ -197,6 +224,44 @@ def load_prompt_file(path: Path, name: str | None = None) -> PromptVersion:
         parent=model.parent,
         hash=digest,
     )
+
+
+def _history_slots(data: dict[str, Any], lines: LineMap) -> tuple[dict[str, Any], dict[int, str]]:
+    """Take the ``{history: VAR}`` placeholders out of ``messages`` (validated on their own,
+    so a plain message keeps its own error messages); returns the data with stand-ins and
+    the placeholders by position."""
+    raw = data.get("messages")
+    if not isinstance(raw, list):
+        return data, {}
+    slots: dict[int, str] = {}
+    items: list[Any] = []
+    for i, item in enumerate(raw):
+        if isinstance(item, dict) and "history" in item:
+            where = lines.sub("messages", i)
+            slot = validate(_HistoryModel, item, where, what="prompt", examples=_EXAMPLES)
+            slots[i] = slot.history
+            items.append({"role": "user", "content": ""})
+        else:
+            items.append(item)
+    if len(slots) > 1:
+        raise lines.error(
+            ("messages", sorted(slots)[1]),
+            "a prompt has at most one `history:` placeholder",
+            fix="keep one; the case's `messages:` and `turns:` follow the prompt's messages",
+        )
+    return ({**data, "messages": items} if slots else data), slots
+
+
+def prompt_variables(prompt: PromptVersion) -> set[str]:
+    """Every case var a prompt version needs: its templates' variables and the var of its
+    ``history`` placeholder."""
+    needed: set[str] = set()
+    for message in prompt.messages:
+        if message.role == HISTORY_ROLE:
+            needed.add(message.content)
+        else:
+            needed |= template_variables(message.content)
+    return needed
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
@@ -226,13 +291,45 @@ def render_messages(
     a value it cannot take, an attribute a var lacks) it raises an ``InputError`` naming the
     prompt file and line and the case (``case``, when given).
     """
-    rendered = []
+    rendered: list[Message] = []
     for i, m in enumerate(prompt.messages):
+        if m.role == HISTORY_ROLE:
+            rendered += _history(prompt, m.content, variables, case)
+            continue
         try:
             rendered.append(Message(m.role, _compile(m.content).render(variables)))
         except Exception as exc:
             raise _render_error(prompt, i, case, exc) from None
     return rendered
+
+
+def _history(
+    prompt: PromptVersion, name: str, variables: Mapping[str, Any], case: Case | None
+) -> list[Message]:
+    """The messages of a ``history`` placeholder: the case var, as written (not a template)."""
+    value = variables.get(name)
+    problem = history_problem(value)
+    if problem is not None:
+        shown = f"case '{case.id}'" if case is not None else "the case"
+        raise InputError(
+            f"{shown}: var '{name}' (the history {prompt.ref} inserts) {problem}",
+            path=case.source if case is not None else None,
+            line=case.line if case is not None else None,
+            fix='give a list of messages, e.g. [{"role": "user", "content": "Hi"}, '
+            '{"role": "assistant", "content": "Hello!"}]',
+        )
+    return [Message(m["role"], m["content"]) for m in value or ()]
+
+
+def prompt_error(
+    prompt: PromptVersion, loc: tuple[str | int, ...], message: str, fix: str | None
+) -> InputError:
+    """An input error at ``loc`` (e.g. ``("params", "response_format")``) of a prompt file."""
+    shown = display_path(prompt.path)
+    line = None
+    with contextlib.suppress(InputError):
+        line = read_yaml(prompt.path, shown=shown)[1].line(loc)
+    return InputError(message, path=shown, line=line, fix=fix)
 
 
 def _render_error(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,9 +19,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalkit.errors import InputError, NotFoundError, did_you_mean
+from evalkit.load.context import context_from_csv, load_context
 from evalkit.load.margins import load_margin
-from evalkit.load.prompts import PromptLibrary, check_template, parse_ref, template_variables
+from evalkit.load.prompts import (
+    PromptLibrary,
+    check_template,
+    parse_ref,
+    render_template,
+    template_variables,
+)
 from evalkit.load.source import LineMap, display_path, read_text, read_yaml, validate
+from evalkit.load.tools import HistoryMessage, as_messages, scripted_results
 from evalkit.records import Case, Gates, PromptVersion, ScorerSpec, Suite, content_hash
 from evalkit.registry import SCORERS
 
@@ -50,6 +59,10 @@ class _SuiteFile(BaseModel):
     scorers: list[Any] = Field(default_factory=list)
     gates: _GatesModel = Field(default_factory=_GatesModel)
     equivalence_margin: Any = None  # checked by load.margins, with the suite's scorers
+    #: Scripted tool answers for every case (after each case's own).
+    tool_results: list[Any] = Field(default_factory=list)
+    #: Requests per turn at most in an agent loop (a case's own ``max_steps`` wins).
+    max_steps: int | None = Field(default=None, ge=1, le=50)
 
     @field_validator("prompt")
     @classmethod
@@ -66,6 +79,13 @@ class _CaseModel(BaseModel):
     reference: str | list[str] | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: The conversation so far, sent after the prompt's messages.
+    messages: list[HistoryMessage] = Field(default_factory=list)
+    #: User turns, each appended and answered in order (templates over the case's vars).
+    turns: list[str] = Field(default_factory=list)
+    tool_results: list[Any] = Field(default_factory=list)
+    max_steps: int | None = Field(default=None, ge=1, le=50)
+    context: Any = None  # checked by load.context
 
 
 _SUITE_EXAMPLES = {
@@ -81,7 +101,41 @@ _CASE_EXAMPLES = {
     "reference": 'reference: "Paris"',
     "tags": "tags: [europe]",
     "id": "id: france",
+    "turns": 'turns: ["Hi, I need help.", "My order {{ order }} is late."]',
+    "messages": 'messages: [{role: user, content: "Hi"}, {role: assistant, content: "Hello!"}]',
+    "role": "role: user",
+    "max_steps": "max_steps: 5",
 }
+
+
+def _renderer(variables: dict[str, Any], case_id: str, source: str, line: int | None) -> Any:
+    """Render a case's turn, message or tool result with its vars: a template error names
+    the line, a render error (an undefined var) the case."""
+
+    def render(template: str, where: LineMap, loc: tuple[str | int, ...]) -> str:
+        if "{{" not in template and "{%" not in template:
+            return template
+        check_template(template, where, loc)
+        try:
+            return render_template(template, variables)
+        except Exception as exc:
+            text = getattr(exc, "message", None) or str(exc)
+            raise InputError(
+                f"case '{case_id}': {type(exc).__name__}: {text}",
+                path=where.path or source,
+                line=where.line(loc) or line,
+                fix="add the var to the case's `vars`, or fix the template",
+            ) from None
+
+    return render
+
+
+def _with_script(case: Case, digest_of: dict[str, Any]) -> Case:
+    """The case with its hash over its conversation script too (plain cases keep theirs)."""
+    script = case.conversation
+    if script is None:
+        return case
+    return dataclasses.replace(case, hash=content_hash({**digest_of, "conversation": script}))
 
 
 def case_from_mapping(data: Any, lines: LineMap, source: str) -> Case:
@@ -97,9 +151,14 @@ def case_from_mapping(data: Any, lines: LineMap, source: str) -> Case:
         what="case",
         examples=_CASE_EXAMPLES,
     )
-    digest = content_hash({"vars": model.vars, "reference": model.reference})
+    context = load_context(model.context, lines, model.vars)
+    content: dict[str, Any] = {"vars": model.vars, "reference": model.reference}
+    if context is not None:
+        content["context"] = [p.as_dict() for p in context]
+    digest = content_hash(content)
     case_id = str(model.id) if model.id is not None and str(model.id) else f"case-{digest[:10]}"
-    return Case(
+    render = _renderer(model.vars, case_id, source, lines.line(()))
+    case = Case(
         id=case_id,
         hash=digest,
         vars=model.vars,
@@ -108,7 +167,34 @@ def case_from_mapping(data: Any, lines: LineMap, source: str) -> Case:
         metadata=model.metadata,
         source=source,
         line=lines.line(()),
+        messages=tuple(as_messages(model.messages, render, lines.sub("messages"))),
+        turns=tuple(render(t, lines, ("turns", i)) for i, t in enumerate(model.turns)),
+        tool_results=tuple(scripted_results(model.tool_results, lines.sub("tool_results"), render)),
+        max_steps=model.max_steps,
+        context=context,
     )
+    return _with_script(case, content)
+
+
+def _add_suite_script(cases: list[Case], model: _SuiteFile, lines: LineMap) -> list[Case]:
+    """The suite's ``tool_results`` (after each case's own) and ``max_steps``, folded into
+    every case, so that a case's hash covers the script it was run with."""
+    if not model.tool_results and model.max_steps is None:
+        return cases
+    out = []
+    for case in cases:
+        render = _renderer(case.vars, case.id, case.source, case.line)
+        shared = scripted_results(model.tool_results, lines.sub("tool_results"), render)
+        replaced = dataclasses.replace(
+            case,
+            tool_results=(*case.tool_results, *shared),
+            max_steps=case.max_steps or model.max_steps,  # the case's own wins
+        )
+        content: dict[str, Any] = {"vars": case.vars, "reference": case.reference}
+        if case.context is not None:
+            content["context"] = [p.as_dict() for p in case.context]
+        out.append(_with_script(replaced, content))
+    return out
 
 
 _JSONL_FIX = (
@@ -159,7 +245,8 @@ def _read_jsonl(path: Path, shown: str) -> Iterable[Case]:
 
 def _read_csv(path: Path, shown: str) -> Iterable[Case]:
     """CSV: a header row; columns ``id``, ``reference``, ``tags`` (separated by ``;``),
-    ``metadata.<key>``; every other column (or ``vars.<key>``) is a var."""
+    ``metadata.<key>``, ``context`` (a JSON list of passages, or one passage's text); every
+    other column (or ``vars.<key>``) is a var."""
     text = read_text(path, shown=shown, encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
@@ -188,6 +275,8 @@ def _read_csv(path: Path, shown: str) -> Iterable[Case]:
                 case["reference"] = value
             elif key == "tags":
                 case["tags"] = [t.strip() for t in (value or "").split(";") if t.strip()]
+            elif key == "context":
+                case["context"] = context_from_csv(value, shown, line)
             elif key.startswith("metadata."):
                 case["metadata"][key[len("metadata.") :]] = value
             else:
@@ -272,10 +361,12 @@ def _load_scorers(
                 ),
             )
         counts[kind] = counts.get(kind, 0) + 1
-        name = options.name or (kind if counts[kind] == 1 else f"{kind}-{counts[kind]}")
+        label = getattr(options, cls.label_option, None)
+        name = label or (kind if counts[kind] == 1 else f"{kind}-{counts[kind]}")
         if name in names:
+            key = cls.label_option
             raise where.error(
-                ("name",), f"two scorers are named '{name}'", fix="give each a distinct `name:`"
+                (key,), f"two scorers are named '{name}'", fix=f"give each a distinct `{key}:`"
             )
         names.add(name)
         cls.resolve(options, where, path)
@@ -365,6 +456,7 @@ def load_suite(path: Path, library: PromptLibrary, provider_ids: Iterable[str] =
     if not cases:
         raise lines.error(("cases",), "the suite has no cases", fix="add at least one case")
     _check_unique(cases)
+    cases = _add_suite_script(cases, model, lines)
     scorers = _load_scorers(model.scorers, lines, cases, path, known)
     case_source = ""
     if isinstance(model.cases, str):

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import ProviderCallError
+from evalkit.providers.timeouts import CallDeadline, Deadlines, FirstTokens, StallCheck
 from evalkit.records import Generation, Message, StoredRun
 
 __all__ = [
@@ -57,8 +58,15 @@ class ProviderOptions(BaseModel):
     stream: bool = True
     #: Default generation params; a prompt version's own params win.
     params: dict[str, Any] = Field(default_factory=dict)
-    #: Seconds before one request is abandoned.
-    timeout: float = Field(default=120.0, gt=0)
+    #: Seconds before one call is abandoned, first byte to last (the only bound of a call
+    #: that does not stream). Default: the provider type's (``Provider.default_timeout``).
+    timeout: float | None = Field(default=None, gt=0)
+    #: Streams: seconds from sending a request to the first event of its stream. Default:
+    #: adaptive (``evalkit.providers.timeouts.FirstTokens``).
+    first_token_timeout: float | None = Field(default=None, gt=0)
+    #: Streams: the longest silence between two events of a stream, seconds. Default: the
+    #: provider type's (``Provider.default_idle_timeout``).
+    idle_timeout: float | None = Field(default=None, gt=0)
     #: Concurrency for this provider when ``-j`` is not given.
     concurrency: int | None = Field(default=None, ge=1, le=512)
     #: Jinja2 template turning messages into the completion prompt (completion mode only);
@@ -76,6 +84,8 @@ class Request:
     prompt_params: Mapping[str, Any] = field(default_factory=dict)
     #: The work item, for providers that answer by identity rather than by text (replay).
     item: Any = None
+    #: Which request of the item's conversation or agent loop this is (0: the first).
+    step: int = 0
 
 
 class ProviderLookup(Protocol):
@@ -125,6 +135,17 @@ class Provider(ABC):
     type: ClassVar[str]
     Options: ClassVar[builtins.type[ProviderOptions]] = ProviderOptions
     examples: ClassVar[dict[str, str]] = {}
+    #: Defaults of the call's deadlines for this provider type (``evalkit.providers.timeouts``):
+    #: ``timeout`` without streaming (the old default) and with it (stalls are caught by the
+    #: first-token and idle deadlines; this bounds the longest answer)...
+    default_timeout: ClassVar[float] = 120.0
+    default_stream_timeout: ClassVar[float] = 600.0
+    #: ... the adaptive first-token deadline: this long until ``FirstTokens.warm`` first
+    #: events were seen, then never shorter than the floor ...
+    first_token_cold: ClassVar[float] = 60.0
+    first_token_floor: ClassVar[float] = 5.0
+    #: ... and the longest silence inside a stream.
+    default_idle_timeout: ClassVar[float] = 30.0
 
     def __init__(self, provider_id: str, options: ProviderOptions) -> None:
         self.id = provider_id
@@ -157,6 +178,12 @@ class Provider(ABC):
         """What identifies the system under test (provenance and cache key; never a key)."""
         return {"type": self.type, "model": self.model, "mode": self.mode}
 
+    def total_timeout(self) -> float:
+        """``timeout`` of the entry, else this provider type's default."""
+        if self.options.timeout is not None:
+            return self.options.timeout
+        return self.default_stream_timeout if self.options.stream else self.default_timeout
+
     def default_concurrency(self) -> int | None:
         """Calls in flight when neither ``-j`` nor the provider entry says: None leaves it to
         ``defaults.concurrency``. A server that decodes N requests at a time says N, so that
@@ -171,6 +198,15 @@ class Provider(ABC):
         params = {**DEFAULT_PARAMS, **self.default_params(), **self.options.params}
         params.update(prompt_params)
         return params
+
+    def accepts_tools(self) -> bool:
+        """Whether requests may declare tools: chat mode (a completion prompt has none)."""
+        return self.mode == "chat"
+
+    async def tools_problem(self) -> str | None:
+        """After ``start``: why this provider cannot really take tools (e.g. a server whose
+        chat template would drop them), or None."""
+        return None
 
     def request_input(self, request: Request) -> Any:
         """The rendered request as stored on the result."""
@@ -193,9 +229,38 @@ class ClientProvider(Provider):
     """A provider that talks to an HTTP API through an SDK client made in ``start()``: the
     endpoint is part of its identity, and closing it closes the client."""
 
+    #: Asked before a passed first-token or idle deadline cuts a call (see
+    #: ``evalkit.providers.timeouts``); None: the deadlines are plain clocks.
+    stalled: StallCheck | None = None
+
     def __init__(self, provider_id: str, options: ProviderOptions) -> None:
         super().__init__(provider_id, options)
         self._client: Any = None
+        self._total = self.total_timeout()
+        self._idle = options.idle_timeout or self.default_idle_timeout
+        self._first_tokens: FirstTokens | None = None
+        if options.first_token_timeout is None:
+            self._first_tokens = FirstTokens(
+                cold=self.first_token_cold, floor=self.first_token_floor
+            )
+
+    def deadlines(self) -> Deadlines:
+        """The bounds of the next call (the first-token one may adapt between calls)."""
+        first = self.options.first_token_timeout
+        if self._first_tokens is not None:
+            first = self._first_tokens.deadline()
+        return Deadlines(self._total, first, self._idle)
+
+    def deadline(self) -> CallDeadline:
+        """The watch of one call: ``async with self.deadline() as watch`` and
+        ``watch.tick()`` on every event of a stream."""
+        return CallDeadline(
+            self.deadlines(),
+            self.options.stream,
+            self.id,
+            on_first=self._first_tokens.record if self._first_tokens is not None else None,
+            stalled=self.stalled,
+        )
 
     @property
     def base_url(self) -> str | None:

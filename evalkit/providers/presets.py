@@ -44,6 +44,17 @@ PRESETS: dict[str, tuple[str, str, bool]] = {
 }
 
 
+#: Deadlines of the servers teams run themselves (``evalkit.providers.timeouts``): they queue
+#: requests behind their own batch, load a model on its first request and may run on CPU,
+#: where a long prompt takes minutes to its first token — so they get longer bounds than
+#: hosted APIs, which answer in seconds.
+_SELF_HOSTED: dict[str, float] = {
+    "first_token_cold": 300.0,
+    "first_token_floor": 30.0,
+    "default_idle_timeout": 120.0,
+}
+
+
 def _make(name: str, base_url: str, key_env: str, required: bool) -> type[OpenAIProvider]:
     options = create_model(
         f"{name.title()}Options",
@@ -53,10 +64,11 @@ def _make(name: str, base_url: str, key_env: str, required: bool) -> type[OpenAI
         require_key=(bool | None, required),
     )
     doc = f"``{name}``: OpenAI-compatible endpoint at {base_url} (key from ${key_env})."
+    attributes: dict[str, Any] = {"type": name, "Options": options, "__doc__": doc}
+    if not required:
+        attributes.update(_SELF_HOSTED)
     provider: type[OpenAIProvider] = builtins.type(
-        f"{name.title()}Provider",
-        (OpenAIProvider,),
-        {"type": name, "Options": options, "__doc__": doc},
+        f"{name.title()}Provider", (OpenAIProvider,), attributes
     )
     return provider
 
@@ -118,7 +130,7 @@ class AzureOpenAIProvider(OpenAIProvider):
             azure_endpoint=self.endpoint,
             azure_deployment=self.opts.deployment or self.opts.model,
             api_version=self.opts.api_version,
-            timeout=self.options.timeout,
+            timeout=self._total,
             max_retries=0,
             default_headers=self.opts.headers or None,
             http_client=self.http_client(),

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from evalkit.errors import InputError, ProviderCallError, SetupError
 from evalkit.providers.base import Provider, ProviderOptions, Request
-from evalkit.records import Generation, WorkItem
+from evalkit.records import Generation, ToolCall, WorkItem
 
 __all__ = ["ReplayOptions", "ReplayProvider"]
 
@@ -97,23 +97,45 @@ class ReplayProvider(Provider):
                 fix="replay a run of the same suite, prompts and repeats (or run it live)",
             )
 
+    def accepts_tools(self) -> bool:
+        """A replay answers with the calls that were stored, whatever the request holds."""
+        return True
+
     async def start(self, concurrency: int) -> None:
         self.load()
 
     async def generate(self, request: Request) -> Generation:
+        """The stored answer to this request: the result's, or for a conversation or an
+        agent loop, its stored step ``request.step``."""
         self.load()
         item = request.item
         assert self._answers is not None
         row = self._answers.get((item.case.id, item.prompt.ref, item.repeat)) if item else None
         if row is None:
             raise ProviderCallError("not_found", "no stored answer to replay", retryable=False)
+        steps = row.get("transcript")
+        if steps:
+            if request.step >= len(steps) or steps[request.step].get("error_class"):
+                raise ProviderCallError(
+                    "not_found",
+                    f"the stored conversation has no answer for request {request.step + 1}",
+                    retryable=False,
+                )
+            row = {**steps[request.step], "model": row["model"]}
+        elif request.step > 0:
+            raise ProviderCallError(
+                "not_found",
+                f"the stored answer is one request; this is request {request.step + 1}",
+                retryable=False,
+            )
         return Generation(
-            text=row["output"] or "",
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            cached_input_tokens=row["cached_input_tokens"],
-            latency_ms=row["latency_ms"],
-            ttft_ms=row["ttft_ms"],
-            finish_reason=row["finish_reason"],
-            model=row["model"],
+            text=row.get("output") or "",
+            input_tokens=row.get("input_tokens"),
+            output_tokens=row.get("output_tokens"),
+            cached_input_tokens=row.get("cached_input_tokens"),
+            latency_ms=row.get("latency_ms"),
+            ttft_ms=row.get("ttft_ms"),
+            finish_reason=row.get("finish_reason"),
+            model=row.get("model"),
+            tool_calls=tuple(ToolCall.from_dict(c) for c in row.get("tool_calls") or ()),
         )

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.report.charts import histogram, share_bar
+from evalkit.report.format import detail_text
 from evalkit.store import reports as queries
 from evalkit.store.db import Store
 
@@ -172,6 +173,26 @@ def _ms(v: float | None) -> str:
     return f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.0f} ms"
 
 
+def _exchange(transcript: str) -> list[list[Any]]:
+    """A conversation's or agent loop's requests as the page shows them: per request [turn,
+    step, what it added (a user turn or tool results, as text), the reply, its tool calls as
+    ``name(arguments)``, why it stopped or failed]."""
+    out: list[list[Any]] = []
+    for step in json.loads(transcript):
+        added = []
+        for m in step.get("messages") or ():
+            role = m.get("role")
+            text = m.get("content") if isinstance(m.get("content"), str) else json.dumps(m)
+            added.append(f"{role}: {text}" if role != "tool" else f"tool result: {text}")
+        calls = [
+            f"{c.get('name')}({json.dumps(c.get('arguments'), ensure_ascii=False)})"
+            for c in step.get("tool_calls") or ()
+        ]
+        ended = step.get("error_class") or step.get("stopped")
+        out.append([step.get("turn"), step.get("step"), added, step.get("output"), calls, ended])
+    return out
+
+
 def _common_affixes(texts: Sequence[str]) -> tuple[str, str]:
     present = [t for t in texts if t]
     if len(present) < 2:
@@ -234,6 +255,7 @@ def build_matrix(
         values: dict[str, list[Any]] = {s: [] for s in scorers}
         marks: dict[str, list[str]] = {s: [] for s in scorers}
         details: dict[str, dict[int, str]] = {s: {} for s in scorers}
+        exchanges: dict[int, list[list[Any]]] = {}
         latencies: list[Any] = []
         passed = failed = 0
         lat_all: list[float] = []
@@ -284,6 +306,8 @@ def build_matrix(
             if res["error_class"][chosen] is not None:
                 errors[idx] = f"{res['error_class'][chosen]}: {res['error'][chosen] or ''}".strip()
             texts.append(res["input"][chosen] or "")
+            if res["transcript"][chosen]:
+                exchanges[idx] = _exchange(res["transcript"][chosen])
             lat = res["latency_ms"][chosen]
             latencies.append(None if lat is None else round(lat))
             got = rows.scores.get(res["id"][chosen], {})
@@ -291,8 +315,8 @@ def build_matrix(
                 value, ok, detail = got.get(s, (None, None, None))
                 values[s].append(value)
                 marks[s].append("1" if ok is True else "0" if ok is False else "-")
-                if detail:
-                    details[s][idx] = detail
+                if detail:  # a judge's JSON verdict in words (unsupported claims, ...)
+                    details[s][idx] = detail_text(detail) or detail
         outputs_seen.append(
             [o if not isinstance(o, int) else outputs_seen[o][k] for k, o in enumerate(outs)]
         )
@@ -333,6 +357,7 @@ def build_matrix(
                 "v": {s: values[s] for s in scorers},
                 "p": {s: "".join(marks[s]) for s in scorers},
                 "d": {s: details[s] for s in scorers if details[s]},
+                "t": exchanges,
             }
         )
     data = {

@@ -13,6 +13,7 @@ use ("unchanged": not significant) to "inconclusive" — no test shows that noth
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "stored_comparison",
     "stored_groups",
     "stored_summary",
+    "unsupported_claims",
     "verdict_word",
 ]
 
@@ -115,6 +117,18 @@ def case_outcome(group: Group, case_id: str, scorer: str | None) -> CaseOutcome 
         error=error,
         latency_ms=sum(latencies) / len(latencies) if latencies else None,
     )
+
+
+def unsupported_claims(detail: str | None) -> list[str] | None:
+    """A faithfulness verdict's unsupported claims (None: not a faithfulness verdict)."""
+    if not detail or '"unsupported"' not in detail:
+        return None
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return None
+    claims = data.get("unsupported") if isinstance(data, dict) else None
+    return [str(c) for c in claims] if isinstance(claims, list) else None
 
 
 def collect(store: Store, outcome: RunOutcome) -> RunReport:

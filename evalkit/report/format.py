@@ -25,6 +25,7 @@ __all__ = [
     "change",
     "clip",
     "colour",
+    "detail_text",
     "exit_meaning",
     "headline",
     "margin_text",
@@ -239,3 +240,36 @@ def exit_meaning(code: int, reasons: list[str]) -> str:
     return {0: "ok", 1: "a gate failed", 2: "input error", 3: "run incomplete"}.get(
         code, "interrupted"
     )
+
+
+def detail_text(detail: str | None) -> str | None:
+    """A score's detail as a person reads it: a judge's JSON verdict in a few words
+    (``unsupported: “…”``, ``score 2/5: …``, ``invalid verdict: …``), any other detail as
+    it is."""
+    if not detail or not detail.startswith("{"):
+        return detail
+    import json
+
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return detail
+    if not isinstance(data, dict) or "verdict" not in data:
+        return detail
+    if data["verdict"] == "invalid":
+        return f"invalid verdict: {clip(data.get('error') or 'no reason given', 120)}"
+    if "unsupported" in data:
+        claims = data["unsupported"]
+        if not claims:
+            return f"all {data.get('total', 0)} claims supported by the context"
+        shown = " · ".join(f"“{clip(c, 60)}”" for c in claims[:3])
+        more = f" (+{len(claims) - 3})" if len(claims) > 3 else ""
+        return f"{len(claims)} of {data.get('total')} claims unsupported: {shown}{more}"
+    if "irrelevant" in data:
+        passages = data["irrelevant"]
+        return "irrelevant passages: " + (", ".join(passages) if passages else "none")
+    if "score" in data:
+        return f"score {data['score']}: {clip(data.get('rationale') or '', 120)}"
+    if data["verdict"] in ("win", "loss", "tie", "inconsistent"):
+        return f"pairwise: {data['verdict']}"
+    return detail

@@ -2,7 +2,7 @@
 cases with their diffs, the matrix of cases × prompt versions × providers, and the suite's
 history — that opens offline from a CI artifact.
 
-Layout (the ids are the report's contract, see the README): ``#verdict`` (the overall
+Layout (the ids are the report's contract, see docs/report.md): ``#verdict`` (the overall
 verdict, a summary row per suite, then per suite the verdict table in words and what the run
 measured), ``#flips`` (pass → fail first, then fail → pass), ``#matrix`` (filters, the
 column headers, ``input#search``; its rows are in ``#cases``), ``#history``.

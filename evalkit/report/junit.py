@@ -26,7 +26,7 @@ from typing import Any
 
 from evalkit.contracts import Budget, Metric
 from evalkit.report.collect import RunReport, case_outcome
-from evalkit.report.format import change, clip, verdict_text
+from evalkit.report.format import change, clip, detail_text, verdict_text
 
 __all__ = ["render_junit"]
 
@@ -109,7 +109,7 @@ def _group_suite(root: ET.Element, report: RunReport, group: Any) -> None:
                 known = None
                 if base is not None and base.case_hashes.get(case) == group.case_hashes[case]:
                     known = case_outcome(base, case, scorer)
-                reason = got.detail or "failed"
+                reason = detail_text(got.detail) or "failed"
                 if known is not None and known.status == "fail":
                     _skip(
                         tc,

@@ -15,6 +15,7 @@ from evalkit.report.format import (
     change,
     clip,
     colour,
+    detail_text,
     exit_meaning,
     headline,
     mde_text,
@@ -51,7 +52,9 @@ def _why(loser: Any) -> str:
         return ""
     if loser.error_class:
         return f"call failed ({loser.error_class})"
-    return "; ".join(f"{x.scorer}: {x.detail}" if x.detail else x.scorer for x in loser.failed)
+    return "; ".join(
+        f"{x.scorer}: {detail_text(x.detail)}" if x.detail else x.scorer for x in loser.failed
+    )
 
 
 def _flips(pairing: PairingResult, sides: tuple[str, str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""report (terminal): progress while running, then a summary table per suite run.
+"""report (terminal): a summary table per suite run (progress while running is in
+``report/progress.py``).
 
 Rendering takes a rich ``Console`` so tests can render to a string.
 """
@@ -10,70 +11,27 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from evalkit.contracts import (
     Evaluation,
     Gate,
+    Grounding,
     GroupSummary,
     RunOutcome,
     RunSummary,
     ScorerSummary,
     StoredRun,
 )
-from evalkit.records import Result
+from evalkit.report.transcripts import render_transcripts
 
 __all__ = [
-    "RichProgress",
     "render_dry_run",
     "render_evaluation",
     "render_run",
     "render_runs_list",
     "render_stored_run",
 ]
-
-
-class RichProgress:
-    """A progress bar on stderr: done/total, elapsed, retries, errors."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self._progress: Progress | None = None
-        self._task: Any = None
-
-    def start(self, label: str, total: int) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=40),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[extra]}"),
-            console=self.console,
-            transient=False,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(escape(label), total=total, extra="")
-
-    def advance(self, result: Result, done: int, errors: int, retries: int) -> None:
-        if self._progress is None:
-            return
-        extra = f"· {retries} retried · {errors} errors"
-        self._progress.update(self._task, completed=done, extra=extra)
-
-    def stop(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-    def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {escape(message)}")
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -121,6 +79,8 @@ def _render_notes(groups: Sequence[GroupSummary], console: Console) -> None:
                 line += f" · {len(rep.flaky)} flaky: {escape(shown)}"
             console.print(line)
         for name, score in group.scores.items():
+            if score.grounding is not None:
+                _render_grounding(name, scope, score.grounding, console)
             missing = score.unscored or 0
             if not missing:
                 continue
@@ -136,6 +96,34 @@ def _render_notes(groups: Sequence[GroupSummary], console: Console) -> None:
                 f" [yellow]{escape(name)}[/] ({escape(scope)}): {count} "
                 "(undecided, never counted as pass or fail)"
             )
+
+
+def _render_grounding(name: str, scope: str, found: Grounding, console: Console) -> None:
+    """A faithfulness judge's unsupported claims: how many, and the first answers' claims."""
+    if not found.answers:
+        return
+    where = f" {escape(name)} ({escape(scope)}): "
+    if not found.with_unsupported:
+        console.print(
+            f"{where}no answer makes a claim its context does not support "
+            f"({found.answers} answers, {found.claims} claims)"
+        )
+        return
+    console.print(
+        f"{where}{found.with_unsupported} of {found.answers} answers make claims their "
+        f"context does not support ({found.unsupported} of {found.claims} claims)"
+    )
+    for example in found.examples:
+        claims = " · ".join(f"“{_clip(c, 70)}”" for c in example.claims[:3])
+        more = f" (+{len(example.claims) - 3})" if len(example.claims) > 3 else ""
+        repeat = f" #{example.repeat}" if example.repeat else ""
+        console.print(f"   {escape(example.case_id)}{repeat}: {escape(claims)}{more}")
+    if found.with_unsupported > len(found.examples):
+        console.print(f"   … {found.with_unsupported - len(found.examples)} more answers")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _groups_table(groups: Sequence[GroupSummary]) -> Table:
@@ -193,10 +181,11 @@ def _render_summary(summary: RunSummary, gates: Sequence[Gate], console: Console
     run = summary.run
     if run:
         spent = f"${run.spent_usd:.4f}" if run.spent_usd else "$0"
-        line = (
-            f" calls {summary.results} · from cache {run.cache_hits} · "
-            f"retried {run.retries} · spent {spent}"
-        )
+        line = f" calls {summary.results} · from cache {run.cache_hits} · retried {run.retries}"
+        if run.retries_by_class:
+            ranked = sorted(run.retries_by_class.items(), key=lambda kv: (-kv[1], kv[0]))
+            line += " (" + ", ".join(f"{escape(k)} {v}" for k, v in ranked) + ")"
+        line += f" · spent {spent}"
         if summary.cost_usd:
             line += f" · answers' cost ${summary.cost_usd:.4f}"
         for pid, lowest in run.throttled_to.items():
@@ -229,6 +218,7 @@ def render_run(outcome: RunOutcome, console: Console, db: str | None = None) -> 
         )
     console.print(line)
     _render_summary(outcome.summary, outcome.gates, console)
+    render_transcripts(outcome.transcripts, console, limit=3, passed=False, run_id=outcome.run_id)
     if outcome.error:
         console.print(f" [red]run incomplete:[/] {escape(outcome.error)}")
     if header.baseline_note:
@@ -244,8 +234,9 @@ def render_run(outcome: RunOutcome, console: Console, db: str | None = None) -> 
     console.print(footer)
 
 
-def render_stored_run(run: StoredRun, console: Console) -> None:
-    """``evalkit runs show``: provenance, the summary, gates, and the stored comparison."""
+def render_stored_run(run: StoredRun, console: Console, transcripts: int | None = 10) -> None:
+    """``evalkit runs show``: provenance, the summary, gates, up to ``transcripts``
+    conversations (None: all), and the stored comparison."""
     console.print(
         f"run {run.id} · started {(run.started_at or '')[:19]} UTC · {run.status} · "
         f"exit {run.exit_code} · evalkit {run.evalkit_version} · commit "
@@ -256,6 +247,7 @@ def render_stored_run(run: StoredRun, console: Console) -> None:
         console.print(f" provider {p.provider}: {p.identity}", markup=False)
     console.print(f"[bold]{escape(run.suite)}[/]")
     _render_summary(run.summary, run.gates, console)
+    render_transcripts(run.transcripts, console, limit=transcripts, run_id=run.id)
     if run.comparison is not None:
         from evalkit.report.verdict import render_comparison
 

@@ -14,6 +14,7 @@ from evalkit.report.format import (
     change,
     clip,
     colour,
+    detail_text,
     headline,
     mde_text,
     metric_value,
@@ -69,7 +70,9 @@ def _why(flip: Flip, kind: str) -> str:
         return ""
     if b.error_class:
         return f"call failed ({b.error_class})"
-    return "; ".join(f"{f.scorer}: {f.detail}" if f.detail else f.scorer for f in b.failed)
+    return "; ".join(
+        f"{f.scorer}: {detail_text(f.detail)}" if f.detail else f.scorer for f in b.failed
+    )
 
 
 def _flip_lines(pairing: PairingResult, console: Console) -> None:

@@ -5,7 +5,7 @@ and ``evalkit providers check`` all go through ``CallService.call``, which does,
 
 1. **cache**: answer from the response cache when the key is there (no request, no cost);
 2. **budget**: refuse a call that could take the run's spend past ``--max-cost`` (the
-   estimate of every call in flight is reserved until it ends);
+   estimate of every call in flight is reserved from its first request until it ends);
 3. **attempts**: hold one of the provider's adaptive slots per attempt (not during the backoff),
    retry retryable errors with capped exponential backoff and jitter, honouring
    ``Retry-After``; a fallback chain tries each member with that member's own attempts, in
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import random
 import time
 from collections import Counter, defaultdict
@@ -78,21 +79,35 @@ class RetryPolicy:
 
 
 class AdaptiveLimit:
-    """Calls in flight to one provider: at most ``maximum``, halved on each rate limit, and
-    raised by one again after as many successes as the current limit (AIMD).
+    """Calls in flight to one provider, adapted to its rate limits (AIMD with a floor).
 
+    * A rate limit halves the limit — once per round of calls: a 429 answering a call sent
+      before the last cut was decided at the old limit and says nothing about the new one
+      (without this rule a 10% share of 429s halves the limit faster than successes can grow
+      it back, and the run sits at one call in flight).
+    * The limit never falls below ``floor`` (half the maximum, at least 1): each rate-limited
+      call already waits its own ``Retry-After`` before it is retried, so the floor's calls
+      cannot hammer a server, and random 429s cannot collapse the run.
+    * Successes raise the limit by one per half of its value (twice as fast as a classic
+      additive increase), back up to ``maximum``.
+
+    ``bench/faults.py`` measures it against the plain AIMD it replaced under a fault storm.
     The fast path (a free slot) takes no lock and creates no future.
     """
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(self, maximum: int, floor: int | None = None) -> None:
         self.maximum = maximum
+        self.floor = max(1, maximum // 2) if floor is None else max(1, min(floor, maximum))
         self.limit = maximum
         self.active = 0
         self.lowest = maximum
+        #: Cuts made so far; a call carries the count at its start (see ``release``).
+        self.cuts = 0
         self._successes = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> int:
+        """Wait for a slot; returns the number of cuts so far (hand it to ``release``)."""
         while self.active >= self.limit:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
@@ -103,16 +118,22 @@ class AdaptiveLimit:
                     self._waiters.remove(waiter)
                 raise
         self.active += 1
+        return self.cuts
 
-    def release(self, rate_limited: bool) -> None:
+    def release(self, rate_limited: bool, cuts: int | None = None) -> None:
+        """Free a slot; ``rate_limited`` if the call got a 429, ``cuts`` as ``acquire`` gave
+        it (None: count the 429 whenever it was sent)."""
         self.active -= 1
         if rate_limited:
-            self.limit = max(1, self.limit // 2)
-            self.lowest = min(self.lowest, self.limit)
-            self._successes = 0
+            fresh = cuts is None or cuts == self.cuts
+            if fresh and self.limit > self.floor:
+                self.limit = max(self.floor, self.limit // 2)
+                self.lowest = min(self.lowest, self.limit)
+                self.cuts += 1
+                self._successes = 0
         elif self.limit < self.maximum:
             self._successes += 1
-            if self._successes >= self.limit:
+            if self._successes * 2 >= self.limit:
                 self.limit += 1
                 self._successes = 0
         free = self.limit - self.active
@@ -130,6 +151,8 @@ class Attempt:
     provider: str
     error_class: str | None
     latency_ms: float
+    #: When the request was sent (epoch seconds).
+    started: float | None = None
 
 
 @dataclass
@@ -148,6 +171,10 @@ class CallEvent:
     attempts: list[Attempt]
     #: Context of the call (case id, prompt ref, repeat, scorer name...), for attributes.
     context: dict[str, Any] = field(default_factory=dict)
+    #: The request (messages and effective params).
+    request: Request | None = None
+    #: ``chat`` or ``completion`` (the provider's mode).
+    mode: str = "chat"
 
 
 class CallObserver(Protocol):
@@ -181,6 +208,14 @@ class CallTally:
 
 
 _UNSET: Any = object()
+
+
+@dataclass(slots=True)
+class _Budget:
+    """A call's upper-bound cost, reserved against ``--max-cost`` from its first request."""
+
+    needed: float
+    held: bool = False
 
 
 class CallService:
@@ -317,6 +352,7 @@ class CallService:
             generation.finish_reason,
             generation.served_by or provider.id,
             cost,
+            tuple(call.as_dict() for call in generation.tool_calls),
         )
         self._fresh.append(CacheRow(entry, provider.type, provider.model, components, utcnow()))
 
@@ -330,14 +366,15 @@ class CallService:
             request.params.get("max_tokens"),
         )
 
-    def _reserve(self, estimate: float | None) -> bool:
-        if self.max_cost is None:
-            return True
-        needed = estimate or 0.0
-        if self.tally.spent_usd + self._reserved + needed > self.max_cost:
+    def _reserve(self, budget: _Budget) -> bool:
+        """Reserve a call's estimate as its first request is about to be sent (a call that
+        waits for a slot or sleeps before a retry has spent nothing yet)."""
+        assert self.max_cost is not None
+        if self.tally.spent_usd + self._reserved + budget.needed > self.max_cost:
             self.over_cost = True
             return False
-        self._reserved += needed
+        self._reserved += budget.needed
+        budget.held = True
         return True
 
     # -- calls ----------------------------------------------------------------------------
@@ -367,7 +404,7 @@ class CallService:
         if read_cache and self.read_cache and self.cache is not None:
             entry = (await self._shared(self.cache.lookup, [cache_key])).get(cache_key)
             if entry is not None:
-                return self._hit(provider, entry, purpose, began, context)
+                return self._hit(provider, entry, purpose, began, context, request)
         claimed = False
         if self._claims and self.read_cache and self.write_cache and self.cache is not None:
             # Another process sharing the cache may be making this very call: wait for its
@@ -378,23 +415,23 @@ class CallService:
                     break
                 entry = await self._shared(self.cache.wait_for, cache_key, self.wait_s)
                 if entry is not None:
-                    return self._hit(provider, entry, purpose, began, context)
-        if self.max_cost is None:
-            estimate = None
-        elif estimate is _UNSET:
-            estimate = self.estimate(provider, request)
-        if not self._reserve(estimate):
-            if claimed and self.cache is not None:
-                await self._shared(self.cache.release, cache_key)
-            outcome = CallOutcome(None, None, 0, refused="max_cost")
-            self._emit(purpose, provider, began, outcome, [], context)
-            return outcome
+                    return self._hit(provider, entry, purpose, began, context, request)
+        budget: _Budget | None = None
+        if self.max_cost is not None:
+            if estimate is _UNSET:
+                estimate = self.estimate(provider, request)
+            budget = _Budget(estimate or 0.0)
         attempts: list[Attempt] = []
         try:
-            outcome = await self._attempts(provider, request, stopped, attempts)
+            outcome = await self._attempts(provider, request, stopped, attempts, budget)
         finally:
-            if self.max_cost is not None:
-                self._reserved -= estimate or 0.0
+            if budget is not None and budget.held:
+                self._reserved -= budget.needed
+        if outcome.refused:
+            if claimed and self.cache is not None:
+                await self._shared(self.cache.release, cache_key)
+            self._emit(purpose, provider, began, outcome, [], context, request)
+            return outcome
         if outcome.generation is not None:
             served = self._served(provider, outcome.served_by)
             outcome.cost_usd = self.pricing.cost(served.type, served.model, outcome.generation)
@@ -404,7 +441,7 @@ class CallService:
                 await self._shared(self.flush)
         elif claimed and self.cache is not None:
             await self._shared(self.cache.release, cache_key)
-        self._emit(purpose, provider, began, outcome, attempts, context)
+        self._emit(purpose, provider, began, outcome, attempts, context, request)
         return outcome
 
     def _hit(
@@ -414,6 +451,7 @@ class CallService:
         purpose: str,
         began: float,
         context: dict[str, Any] | None,
+        request: Request,
     ) -> CallOutcome:
         self.tally.cache_hits[purpose] += 1
         generation = entry.generation()
@@ -425,7 +463,7 @@ class CallService:
             cost_usd=entry.cost_usd,
             served_by=generation.served_by or provider.id,
         )
-        self._emit(purpose, provider, began, outcome, [], context)
+        self._emit(purpose, provider, began, outcome, [], context, request)
         return outcome
 
     def _served(self, provider: Provider, served_by: str | None) -> Provider:
@@ -440,18 +478,16 @@ class CallService:
         request: Request,
         stopped: Callable[[], bool],
         attempts: list[Attempt],
+        budget: _Budget | None,
     ) -> CallOutcome:
         chain = provider.chain()
         if not chain:
-            return await self._retrying(provider, request, self.retry, stopped, attempts)
+            return await self._retrying(provider, request, self.retry, stopped, attempts, budget)
         failures: list[str] = []
         last: CallOutcome | None = None
         for member, member_attempts in chain:
-            member_request = Request(
-                request.messages,
-                member.effective_params(request.prompt_params),
-                request.prompt_params,
-                request.item,
+            member_request = dataclasses.replace(
+                request, params=member.effective_params(request.prompt_params)
             )
             policy = RetryPolicy(
                 max_attempts=member_attempts,
@@ -459,7 +495,9 @@ class CallService:
                 max_delay=self.retry.max_delay,
                 max_retry_after=self.retry.max_retry_after,
             )
-            last = await self._retrying(member, member_request, policy, stopped, attempts)
+            last = await self._retrying(member, member_request, policy, stopped, attempts, budget)
+            if last.refused:
+                return last
             if last.generation is not None:
                 last.generation.served_by = member.id
                 last.served_by = member.id
@@ -488,6 +526,7 @@ class CallService:
         policy: RetryPolicy,
         stopped: Callable[[], bool],
         attempts: list[Attempt],
+        budget: _Budget | None,
     ) -> CallOutcome:
         limit = self.limit(provider.id)
         attempt = 0
@@ -495,7 +534,14 @@ class CallService:
             attempt += 1
             error: ProviderCallError | None = None
             generation: Generation | None = None
-            await limit.acquire()
+            cuts = await limit.acquire()
+            if attempt == 1 and not attempts and stopped():  # the run ended while it waited
+                limit.release(False, cuts)
+                return CallOutcome(None, None, 0, refused="stopped")
+            if budget is not None and not budget.held and not self._reserve(budget):
+                limit.release(False, cuts)
+                return CallOutcome(None, None, 0, refused="max_cost")
+            sent = time.time()
             begun = time.perf_counter()
             self.tally.requests[provider.id] += 1
             try:
@@ -503,12 +549,13 @@ class CallService:
             except ProviderCallError as exc:
                 error = exc
             finally:
-                limit.release(error is not None and error.error_class == "rate_limit")
+                limit.release(error is not None and error.error_class == "rate_limit", cuts)
             attempts.append(
                 Attempt(
                     provider.id,
                     error.error_class if error else None,
                     (time.perf_counter() - begun) * 1000,
+                    sent,
                 )
             )
             if error is None:
@@ -531,6 +578,7 @@ class CallService:
         outcome: CallOutcome,
         attempts: list[Attempt],
         context: dict[str, Any] | None,
+        request: Request | None = None,
     ) -> None:
         if not self.observers:
             return
@@ -544,6 +592,8 @@ class CallService:
             outcome,
             attempts,
             context or {},
+            request,
+            provider.mode,
         )
         for observer in self.observers:
             observer.on_call(event)

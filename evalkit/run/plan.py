@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from evalkit.errors import InputError, did_you_mean
-from evalkit.load.prompts import template_variables
-from evalkit.records import Case, PromptVersion, Suite, WorkItem, content_hash
+from evalkit.load.prompts import prompt_variables
+from evalkit.load.tools import history_problem
+from evalkit.records import HISTORY_ROLE, Case, PromptVersion, Suite, WorkItem, content_hash
 
 __all__ = ["Plan", "Shard", "check_variables", "make_plan", "parse_shard", "result_id"]
 
@@ -74,13 +75,13 @@ def result_id(run_id: str, case: Case, prompt: PromptVersion, provider: str, rep
 
 
 def check_variables(prompts: Sequence[PromptVersion], cases: Sequence[Case]) -> None:
-    """Every variable a prompt template uses must be in every case's vars."""
+    """Every variable a prompt template uses must be in every case's vars; a ``history``
+    placeholder's var must be a list of messages."""
     for prompt in prompts:
-        needed: set[str] = set()
-        for message in prompt.messages:
-            needed |= template_variables(message.content)
+        needed = prompt_variables(prompt)
+        slots = [m.content for m in prompt.messages if m.role == HISTORY_ROLE]
         for case in cases:
-            missing = sorted(needed - set(case.vars))
+            missing = sorted(needed - set(case.template_vars))
             if missing:
                 raise InputError(
                     f"case '{case.id}' has no var '{missing[0]}', which {prompt.ref} uses",
@@ -89,10 +90,24 @@ def check_variables(prompts: Sequence[PromptVersion], cases: Sequence[Case]) -> 
                     fix=did_you_mean(
                         missing[0],
                         case.vars,
-                        also=f"add `{missing[0]}` to the case's vars, or change "
-                        f"{prompt.path.parent.name}/{prompt.path.name}",
+                        also=(
+                            "give the case its passages in `context:`"
+                            if missing[0] == "context"
+                            else f"add `{missing[0]}` to the case's vars"
+                        )
+                        + f", or change {prompt.path.parent.name}/{prompt.path.name}",
                     ),
                 )
+            for name in slots:
+                problem = history_problem(case.vars[name])
+                if problem is not None:
+                    raise InputError(
+                        f"case '{case.id}': var '{name}' (the history {prompt.ref} inserts) "
+                        f"{problem}",
+                        path=case.source,
+                        line=case.line,
+                        fix='give a list of messages, e.g. [{"role": "user", "content": "Hi"}]',
+                    )
 
 
 def make_plan(

@@ -3,11 +3,13 @@
 ``prepare()`` renders every request, computes its cache key and looks the keys up in bulk
 (a query per chunk of keys); cached answers never reach a provider, so a fully cached run starts
 none. It keeps only each item's key and cost estimate: requests and results are made again when
-they are needed, so memory does not grow with the suite. ``run()`` first stores the cached
-answers (looked up again, chunk by chunk), then sends the rest: per provider, workers pull items
-from a queue and make each call through the call service (``evalkit.run.calls``: retries,
-adaptive slots, spend, ``--max-cost``). Every item ends as a stored ``Result``: an answer, or an
-error with its class.
+they are needed, so memory does not grow with the suite. A conversation
+(``evalkit.run.conversation``) keeps its exchange and is walked through the cache request by
+request, one query per depth, so a fully cached conversation starts no provider either.
+``run()`` first stores the cached answers (looked up again, chunk by chunk), then sends the
+rest: per provider, workers pull items from a queue and make each call through the call service
+(``evalkit.run.calls``: retries, adaptive slots, spend, ``--max-cost``). Every item ends as a
+stored ``Result``: an answer, or an error with its class.
 
 Finished results flow to one sink task, which scores them in batches (``evalkit.score.batch``:
 a scorer sees many results at once, so embedding models and judges can batch) and writes each
@@ -23,22 +25,30 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.load.prompts import render_messages
 from evalkit.providers.base import Provider, Request
 from evalkit.providers.pool import ProviderPool
-from evalkit.records import CallOutcome, Generation, Result, WorkItem
+from evalkit.records import CallOutcome, Generation, Result, Score, WorkItem
 from evalkit.run.calls import CallService
+from evalkit.run.conversation import Conversation, is_scripted
 from evalkit.run.plan import Plan
 from evalkit.score.batch import BatchScorer
 from evalkit.store.cache import CacheEntry, cache_row_tuple
 from evalkit.store.db import Store
 from evalkit.store.score_cache import score_cache_tuples
 
-__all__ = ["RunStats", "Runner"]
+__all__ = ["BATCH_SIZE", "LOOKUP_CHUNK", "SPARE_WORKERS", "RunStats", "Runner"]
+
+#: Workers per provider beyond its calls in flight. A call that waits before a retry (a 429's
+#: ``Retry-After``, a backoff) keeps its worker but frees its slot; without spare workers
+#: each such wait left a slot idle, and a fault storm (10% of 429s with ``Retry-After: 1``)
+#: ran at a fraction of its concurrency. The slots (``run.calls.AdaptiveLimit``) still bound
+#: the requests in flight.
+SPARE_WORKERS = 64
 
 
 @dataclass
@@ -70,6 +80,8 @@ class RunStats:
 
 #: Called after each finished item (for progress display).
 OnResult = Callable[[Result, RunStats], None]
+#: Called with each scored batch and its scores (for tracing).
+OnScored = Callable[[Sequence[Result], Sequence[Score]], None]
 
 
 #: Results stored per batch (each batch one transaction).
@@ -81,13 +93,19 @@ LOOKUP_CHUNK = 2000
 
 @dataclass(slots=True)
 class _Pending:
-    """A planned call, kept small: its request and result are rendered again when it runs."""
+    """A planned call, kept small: a single request and its result are rendered again when it
+    runs; a conversation keeps its exchange, its next request and its result."""
 
     item: WorkItem
-    #: Its response cache key.
+    #: Its (next) request's response cache key.
     key: str
     #: Upper-bound cost estimate of the call (for --max-cost and --dry-run), or None.
     estimate: float | None = None
+    #: A scripted item's exchange (``request`` and ``full_key`` are its next request's).
+    conversation: Conversation | None = None
+    request: Request | None = None
+    result: Result | None = None
+    full_key: tuple[dict[str, Any], str] | None = None
 
 
 class Runner:
@@ -105,6 +123,7 @@ class Runner:
         skip: set[str] | None = None,
         error_budget: float = 0.05,
         on_result: OnResult | None = None,
+        on_scored: OnScored | None = None,
         batch_size: int | None = None,
         flush_seconds: float = 0.5,
     ) -> None:
@@ -117,16 +136,21 @@ class Runner:
         self.skip = skip or set()
         self.error_budget = error_budget
         self.on_result = on_result
+        self.on_scored = on_scored
         self.batch_size = batch_size or BATCH_SIZE
         self.flush_seconds = flush_seconds
         self.stats = RunStats()
+        #: True once a second interrupt asked to stop without storing the batch in hand.
+        self.stop_now: Callable[[], bool] = lambda: False
         #: Finished results waiting to be scored and stored.
         self._done: list[Result] = []
         self._ready = asyncio.Event()
         self._closing = False
         self._stop = asyncio.Event()
-        #: Items the cache answers (their answers are read again when stored).
+        #: Single calls the cache answers (their answers are read again when stored).
         self._hits: list[_Pending] = []
+        #: Conversations the cache answers whole (filled results).
+        self._answered: list[Result] = []
         self._pending: list[_Pending] = []
         self._prepared = False
         #: Set by the sink each time it takes a batch (producers wait on it when it lags).
@@ -142,30 +166,37 @@ class Runner:
             return {p.item.provider for p in self._pending}
         begun = time.monotonic()
         chunk: list[_Pending] = []
+        exchanges: list[_Pending] = []
         planned = 0
         for item in self.plan.items:
             if item.result_id in self.skip:
                 continue
             planned += 1
             provider = self.pool.get(item.provider)
+            if is_scripted(item):
+                exchanges.append(self._start_exchange(item, provider))
+                continue
             request, result = self._render(item, provider)
             key = self.calls.key(provider, request, item.repeat)[1]
-            estimate = self.calls.pricing.estimate(
-                provider.type,
-                provider.model,
-                len(str(result.input)),
-                request.params.get("max_tokens"),
-            )
-            chunk.append(_Pending(item, key, estimate))
+            chunk.append(_Pending(item, key, self._estimate(provider, request, result)))
             if len(chunk) >= LOOKUP_CHUNK:
                 self._sort(chunk)
                 chunk = []
         self._sort(chunk)
-        self.calls.count_hits("run", len(self._hits))
+        walked = self._walk(exchanges)
+        self.calls.count_hits("run", len(self._hits) + walked)
         self.stats.planned = planned
         self.stats.prepare_s = time.monotonic() - begun
         self._prepared = True
         return {p.item.provider for p in self._pending}
+
+    def _estimate(self, provider: Provider, request: Request, result: Result) -> float | None:
+        estimate = self.calls.pricing.estimate(
+            provider.type, provider.model, len(str(result.input)), request.params.get("max_tokens")
+        )
+        if estimate is not None and request.item is not None and request.item.case.turns:
+            estimate *= len(request.item.case.turns)  # at least one request per turn
+        return estimate
 
     def _sort(self, chunk: list[_Pending]) -> None:
         """Split a chunk of planned calls into cache hits and calls to make."""
@@ -178,21 +209,78 @@ class Runner:
             else:
                 self._pending.append(pending)
 
-    def _render(self, item: WorkItem, provider: Provider) -> tuple[Request, Result]:
-        """An item's request (its prompt rendered for its case) and its unanswered result."""
+    def _messages(self, item: WorkItem, provider: Provider) -> tuple[list[Any], dict[str, Any]]:
+        """An item's rendered messages (its prompt for its case, then the case's history) and
+        the provider's effective params for its prompt version."""
         shared = self._params.get((item.provider, item.prompt.ref))
         if shared is None:
             shared = provider.effective_params(item.prompt.params)
             self._params[(item.provider, item.prompt.ref)] = shared
-        messages = render_messages(item.prompt, item.case.vars, case=item.case)
+        messages = render_messages(item.prompt, item.case.template_vars, case=item.case)
+        messages += item.case.messages
+        return messages, shared
+
+    def _render(self, item: WorkItem, provider: Provider) -> tuple[Request, Result]:
+        """A single item's request and its unanswered result."""
+        messages, shared = self._messages(item, provider)
         request = Request(messages, shared, item.prompt.params, item)
         return request, self._result(item, provider, request)
 
+    def _start_exchange(self, item: WorkItem, provider: Provider) -> _Pending:
+        """A scripted item (turns, tools): its exchange and first request."""
+        messages, shared = self._messages(item, provider)
+        conversation = Conversation.start(item, provider, shared, messages)
+        request = conversation.request()
+        assert request is not None
+        result = self._result(item, provider, request)
+        key = self.calls.key(provider, request, item.repeat)
+        result.cache_key = key[1]
+        estimate = self._estimate(provider, request, result)
+        return _Pending(item, key[1], estimate, conversation, request, result, key)
+
+    def _walk(self, pending: list[_Pending]) -> int:
+        """Answer what the cache holds of the exchanges (one query per depth): an exchange the
+        cache answers whole is done; the others wait from their first uncached request.
+        Returns the requests the cache answered."""
+        hits = 0
+        while pending:
+            found = self.calls.lookup([p.key for p in pending])
+            deeper = []
+            for item in pending:
+                entry = found.get(item.key)
+                conversation = item.conversation
+                if entry is None or not self.pool.get(item.item.provider).needs_network:
+                    self._pending.append(item)
+                    continue
+                assert conversation is not None and item.result is not None
+                hits += 1
+                outcome = CallOutcome(
+                    entry.generation(),
+                    None,
+                    0,
+                    cache_hit=True,
+                    cost_usd=entry.cost_usd,
+                    served_by=entry.served_by,
+                )
+                conversation.take(outcome, item.key)
+                request = conversation.request()
+                if request is None:
+                    self._answered.append(conversation.fill(item.result))
+                    continue
+                item.request = request
+                item.full_key = self.calls.key(conversation.provider, request, item.item.repeat)
+                item.key = item.full_key[1]
+                deeper.append(item)
+            pending = deeper
+        return hits
+
     def planned_calls(self) -> list[tuple[str, bool, float | None]]:
         """After ``prepare``: (provider id, answered by the cache, cost estimate) per call."""
-        return [(h.item.provider, True, None) for h in self._hits] + [
-            (p.item.provider, False, p.estimate) for p in self._pending
-        ]
+        return (
+            [(h.item.provider, True, None) for h in self._hits]
+            + [(r.provider, True, None) for r in self._answered]
+            + [(p.item.provider, False, p.estimate) for p in self._pending]
+        )
 
     def unpriced(self) -> list[str]:
         """Models with calls to make whose cost cannot be estimated."""
@@ -222,7 +310,42 @@ class Runner:
         )
 
     # -- calls ----------------------------------------------------------------------------
+    async def _converse(self, pending: _Pending, provider: Provider) -> Result | None:
+        """A scripted item's requests, in order, each through the call service."""
+        conversation, item, result = pending.conversation, pending.item, pending.result
+        assert conversation is not None and result is not None
+        request: Request | None = pending.request
+        key: tuple[dict[str, Any], str] | None = pending.full_key
+        first = True
+        while request is not None:
+            key = key or self.calls.key(provider, request, item.repeat)
+            outcome = await self.calls.call(
+                provider,
+                request,
+                repeat=item.repeat,
+                purpose="run",
+                key=key,
+                read_cache=not first,  # the first was looked up by prepare()
+                stopped=self._stop.is_set,
+                context={
+                    "case_id": item.case.id,
+                    "prompt": item.prompt.ref,
+                    "repeat": item.repeat,
+                    "step": request.step,
+                },
+            )
+            if outcome.refused:
+                self.stats.over_cost = True
+                self._stop.set()
+                return None
+            conversation.take(outcome, key[1])
+            request, key, first = conversation.request(), None, False
+        result.created_at = time.time()
+        return conversation.fill(result)
+
     async def _call(self, pending: _Pending, provider: Provider) -> Result | None:
+        if pending.conversation is not None:
+            return await self._converse(pending, provider)
         item = pending.item
         request, result = self._render(item, provider)
         key = self.calls.key(provider, request, item.repeat)
@@ -238,8 +361,9 @@ class Runner:
             stopped=self._stop.is_set,
             context={"case_id": item.case.id, "prompt": item.prompt.ref, "repeat": item.repeat},
         )
-        if outcome.refused:  # --max-cost: no more calls; the item stays unanswered
-            self.stats.over_cost = True
+        if outcome.refused:  # --max-cost, or the run stopped: the item stays unanswered
+            if outcome.refused == "max_cost":
+                self.stats.over_cost = True
             self._stop.set()
             return None
         return _fill(result, outcome)
@@ -289,6 +413,10 @@ class Runner:
     async def _store_hits(self) -> None:
         """Store the answers the cache holds, a chunk at a time (looked up again, so they are
         never all in memory); one gone since ``prepare`` becomes a call to make."""
+        answered, self._answered = self._answered, []
+        for result in answered:
+            self._finished(result)
+            await self._room()
         hits, self._hits = self._hits, []
         for start in range(0, len(hits), LOOKUP_CHUNK):
             if self._stop.is_set():
@@ -327,6 +455,8 @@ class Runner:
                 await asyncio.to_thread(self.store.release)
             if batch:
                 scores = await self.scoring.score(batch)
+                if self.on_scored is not None:
+                    self.on_scored(batch, scores)
                 cache_rows = [cache_row_tuple(r) for r in self.calls.take_fresh_rows()]
                 score_rows = score_cache_tuples(self.scoring.fresh)
                 if writing is not None:
@@ -376,7 +506,7 @@ class Runner:
                 provider = await self.pool.start(provider_id, most)
                 workers += [
                     asyncio.ensure_future(self._worker(queue, provider))
-                    for _ in range(min(most, queue.qsize()))
+                    for _ in range(min(most + SPARE_WORKERS, queue.qsize()))
                 ]
             if workers:
                 await asyncio.gather(*workers)
@@ -388,10 +518,32 @@ class Runner:
             # Store whatever finished, even when interrupted.
             self._closing = True
             self._ready.set()
-            await asyncio.shield(drain)
+            await self._finish_drain(drain)
             self.stats.ended = time.monotonic()
             self.stats.retries = self.calls.tally.retried
         return self.stats
+
+    async def _finish_drain(self, drain: asyncio.Future[None]) -> None:
+        """Wait until the finished results are scored and stored, through an interrupt.
+
+        An interrupt (a cancellation) waits too, then propagates; only a second one
+        (``stop_now()``) abandons the batch being scored — a judge may be grading it — and
+        keeps its answers in the response cache, so that ``--resume`` pays for none twice.
+        """
+        interrupted = False
+        while not drain.done():
+            if self.stop_now():
+                drain.cancel()
+                with contextlib.suppress(Exception):
+                    self.calls.flush()
+                raise asyncio.CancelledError
+            try:
+                await asyncio.shield(drain)
+            except asyncio.CancelledError:
+                interrupted = True
+        if interrupted:
+            raise asyncio.CancelledError
+        drain.result()  # a failed write is the run's error
 
 
 def _fill(result: Result, outcome: CallOutcome) -> Result:

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalkit.contracts import Evaluation, RunOutcome
-from evalkit.errors import RunIncomplete
+from evalkit.errors import Interrupted, RunIncomplete
 from evalkit.records import Suite
-from evalkit.run import stages
+from evalkit.run import stages, tracing
+from evalkit.run.interrupts import SignalStop
 from evalkit.run.stages import Executed, Invocation, PreparedRun, Progress, RecordedRun, RunOptions
 
 __all__ = [
@@ -36,8 +37,23 @@ async def run_suite(inv: Invocation, suite: Suite) -> RunOutcome:
         return dry_run_outcome(prepared)
     await stages.start(inv, prepared)
     recorded = stages.record(inv, prepared)
-    executed = await stages.execute(inv, recorded)
-    return finish(inv, recorded, executed)
+    tracing.started(inv.observers, planned.run_id, suite.name, recorded.header)
+    outcome: RunOutcome | None = None
+    stopped: BaseException | None = None
+    try:
+        executed = await stages.execute(inv, recorded)
+        outcome = finish(inv, recorded, executed)
+    except BaseException as exc:  # interrupted, or a bug: the trace says so, then it goes on
+        stopped = exc
+        raise
+    finally:
+        for warning in tracing.ended(inv.observers, outcome, stopped):
+            if outcome is not None:
+                outcome.warnings.append(warning)
+            if inv.progress:
+                inv.progress.warn(warning)
+    assert outcome is not None  # else the exception goes on
+    return outcome
 
 
 def finish(inv: Invocation, recorded: RecordedRun, executed: Executed) -> RunOutcome:
@@ -45,6 +61,7 @@ def finish(inv: Invocation, recorded: RecordedRun, executed: Executed) -> RunOut
     from evalkit.run.summary import summarize_run
     from evalkit.score.gates import check_gates
     from evalkit.store import runs as store_runs
+    from evalkit.store.results import run_transcripts
 
     prepared = recorded.prepared
     planned, calls, stats = prepared.planned, prepared.calls, executed.stats
@@ -105,6 +122,7 @@ def finish(inv: Invocation, recorded: RecordedRun, executed: Executed) -> RunOut
         error=error,
         elapsed_s=stats.elapsed,
         header=recorded.header,
+        transcripts=run_transcripts(inv.store, run_id),
     )
 
 
@@ -170,27 +188,45 @@ def dry_run_outcome(prepared: PreparedRun) -> RunOutcome:
 
 
 async def _run_all(inv: Invocation, suites: Sequence[Suite]) -> list[RunOutcome]:
-    outcomes = []
-    async with inv.pool:
-        for suite in suites:
-            try:
-                outcomes.append(await run_suite(inv, suite))
-            except RunIncomplete as exc:  # e.g. a server that would not start
-                outcomes.append(
-                    RunOutcome(
-                        run_id=inv.resume or "",
-                        suite=suite.name,
-                        status="incomplete",
-                        summary={"groups": [], "errors": []},
-                        gates=[],
-                        exit_code=3,
-                        planned=0,
-                        error=exc.message,
-                    )
-                )
+    outcomes: list[RunOutcome] = []
+    started = 0
+    with SignalStop(inv.progress.warn if inv.progress else None) as stop:
+        inv.interrupts = stop
+        try:
+            async with inv.pool:
+                for suite in suites:
+                    started += 1
+                    try:
+                        outcomes.append(await run_suite(inv, suite))
+                    except RunIncomplete as exc:  # e.g. a server that would not start
+                        outcomes.append(
+                            RunOutcome(
+                                run_id=inv.resume or "",
+                                suite=suite.name,
+                                status="incomplete",
+                                summary={"groups": [], "errors": []},
+                                gates=[],
+                                exit_code=3,
+                                planned=0,
+                                error=exc.message,
+                            )
+                        )
+        except asyncio.CancelledError:
+            if stop.signum is None:  # cancelled by someone else: not ours to explain
+                raise
+            raise Interrupted(
+                stop.name,
+                stop.exit_code,
+                interrupted=inv.interrupted,
+                completed=[o.run_id for o in outcomes if o.run_id],
+                not_started=[s.name for s in suites[started:]],
+            ) from None
     return outcomes
 
 
 def run_suites(inv: Invocation, suites: Sequence[Suite]) -> list[RunOutcome]:
-    """Run each suite in turn, in one event loop, so servers and clients are shared."""
+    """Run each suite in turn, in one event loop, so servers and clients are shared.
+
+    SIGINT or SIGTERM stops cleanly (``evalkit.run.interrupts``): the run in progress is
+    marked ``interrupted`` with what finished stored, and ``Interrupted`` names it."""
     return asyncio.run(_run_all(inv, suites))

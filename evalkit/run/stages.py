@@ -15,12 +15,14 @@ from typing import Any, Protocol
 
 from evalkit import __version__
 from evalkit.config import Project
-from evalkit.errors import EvalkitError, InputError
-from evalkit.load.prompts import PromptLibrary
+from evalkit.errors import EvalkitError, InputError, SetupError, display_path
+from evalkit.load.prompts import PromptLibrary, prompt_error
 from evalkit.providers.pool import ProviderPool, default_provider_id
 from evalkit.providers.pricing import Pricing
-from evalkit.records import Result, Suite, content_hash
+from evalkit.records import PromptVersion, Result, Suite, content_hash
+from evalkit.run import tracing
 from evalkit.run.calls import CallObserver, CallService
+from evalkit.run.interrupts import SignalStop
 from evalkit.run.plan import Plan, make_plan, parse_shard
 from evalkit.run.runner import Runner, RunStats
 from evalkit.score.base import CallEstimate, ScoreContext, Scorer
@@ -87,6 +89,10 @@ class Invocation:
     #: Where answers are cached (default: the store's own cache table).
     cache: ResponseCache | None = None
     observers: Sequence[CallObserver] = ()
+    #: SIGINT/SIGTERM while the invocation runs (set by ``run.session``).
+    interrupts: SignalStop | None = None
+    #: Runs a signal cut short: run id -> (results stored, results planned).
+    interrupted: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,8 +155,19 @@ def plan(inv: Invocation, suite: Suite) -> PlannedRun:
         shard=parse_shard(opts.shard) if opts.shard else None,
     )
     concurrency = {}
+    with_tools = [p for p in work.prompts if p.tools]
     for pid in provider_ids:
         provider = inv.pool.get(pid)
+        if with_tools and not provider.accepts_tools():
+            prompt = with_tools[0]
+            raise InputError(
+                f"{prompt.ref} declares tools, and provider '{pid}' runs in "
+                f"{provider.mode} mode (one text prompt: no tools)",
+                path=display_path(prompt.path),
+                fix=f"run it on a chat-mode provider (`mode: chat` on '{pid}' in evalkit.yaml, "
+                "for a model that takes tools), or remove `tools:`",
+            )
+        _check_params(provider, prompts or suite.prompts)
         if hasattr(provider, "check_covers"):  # replay: every planned call must be stored
             provider.check_covers([i for i in work.items if i.provider == pid])
         concurrency[pid] = (
@@ -160,6 +177,22 @@ def plan(inv: Invocation, suite: Suite) -> PlannedRun:
             or inv.project.config.defaults.concurrency
         )
     return PlannedRun(suite, work, provider_ids, concurrency)
+
+
+def _check_params(provider: Any, prompts: Sequence[PromptVersion]) -> None:
+    """Params a provider cannot send as asked (a ``response_format`` Anthropic cannot honour)
+    are input errors naming the prompt file, before anything is recorded."""
+    members = [provider, *(member for member, _ in provider.chain() or ())]
+    for prompt in prompts:
+        for member in members:
+            try:
+                member.effective_params(prompt.params)
+            except InputError as exc:
+                if exc.path:
+                    raise
+                key = "response_format" if "response_format" in prompt.params else None
+                loc: tuple[str, ...] = ("params", key) if key else ("params",)
+                raise prompt_error(prompt, loc, f"{prompt.ref}: {exc.message}", exc.fix) from None
 
 
 # -- prepare ----------------------------------------------------------------------------------
@@ -204,7 +237,11 @@ def prepare(inv: Invocation, planned: PlannedRun) -> PreparedRun:
         skip=store_runs.done_result_ids(inv.store, planned.run_id) if inv.resume else set(),
         error_budget=project.config.defaults.error_budget,
         on_result=_progress_callback(inv.progress, calls),
+        on_scored=tracing.on_scored(inv.observers),
     )
+    if inv.interrupts is not None:
+        interrupts = inv.interrupts
+        runner.stop_now = lambda: interrupts.hard
     needed = runner.prepare()
     to_score = len(planned.plan.items) - len(runner.skip)
     most_tokens = max(
@@ -243,7 +280,15 @@ async def start(inv: Invocation, prepared: PreparedRun) -> None:
         for member, _ in provider.chain() or ():
             prepared.calls.set_concurrency(member.id, planned.concurrency[pid])
         if pid in prepared.needed:
-            await inv.pool.start(pid, planned.concurrency[pid])
+            started = await inv.pool.start(pid, planned.concurrency[pid])
+            if any(p.tools for p in planned.plan.prompts):
+                problem = await started.tools_problem()
+                if problem is not None:
+                    raise SetupError(
+                        problem,
+                        fix="use a model whose chat template takes tools (or give llama-server "
+                        "one: `server_args: [--chat-template-file, FILE]`), or another provider",
+                    )
     for scorer in prepared.scorers:
         await scorer.start()
 
@@ -307,7 +352,7 @@ def record(inv: Invocation, prepared: PreparedRun) -> RecordedRun:
 # -- execute ----------------------------------------------------------------------------------
 async def execute(inv: Invocation, recorded: RecordedRun) -> Executed:
     """Make the calls, score and store the results; an interrupt marks the run interrupted
-    (what finished is stored) and propagates."""
+    (what finished is stored; exit code 128 + the signal) and propagates."""
     prepared = recorded.prepared
     planned, runner = prepared.planned, prepared.runner
     if inv.progress:
@@ -328,9 +373,10 @@ async def execute(inv: Invocation, recorded: RecordedRun) -> Executed:
             inv.store,
             planned.run_id,
             status="interrupted",
-            exit_code=130,
+            exit_code=inv.interrupts.exit_code if inv.interrupts else 130,
             summary={"summary": summary, "gates": []},
         )
+        inv.interrupted[planned.run_id] = (int(summary.get("results") or 0), planned.plan.size)
         raise
     except EvalkitError as exc:
         return Executed(runner.stats, error=exc.message)

@@ -30,6 +30,7 @@ def summarize_run(store: Store, run_id: str) -> dict[str, Any]:
     # Scorers in the suite's order (recorded with the run), then any others by name.
     rank = {name: i for i, name in enumerate(summaries.scorer_order(store, run_id))}
     scores.sort(key=lambda s: (rank.get(s["scorer"], len(rank)), s["scorer"]))
+    grounding = summaries.grounding_totals(store, run_id)
     for group in groups:
         decided = group["passed"] + group["failed"]
         group["pass_rate"] = group["passed"] / decided if decided else None
@@ -44,6 +45,7 @@ def summarize_run(store: Store, run_id: str) -> dict[str, Any]:
                 "undecided": s["undecided"],
                 "threshold": s["threshold"],
                 "unscored": s["unscored"],  # no value: e.g. invalid judge verdicts
+                "grounding": grounding.get((group["prompt"], group["provider"], s["scorer"])),
             }
             for s in scores
             if s["prompt"] == group["prompt"] and s["provider"] == group["provider"]

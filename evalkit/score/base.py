@@ -20,13 +20,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from evalkit.providers.base import Provider, ProviderLookup, Request
 from evalkit.providers.pricing import Pricing
-from evalkit.records import CallOutcome, Case, Result, ScorerSpec, content_hash
+from evalkit.records import CallOutcome, Case, Result, ScorerSpec, ToolCall, content_hash
 
 if TYPE_CHECKING:
     from evalkit.load.source import LineMap
@@ -57,15 +57,31 @@ class ScorerOptions(BaseModel):
     threshold: float | None = None
     #: Weight in a weighted mean of scores (reports only; pass/fail ignores it).
     weight: float = 1.0
+    #: Which reply of a conversation it scores: ``last`` (default), ``all`` (each turn; the
+    #: mean value, and pass when every turn passes) or a turn number (1 = the first; -1 the
+    #: last).
+    turn: Literal["last", "all"] | int = "last"
+
+    @field_validator("turn")
+    @classmethod
+    def _turn_number(cls, value: Any) -> Any:
+        if value == 0:
+            raise ValueError("turns count from 1 (or from the end: -1 is the last)")
+        return value
 
 
 @dataclass(frozen=True, slots=True)
 class ScoreInput:
-    """What a scorer sees: the output (whitespace-stripped), its case and its result row."""
+    """What a scorer sees: the output (whitespace-stripped), its case and its result row;
+    in a conversation, the reply of the turn scored (``turn``, 1-based) and the tool calls
+    made in that turn."""
 
     output: str
     case: Case
     result: Result
+    tool_calls: tuple[ToolCall, ...] = ()
+    #: The turn scored (None: a single request).
+    turn: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +155,9 @@ class Scorer(ABC):
     templated: ClassVar[tuple[str, ...]] = ()
     #: Valid examples per option, quoted in error messages.
     examples: ClassVar[dict[str, str]] = {}
+    #: The option holding the scorer's label (``name``; tool scorers use ``label``, as their
+    #: ``name`` is the tool's).
+    label_option: ClassVar[str] = "name"
     #: True when the scorer needs ``case.reference``.
     needs_reference: ClassVar[bool] = False
     #: True when the value depends only on the output, the case and the signature (not on
@@ -172,7 +191,10 @@ class Scorer(ABC):
         return {}
 
     def signature(self) -> dict[str, Any]:
-        options = self.options.model_dump(exclude={"name", "threshold", "weight", "type"})
+        exclude = {self.label_option, "threshold", "weight", "type"}
+        if self.options.turn == "last":  # the default: signatures from before turns existed
+            exclude.add("turn")
+        options = self.options.model_dump(exclude=exclude)
         return {
             "scorer": self.type,
             "version": self.version,

@@ -12,6 +12,13 @@ before it runs, by a key of its signature, the case's content hash and the outpu
 scored before with the same scorer signature is not scored again (a re-run answered by the
 response cache re-scores nothing). The value and detail are reused; pass/fail is decided again
 from the suite's current threshold.
+
+**Turns.** A conversation's result holds one reply per user turn (its ``transcript``). A
+scorer scores the last turn's reply by default; ``turn: N`` scores turn N (1-based, or from
+the end when negative; a conversation that ended before it leaves the score undecided), and
+``turn: all`` scores every turn: the value is the mean over the turns, and it passes when every
+turn passes (one undecided turn, and none failed: undecided). Each turn's input carries the
+tool calls made in that turn.
 """
 
 from __future__ import annotations
@@ -20,10 +27,10 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from evalkit.records import Case, Result, Score, ScoreCacheRow
+from evalkit.records import Case, Result, Score, ScoreCacheRow, ToolCall
 from evalkit.score.base import Outcome, ScoreInput, Scorer
 
-__all__ = ["BatchScorer", "ScoreCache", "score_key"]
+__all__ = ["BatchScorer", "ScoreCache", "score_key", "turn_inputs"]
 
 
 class ScoreCache(Protocol):
@@ -66,23 +73,22 @@ class BatchScorer:
     async def score(self, results: Sequence[Result]) -> list[Score]:
         """Score a batch; sets ``passed`` and ``score`` on each result."""
         answered = [r for r in results if r.error_class is None]
-        inputs = [ScoreInput((r.output or "").strip(), self._cases[r.case_id], r) for r in answered]
+        views = [turn_inputs(r, self._cases[r.case_id]) for r in answered]
         self.fresh = []
         scores: list[Score] = []
         marks: dict[str, list[tuple[bool | None, float]]] = {r.id: [] for r in answered}
         for scorer in self.scorers:
+            inputs, chosen = _select(views, getattr(scorer.options, "turn", "last"))
             outcomes, cached = await self._outcomes(scorer, inputs)
             signature, signature_json = self._signatures[scorer.name]
             weight = self._weights[scorer.name]
-            for item, outcome, hit in zip(inputs, outcomes, cached, strict=True):
-                passed = outcome.passed
-                if passed is None:
-                    passed = scorer.decide(outcome.value)
+            for result, picks in zip(answered, chosen, strict=True):
+                outcome, passed, hit = _fold(scorer, picks, outcomes, cached)
                 if scorer.decides:
-                    marks[item.result.id].append((passed, weight))
+                    marks[result.id].append((passed, weight))
                 scores.append(
                     Score(
-                        result_id=item.result.id,
+                        result_id=result.id,
                         run_id=self.run_id,
                         scorer=scorer.name,
                         scorer_type=scorer.type,
@@ -129,6 +135,75 @@ class BatchScorer:
                 cached[n] = True
         self.reused += len(inputs) - len(todo)
         return outcomes, cached
+
+
+def turn_inputs(result: Result, case: Case) -> list[ScoreInput]:
+    """One input per turn of an answered result: the turn's last reply (stripped) and the
+    tool calls made in it. A single request is one turn (``turn`` None)."""
+    steps = result.transcript
+    if not steps:
+        calls = tuple(ToolCall.from_dict(c) for c in result.tool_calls or ())
+        return [ScoreInput((result.output or "").strip(), case, result, calls)]
+    turns: dict[int, list[dict[str, Any]]] = {}
+    for step in steps:
+        turns.setdefault(int(step.get("turn") or 1), []).append(step)
+    return [
+        ScoreInput(
+            (taken[-1].get("output") or "").strip(),
+            case,
+            result,
+            tuple(ToolCall.from_dict(c) for s in taken for c in s.get("tool_calls") or ()),
+            number,
+        )
+        for number, taken in sorted(turns.items())
+    ]
+
+
+#: Where one result's score comes from: indices into the scored inputs, or why none exists.
+_Pick = list[int] | str
+
+
+def _select(views: list[list[ScoreInput]], turn: Any) -> tuple[list[ScoreInput], list[_Pick]]:
+    """The inputs a scorer with ``turn`` scores, and which of them each result gets."""
+    inputs: list[ScoreInput] = []
+    chosen: list[_Pick] = []
+    for turns in views:
+        if turn == "last":
+            taken = turns[-1:]
+        elif turn == "all":
+            taken = turns
+        else:
+            index = turn - 1 if turn > 0 else len(turns) + turn
+            taken = [turns[index]] if 0 <= index < len(turns) else []
+        if not taken:
+            ended = turns[-1].turn or 1
+            chosen.append(f"the conversation has no turn {turn} (it ended at turn {ended})")
+            continue
+        chosen.append(list(range(len(inputs), len(inputs) + len(taken))))
+        inputs += taken
+    return inputs, chosen
+
+
+def _fold(
+    scorer: Scorer, pick: _Pick, outcomes: list[Outcome], cached: list[bool]
+) -> tuple[Outcome, bool | None, bool]:
+    """(outcome, passed, reused) of one result from its turns' outcomes."""
+    if isinstance(pick, str):
+        return Outcome(None, None, pick), None, False
+    decided = []
+    for n in pick:
+        passed = outcomes[n].passed
+        decided.append(scorer.decide(outcomes[n].value) if passed is None else passed)
+    hit = all(cached[n] for n in pick)
+    if len(pick) == 1:
+        return outcomes[pick[0]], decided[0], hit
+    values = [v for v in (outcomes[n].value for n in pick) if v is not None]
+    value = sum(values) / len(values) if values else None
+    verdict = False if False in decided else (None if None in decided else True)
+    details = [
+        f"turn {i}: {outcomes[n].detail}" for i, n in enumerate(pick, start=1) if outcomes[n].detail
+    ]
+    return Outcome(value, verdict, "; ".join(details) or None), verdict, hit
 
 
 async def _run(scorer: Scorer, inputs: list[ScoreInput]) -> list[Outcome]:

@@ -3,6 +3,8 @@
 * ``rubric`` — a score on an integer ``scale`` (default 1–5) against ``rubric`` (criteria
   text; may use the case's vars), normalised to 0–1 (``threshold: 0.5`` passes the middle).
 * ``reference`` — the same scale for "is the output consistent with the reference answer".
+* ``faithfulness``, ``answer_relevance``, ``context_relevance`` — an answer checked against
+  the case's ``context:`` (retrieved passages) and the question: see ``evalkit.score.grounded``.
 * ``pairwise`` — A vs B, asked twice with the two swapped; a verdict that flips with the order
   is position bias and counts as a tie. Value 1 (output wins both orders), 0 (loses both) or
   0.5. **B** is the case's reference (``against: reference``, the default) or the answer of
@@ -14,9 +16,9 @@ The judge is ``provider:``, else ``defaults.judge`` in evalkit.yaml, else the em
 model. It never silently grades its own answers: a judge that is (or has the identity of) a
 provider under test is refused unless ``allow_self_judge: true`` says it is meant. Calls run
 at temperature 0 with a seed, through the run's call service (its retries, response cache,
-spend and ``--max-cost``). The prompt is a versioned prompt: the package's
-``judge-rubric@v1`` / ``judge-reference@v1`` / ``judge-pairwise@v1`` or ``prompt:`` naming one
-in the project's prompts/; its hash, the judge's identity and params are in the signature.
+spend and ``--max-cost``). The prompt is a versioned prompt: the package's ``judge-<mode>@v1``
+(e.g. ``judge-rubric@v1``, ``judge-faithfulness@v1``) or ``prompt:`` naming one in the
+project's prompts/; its hash, the judge's identity and params are in the signature.
 
 A reply that is not a valid verdict is *invalid*: value and passed NULL, counted as undecided,
 never as a pass or a fail. ``detail`` is JSON: verdict, score, rationale and the raw reply.
@@ -28,12 +30,10 @@ import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field, PrivateAttr, model_validator
+from typing import Any, ClassVar
 
 from evalkit.errors import InputError, SetupError
-from evalkit.load.prompts import PromptLibrary, render_messages, template_variables
+from evalkit.load.prompts import render_messages
 from evalkit.load.source import LineMap
 from evalkit.providers.base import Request
 from evalkit.records import CallOutcome, Case, PromptVersion
@@ -45,6 +45,18 @@ from evalkit.score.base import (
     ScorerOptions,
     project_root,
 )
+from evalkit.score.grounded import (
+    GROUNDED,
+    NEEDS_CONTEXT,
+    grade_grounded,
+    grounded_variables,
+)
+from evalkit.score.judge_options import (
+    PACKAGE_PROMPTS,
+    JudgeOptions,
+    load_prompts,
+    prompt_info,
+)
 from evalkit.score.verdicts import (
     pairwise_schema,
     parse_verdict,
@@ -55,103 +67,10 @@ from evalkit.score.verdicts import (
 
 __all__ = ["PACKAGE_PROMPTS", "Judge", "JudgeOptions"]
 
-#: The default judge prompts, shipped inside the package as versioned prompts.
-PACKAGE_PROMPTS = Path(__file__).parent / "prompts"
-_DEFAULT_PROMPTS = {
-    "rubric": "judge-rubric@v1",
-    "reference": "judge-reference@v1",
-    "pairwise": "judge-pairwise@v1",
-}
-#: Variables a judge prompt must show, per mode (each entry: one of these names).
-_NEEDS: dict[str, list[tuple[str, ...]]] = {
-    "rubric": [("output", "output_raw")],
-    "reference": [("output", "output_raw"), ("reference",)],
-    "pairwise": [("a",), ("b",)],
-}
-
-
-class JudgeOptions(ScorerOptions):
-    threshold: float | None = Field(default=None, ge=0, le=1)
-    mode: Literal["rubric", "reference", "pairwise"] = "rubric"
-    #: Criteria (rubric mode: required). May use the case's vars: "Names {{ capital }}".
-    rubric: str | None = None
-    #: What was asked, shown to the judge (may use vars: "{{ question }}"); default: none.
-    question: str | None = None
-    #: Judge provider id (default: defaults.judge, else the local model).
-    provider: str | None = None
-    #: Judge prompt NAME@vN from the project's prompts/ (default: the package's, per mode).
-    prompt: str | None = None
-    #: Lowest and highest score (rubric and reference modes).
-    scale: tuple[int, int] = (1, 5)
-    #: Pairwise: B is ``reference`` or another prompt version's answer (``NAME@vN``).
-    against: str = "reference"
-    #: How the verdict is constrained: ``auto`` (by provider), ``json_schema`` (llama.cpp),
-    #: ``response_format`` (OpenAI structured outputs) or ``none`` (strict parsing only).
-    structured: Literal["auto", "json_schema", "response_format", "none"] = "auto"
-    #: Let the provider under test grade its own answers (refused otherwise).
-    allow_self_judge: bool = False
-    #: Judge generation params over the prompt's (temperature 0 and seed 0 by default).
-    params: dict[str, Any] = Field(default_factory=dict)
-    #: Judge calls in flight (default: the judge provider's concurrency).
-    concurrency: int | None = Field(default=None, ge=1, le=256)
-
-    _prompt: PromptVersion | None = PrivateAttr(default=None)
-    _against: PromptVersion | None = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> JudgeOptions:
-        if self.mode == "rubric" and not self.rubric:
-            raise ValueError("rubric mode needs `rubric:` (the criteria to grade against)")
-        if self.scale[0] >= self.scale[1]:
-            raise ValueError("scale must be [lowest, highest], e.g. [1, 5]")
-        if self.mode != "pairwise" and self.against != "reference":
-            raise ValueError("`against:` is for `mode: pairwise`")
-        return self
-
-
-def _library(root: Path | None) -> PromptLibrary:
-    return PromptLibrary([*([root / "prompts"] if root else []), PACKAGE_PROMPTS])
-
-
-def load_prompts(options: JudgeOptions, where: LineMap, root: Path | None) -> None:
-    """Resolve the judge prompt (and pairwise ``against``) once; errors point at the suite."""
-    if options._prompt is not None:
-        return
-    library = _library(root)
-    ref = options.prompt or _DEFAULT_PROMPTS[options.mode]
-    try:
-        prompt = library.get(ref)
-    except InputError as exc:
-        if exc.path and exc.path != where.path:
-            raise  # an error inside the prompt file names its own file and line
-        raise where.error(("prompt",), exc.message, exc.fix) from None
-    used: set[str] = set()
-    for message in prompt.messages:
-        used |= template_variables(message.content)
-    for names in _NEEDS[options.mode]:
-        if not used.intersection(names):
-            raise where.error(
-                ("prompt",),
-                f"judge prompt {prompt.ref} never shows {{{{ {names[0]} }}}} to the judge",
-                fix=f"use {{{{ {names[0]} }}}} (quoted as data) in its messages",
-            )
-    options._prompt = prompt
-    if options.mode == "pairwise" and options.against != "reference":
-        try:
-            options._against = _library(root).get(options.against)
-        except InputError as exc:
-            raise where.error(
-                ("against",), exc.message, "name a prompt version (NAME@vN) or `reference`"
-            ) from None
-
-
-def _prompt_info(prompt: PromptVersion) -> dict[str, Any]:
-    packaged = PACKAGE_PROMPTS in prompt.path.parents
-    return {"ref": prompt.ref, "hash": prompt.hash, "from": "package" if packaged else "project"}
-
 
 class Judge(Scorer):
-    """An LLM judge: rubric, reference-guided or pairwise; invalid verdicts are undecided."""
+    """An LLM judge: rubric, reference-guided, pairwise or grounded in the case's passages;
+    invalid verdicts are undecided."""
 
     type = "judge"
     version = "1"
@@ -176,6 +95,8 @@ class Judge(Scorer):
         self.how = "none"
         self._sem: asyncio.Semaphore | None = None
         self._b_answers: dict[tuple[str, str, int], Any] = {}
+        #: context_relevance verdicts per case hash: one judge call per case in a run.
+        self._per_case: dict[str, asyncio.Task[dict[str, Any]]] = {}
         #: The judge is (the model of) a provider under test, allowed by allow_self_judge.
         self._self_judge = False
 
@@ -194,6 +115,13 @@ class Judge(Scorer):
                     return case, (
                         f"judge mode '{options.mode}' compares with the reference, "
                         f"and case '{case.id}' has no `reference`"
+                    )
+        if options.mode in NEEDS_CONTEXT:
+            for case in cases:
+                if case.context is None:
+                    return case, (
+                        f"judge mode '{options.mode}' checks against the case's retrieved "
+                        f"passages, and case '{case.id}' has no `context:`"
                     )
         return super().check(options, cases)
 
@@ -232,9 +160,9 @@ class Judge(Scorer):
             "identity": self._identity(self.judge_id),
             "params": self._params(),
         }
-        sig["judge_prompt"] = _prompt_info(self.prompt)
+        sig["judge_prompt"] = prompt_info(self.prompt)
         if self.options._against is not None:
-            sig["against_prompt"] = _prompt_info(self.options._against)
+            sig["against_prompt"] = prompt_info(self.options._against)
         return sig
 
     # -- start: the judge must not be the provider under test ----------------------------
@@ -305,14 +233,17 @@ class Judge(Scorer):
             out.append(CallEstimate("(the providers under test)", results, None))
         return out
 
-    async def _ask(self, variables: dict[str, Any], item: ScoreInput) -> dict[str, Any]:
+    async def _ask(
+        self, variables: dict[str, Any], item: ScoreInput, schema: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """One judge call → ``{"verdict": {...}}`` or ``{"invalid": why}``, with ``raw``."""
         assert self.provider is not None and self._sem is not None
+        schema = schema or self.schema
         messages = render_messages(self.prompt, variables)
         params = {
             **self.prompt.params,
             **self.options.params,
-            **structured_params(self.how, self.schema),
+            **structured_params(self.how, schema),
         }
         request = Request(messages, self.provider.effective_params(params))
         async with self._sem:
@@ -327,7 +258,7 @@ class Judge(Scorer):
             }
         assert outcome.generation is not None
         raw = outcome.generation.text
-        verdict, why = parse_verdict(raw, self.schema)
+        verdict, why = parse_verdict(raw, schema)
         reply: dict[str, Any] = (
             {"verdict": verdict, "raw": raw} if verdict else {"invalid": why, "raw": raw}
         )
@@ -346,7 +277,8 @@ class Judge(Scorer):
             assert pool is not None
             provider = await pool.start(item.result.provider, 1)
             request = Request(
-                render_messages(prompt, item.case.vars), provider.effective_params(prompt.params)
+                render_messages(prompt, item.case.template_vars),
+                provider.effective_params(prompt.params),
             )
             outcome = await self._call(provider, request, "pairwise", item)
             text = outcome.generation.text.strip() if outcome.generation else None
@@ -357,9 +289,12 @@ class Judge(Scorer):
     def _variables(self, item: ScoreInput) -> dict[str, Any]:
         opts = self.options
         refs = item.case.references
+        question = self.render(opts.question, item.case) if opts.question else ""
+        grounded = grounded_variables(item.case, question) if opts.mode in GROUNDED else {}
         return {
+            **grounded,
             "rubric": self.render(opts.rubric, item.case) if opts.rubric else "",
-            "question": self.render(opts.question, item.case) if opts.question else "",
+            "question": question,
             "output": quote(item.output),
             "output_raw": item.output,
             "reference": quote("\n".join(refs)) if refs else "",
@@ -421,5 +356,8 @@ class Judge(Scorer):
     async def score_batch(self, items: Sequence[ScoreInput]) -> list[Outcome]:
         if self.provider is None:
             await self.start()
-        grade = self._compare if self.options.mode == "pairwise" else self._grade
+        mode = self.options.mode
+        if mode in GROUNDED:
+            return list(await asyncio.gather(*(grade_grounded(self, item) for item in items)))
+        grade = self._compare if mode == "pairwise" else self._grade
         return list(await asyncio.gather(*(grade(item) for item in items)))

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "context_relevance_schema",
+    "faithfulness_schema",
     "pairwise_schema",
     "parse_verdict",
     "quote",
+    "quote_passages",
     "scale_schema",
     "structured_params",
 ]
@@ -32,6 +36,13 @@ _FENCED = re.compile(r"^```[ \t]*(?:json)?[ \t]*\n(.*?)\n?```$", re.DOTALL)
 def quote(text: str) -> str:
     """Every line of ``text`` behind ``"| "``: data that cannot pose as prompt structure."""
     return "\n".join("| " + line for line in (text.splitlines() or [""]))
+
+
+def quote_passages(passages: Sequence[Any]) -> str:
+    """Each passage between ``<passage id="…">`` markers, its text quoted line by line. Ids
+    are checked when the case loads (letters, digits, ``_.:#/-``), so they cannot close a
+    marker either."""
+    return "\n".join(f'<passage id="{p.id}">\n{quote(p.text)}\n</passage>' for p in passages)
 
 
 def scale_schema(low: int, high: int) -> dict[str, Any]:
@@ -56,6 +67,48 @@ def pairwise_schema() -> dict[str, Any]:
             "rationale": {"type": "string", "maxLength": 300},
         },
         "required": ["winner", "rationale"],
+        "additionalProperties": False,
+    }
+
+
+def faithfulness_schema(ids: Sequence[str]) -> dict[str, Any]:
+    """``{"claims": [{"claim": "...", "supported": true, "passage": "<id>"|null}, ...]}``: the
+    answer's claims, each supported by a passage of the case (by id) or not."""
+    passage: dict[str, Any] = (
+        {"type": ["string", "null"], "enum": [*ids, None]} if ids else {"type": "null"}
+    )
+    claim = {
+        "type": "object",
+        "properties": {
+            "claim": {"type": "string", "maxLength": 300},
+            "supported": {"type": "boolean"},
+            "passage": passage,
+        },
+        "required": ["claim", "supported", "passage"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"claims": {"type": "array", "items": claim}},
+        "required": ["claims"],
+        "additionalProperties": False,
+    }
+
+
+def context_relevance_schema(ids: Sequence[str]) -> dict[str, Any]:
+    """``{"passages": {"<id>": true|false, ...}}``: every passage of the case, once, marked
+    relevant to the question or not."""
+    return {
+        "type": "object",
+        "properties": {
+            "passages": {
+                "type": "object",
+                "properties": {pid: {"type": "boolean"} for pid in ids},
+                "required": list(ids),
+                "additionalProperties": False,
+            }
+        },
+        "required": ["passages"],
         "additionalProperties": False,
     }
 

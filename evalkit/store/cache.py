@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from evalkit.records import Generation
+from evalkit.records import Generation, ToolCall
 from evalkit.store.db import CACHE_COLUMNS, Store, utcnow
 
 __all__ = [
@@ -44,6 +44,8 @@ class CacheEntry:
     finish_reason: str | None
     served_by: str | None
     cost_usd: float | None
+    #: The tool calls of the answer (``ToolCall.as_dict`` each), if it made any.
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
     def generation(self) -> Generation:
         return Generation(
@@ -55,6 +57,26 @@ class CacheEntry:
             ttft_ms=self.ttft_ms,
             finish_reason=self.finish_reason,
             served_by=self.served_by,
+            tool_calls=tuple(ToolCall.from_dict(c) for c in self.tool_calls),
+        )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> CacheEntry:
+        """An entry from a ``_LOOKUP`` row (its last column: the tool calls as JSON text)."""
+        (key, output, tokens_in, tokens_out, cached, latency, ttft, finish, served, cost) = row[:10]
+        calls = json.loads(row[10]) if row[10] else []
+        return cls(
+            key,
+            output,
+            tokens_in,
+            tokens_out,
+            cached,
+            latency,
+            ttft,
+            finish,
+            served,
+            cost,
+            tuple(calls),
         )
 
 
@@ -111,12 +133,13 @@ def cache_row_tuple(row: CacheRow) -> tuple[Any, ...]:
         e.served_by,
         e.cost_usd,
         row.created_at,
+        json.dumps(list(e.tool_calls), ensure_ascii=False) if e.tool_calls else None,
     )
 
 
 _LOOKUP = (
     "SELECT key, output, input_tokens, output_tokens, cached_input_tokens, latency_ms, "
-    "ttft_ms, finish_reason, served_by, cost_usd FROM cache "
+    "ttft_ms, finish_reason, served_by, cost_usd, tool_calls FROM cache "
     "WHERE key IN (SELECT unnest(?::VARCHAR[]))"
 )
 
@@ -137,7 +160,7 @@ class DuckDBCache:
         for start in range(0, len(keys), 50_000):
             chunk = list(keys[start : start + 50_000])
             for row in self.store.fetchall(_LOOKUP, [chunk]):
-                found[row[0]] = CacheEntry(*row)
+                found[row[0]] = CacheEntry.from_row(row)
         return found
 
     def put(self, rows: Sequence[CacheRow]) -> None:

@@ -81,6 +81,8 @@ RESULT_COLUMNS: list[tuple[str, str]] = [
     ("cache_key", "VARCHAR"),
     ("cached_input_tokens", "INTEGER"),
     ("score", "DOUBLE"),
+    ("tool_calls", "JSON"),
+    ("transcript", "JSON"),
 ]
 SCORE_COLUMNS: list[tuple[str, str]] = [
     ("result_id", "VARCHAR"),
@@ -113,6 +115,7 @@ CACHE_COLUMNS: list[tuple[str, str]] = [
     ("served_by", "VARCHAR"),
     ("cost_usd", "DOUBLE"),
     ("created_at", "TIMESTAMP"),
+    ("tool_calls", "JSON"),
 ]
 
 
@@ -165,6 +168,8 @@ def _result_row(r: Result) -> tuple[Any, ...]:
         r.cache_key,
         r.cached_input_tokens,
         r.score,
+        _json(r.tool_calls),
+        _json(r.transcript),
     )
 
 

@@ -12,7 +12,7 @@ An export is a folder any Parquet reader opens (pandas, Polars, Spark, DuckDB) w
     cases.parquet            the cases the results answer (suite, id, hash, vars, reference)
     prompt_versions.parquet  the prompt versions they used (name, version, hash, source)
 
-Columns and types are those of the store's tables (README, "The store"); JSON columns are
+Columns and types are those of the store's tables (docs/store.md); JSON columns are
 Parquet strings with the JSON logical type. Rows are sorted, so exporting the same runs twice
 writes the same rows (a repository diff shows only what changed). ``schema`` changes its
 number only when a column changes meaning or goes away; new columns may be added within
@@ -239,7 +239,7 @@ def replay_source(
     of a stored run (``ref``: id, prefix, baseline name, last) or of an export folder."""
     columns = (
         "case_id, prompt, repeat, output, latency_ms, ttft_ms, input_tokens, output_tokens, "
-        "cached_input_tokens, finish_reason, model, cost_usd"
+        "cached_input_tokens, finish_reason, model, cost_usd, tool_calls, transcript"
     )
     if is_export(ref):
         directory = Path(ref)
@@ -254,8 +254,13 @@ def replay_source(
             )
         results = _quote(str(directory / manifest["tables"]["results"]["file"]))
         providers = _quote(str(directory / manifest["tables"]["run_providers"]["file"]))
+        present = {c[0] for c in store.fetchall(f"DESCRIBE SELECT * FROM read_parquet({results})")}
+        # an export written before a column existed answers NULL for it
+        picked = ", ".join(
+            c if c in present else f"NULL AS {c}" for c in (x.strip() for x in columns.split(","))
+        )
         rows = store.records(
-            f"SELECT {columns} FROM read_parquet({results}) WHERE provider = ? "
+            f"SELECT {picked} FROM read_parquet({results}) WHERE provider = ? "
             "AND error_class IS NULL",
             [provider],
         )

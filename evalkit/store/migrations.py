@@ -3,7 +3,7 @@
 Each migration runs once, in order, inside a transaction, and is recorded in
 ``schema_migrations``. Never edit a released migration: add the next number. The tables and
 their key columns are part of the contract (users query them with ``evalkit query``); see the
-README's "The store" section.
+docs/store.md.
 """
 
 from __future__ import annotations
@@ -179,10 +179,27 @@ ALTER TABLE results ADD COLUMN score DOUBLE;         -- weighted mean of pass/fa
 ALTER TABLE runs ADD COLUMN invocation VARCHAR;     -- runs started by one command share it
 """
 
+# Conversations and tool calls: the calls a model made (beside its text), every request of a
+# conversation or agent loop (its trajectory), the script a case was run with, and the calls of
+# a cached answer (a cache hit must give back the calls as well as the text).
+_TOOLS = """
+ALTER TABLE results ADD COLUMN tool_calls JSON;     -- [{id, name, arguments, turn, step}]
+ALTER TABLE results ADD COLUMN transcript JSON;     -- one entry per request (turns, steps)
+ALTER TABLE cases ADD COLUMN conversation JSON;     -- messages, turns, tool_results, max_steps
+ALTER TABLE cache ADD COLUMN tool_calls JSON;       -- [{id, name, arguments}]
+"""
+
+# A case's retrieved passages (`context:`), stored with the case like its vars.
+_CASE_CONTEXT = """
+ALTER TABLE cases ADD COLUMN context JSON;          -- [{id, text, metadata?}]; NULL: none
+"""
+
 #: (number, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", _INITIAL),
     (2, "response cache", _CACHE),
     (3, "baselines per suite; a run's baseline", _BASELINES),
     (4, "score cache; weighted score; invocation", _SCORE_CACHE),
+    (5, "tool calls, transcripts, case conversations", _TOOLS),
+    (6, "case context", _CASE_CONTEXT),
 ]

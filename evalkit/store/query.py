@@ -9,7 +9,7 @@ from evalkit.store.db import Store
 
 __all__ = ["TABLES", "read_query"]
 
-#: The tables users query (their key columns are part of the contract; see the README).
+#: The tables users query (their key columns are part of the contract; see docs/store.md).
 TABLES = (
     "runs",
     "results",

@@ -131,7 +131,8 @@ class RedisCache:
         self.url = url
         self.p = f"{prefix}:cache"
         self.recheck_s = recheck_s
-        self.r = redis.Redis.from_url(url, decode_responses=True, socket_timeout=30)
+        # decode_responses: every reply is str (redis' own annotations cannot say so: Any)
+        self.r: Any = redis.Redis.from_url(url, decode_responses=True, socket_timeout=30)
         try:
             self.r.ping()
         except redis.RedisError as exc:

@@ -44,6 +44,7 @@ RESULT_FIELDS = (
     "output_tokens",
     "cost_usd",
     "passed",
+    "transcript",
 )
 #: Columns of ``run_scores``, in order (``value`` rounded, ``note``: see ``run_scores``).
 SCORE_FIELDS = ("result_id", "scorer", "value", "passed", "note")
@@ -79,10 +80,13 @@ def run_results(store: Store, run_id: str) -> dict[str, list[Any]]:
     )
 
 
-#: A score's detail in one line: a judge's JSON detail becomes its rationale (or its error,
-#: or its verdict); other details are kept as they are.
+#: A score's detail in one line: a judge's JSON detail becomes the claims it found unsupported
+#: (faithfulness), else its rationale (or its error, or its verdict); other details are kept
+#: as they are.
 _NOTE = """
 CASE WHEN starts_with(detail, '{') AND json_valid(detail) THEN coalesce(
+    'unsupported claims: ' || CASE WHEN json_array_length(detail->'$.unsupported') > 0
+        THEN array_to_string(CAST(detail->'$.unsupported' AS VARCHAR[]), ' · ') END,
     'judge''s rationale: ' || (detail->>'$.rationale'),
     'invalid verdict: ' || (detail->>'$.error'),
     'verdict: ' || (detail->>'$.verdict'),

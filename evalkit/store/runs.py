@@ -231,6 +231,10 @@ def record_cases(store: Store, suite: str, cases: Sequence[Case]) -> None:
             json.dumps(list(c.tags)),
             json.dumps(c.metadata, default=str),
             now,
+            None if c.conversation is None else json.dumps(c.conversation, ensure_ascii=False),
+            None
+            if c.context is None
+            else json.dumps([p.as_dict() for p in c.context], default=str),
         )
         for c in cases
         if (c.id, c.hash) not in known
@@ -246,6 +250,8 @@ def record_cases(store: Store, suite: str, cases: Sequence[Case]) -> None:
             ("tags", "JSON"),
             ("metadata", "JSON"),
             ("first_seen", "TIMESTAMP"),
+            ("conversation", "JSON"),
+            ("context", "JSON"),
         ],
         rows,
         replace=False,
@@ -370,6 +376,9 @@ class StoredAnswers:
         from evalkit.store.exports import replay_source
 
         run_id, rows, identity = replay_source(self.store, run, provider)
+        for row in rows:
+            for key in ("tool_calls", "transcript"):
+                row[key] = json.loads(row[key]) if row.get(key) else None
         return StoredRun(
             run_id, {(r["case_id"], r["prompt"], r["repeat"]): r for r in rows}, identity
         )

@@ -23,10 +23,18 @@ __all__ = [
     "case_outcomes",
     "case_values",
     "error_totals",
+    "grounding_totals",
     "group_totals",
     "score_totals",
     "scorer_order",
 ]
+
+#: Requests of a result that were sent, not answered by the cache: a retry is an attempt
+#: beyond them (a conversation makes several requests; a cache hit makes none).
+_FRESH_REQUESTS = """(CASE WHEN transcript IS NULL THEN (CASE WHEN cache_hit THEN 0 ELSE 1 END)
+    ELSE json_array_length(transcript) - len(list_filter(
+        CAST(json_extract(transcript, '$[*].cache_hit') AS BOOLEAN[]),
+        lambda hit: coalesce(hit, false))) END)"""
 
 _GROUPS = """
 SELECT prompt, provider, any_value(model) AS model,
@@ -44,11 +52,11 @@ SELECT prompt, provider, any_value(model) AS model,
        sum(output_tokens) AS output_tokens,
        sum(cost_usd) AS cost_usd,
        count(*) FILTER (WHERE cache_hit) AS cache_hits,
-       sum(attempts - 1) AS retries,
+       sum(greatest(attempts - {_FRESH_REQUESTS}, 0)) AS retries,
        avg(score) AS score
 FROM results WHERE run_id = ?
 GROUP BY prompt, provider ORDER BY prompt, provider
-"""
+""".replace("{_FRESH_REQUESTS}", _FRESH_REQUESTS)
 
 _SCORES = """
 SELECT r.prompt, r.provider, s.scorer, any_value(s.scorer_type) AS type,
@@ -93,6 +101,42 @@ ORDER BY r.prompt, r.provider, s.scorer, r.case_id
 """
 
 
+# Faithfulness verdicts (a judge's JSON detail with ``mode: faithfulness``), valid ones only.
+_FAITHFUL = """
+WITH judged AS (
+    SELECT r.prompt, r.provider, s.scorer, r.case_id, r.repeat,
+           CASE WHEN json_valid(s.detail) THEN s.detail END AS detail
+    FROM scores s JOIN results r ON r.id = s.result_id
+    WHERE s.run_id = ? AND s.scorer_type = 'judge' AND s.value IS NOT NULL
+), verdicts AS (
+    SELECT prompt, provider, scorer, case_id, repeat,
+           CAST(json_extract(detail, '$.total') AS BIGINT) AS claims,
+           json_extract(detail, '$.unsupported') AS unsupported,
+           json_array_length(detail, '$.unsupported') AS n_unsupported
+    FROM judged WHERE json_extract_string(detail, '$.mode') = 'faithfulness'
+)
+"""
+_GROUNDING = (
+    _FAITHFUL
+    + """
+SELECT prompt, provider, scorer, count(*) AS answers,
+       count(*) FILTER (WHERE n_unsupported > 0) AS with_unsupported,
+       coalesce(sum(claims), 0) AS claims, coalesce(sum(n_unsupported), 0) AS unsupported
+FROM verdicts GROUP BY prompt, provider, scorer
+"""
+)
+_GROUNDING_EXAMPLES = (
+    _FAITHFUL
+    + """
+SELECT prompt, provider, scorer, case_id, repeat, unsupported FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY prompt, provider, scorer ORDER BY case_id, repeat) AS k
+    FROM verdicts WHERE n_unsupported > 0
+) WHERE k <= ? ORDER BY prompt, provider, scorer, case_id, repeat
+"""
+)
+
+
 @dataclass
 class CaseOutcomes:
     """One group's results per case (cases sorted by id): how many, passed, failed."""
@@ -127,6 +171,25 @@ def score_totals(store: Store, run_id: str) -> list[dict[str, Any]]:
 def error_totals(store: Store, run_id: str) -> list[dict[str, Any]]:
     """Failed calls per error class (most frequent first), with one example message."""
     return store.records(_ERRORS, [run_id])
+
+
+def grounding_totals(
+    store: Store, run_id: str, examples: int = 5
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Per (prompt, provider, scorer) of a faithfulness judge: answers judged, answers with
+    unsupported claims, claims, unsupported claims, and the first ``examples`` answers with
+    unsupported claims (case id, repeat, claims), by case id."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in store.records(_GROUNDING, [run_id]):
+        key = (row.pop("prompt"), row.pop("provider"), row.pop("scorer"))
+        out[key] = {**row, "examples": []}
+    for row in store.records(_GROUNDING_EXAMPLES, [run_id, examples]):
+        key = (row["prompt"], row["provider"], row["scorer"])
+        claims = json.loads(row["unsupported"]) if row["unsupported"] else []
+        out[key]["examples"].append(
+            {"case_id": row["case_id"], "repeat": int(row["repeat"]), "claims": claims}
+        )
+    return out
 
 
 def scorer_order(store: Store, run_id: str) -> list[str]:

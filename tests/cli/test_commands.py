@@ -102,7 +102,7 @@ def test_init_creates_a_project_that_loads(in_tmp):
 
     project = Project.discover(Path("proj"))
     suite = load_suite(Path("proj/suites/capitals.yaml"), PromptLibrary([project.prompts_dir]))
-    assert len(suite.cases) == 3
+    assert len(suite.cases) == 7
     again = invoke("init", "proj")
     assert again.exit_code == 2 and "already exists" in again.stderr
 

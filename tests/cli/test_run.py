@@ -193,3 +193,27 @@ def test_all_suites_by_default_and_no_suites_is_exit_2(project):
         path.unlink()
     result = invoke("run")
     assert result.exit_code == 2 and "no suites" in result.stderr
+
+
+def test_runs_show_last_shows_every_suite_the_last_command_ran(project):
+    suite = (project / "suites/capitals.yaml").read_text(encoding="utf-8")
+    (project / "suites/towns.yaml").write_text(
+        suite.replace("name: capitals", "name: towns"), encoding="utf-8"
+    )
+    assert invoke("run", "capitals").exit_code == 0
+    both = json.loads(invoke("run", "--json").stdout)["runs"]
+    ids = [r["run_id"] for r in both]
+    assert [r["suite"] for r in both] == ["capitals", "towns"]
+    shown = invoke("runs", "show", "last")
+    assert shown.exit_code == 0, shown.output
+    first_line = shown.stdout.splitlines()[0]
+    assert (
+        first_line == f"The last `evalkit run` ran 2 suites: capitals ({ids[0]}), towns ({ids[1]})"
+    )
+    assert shown.stdout.count("run ") >= 2 and ids[0] in shown.stdout and ids[1] in shown.stdout
+    data = json.loads(invoke("runs", "show", "last", "--json").stdout)
+    assert (data["id"], data["same_command"]) == (ids[1], ids)
+    one = json.loads(invoke("runs", "show", ids[0][:-1], "--json").stdout)
+    assert one["same_command"] == ids  # any run of the command names its siblings
+    alone = invoke("runs", "show", ids[1])  # a run named by id shows that run only
+    assert "The last `evalkit run`" not in alone.stdout

@@ -165,3 +165,26 @@ def test_two_prompt_versions_are_labelled_by_their_versions(project):
     )
     assert f"capitals@v2 against capitals@v1 (both from run {run_id})" in within.stdout
     assert "this run" not in within.stdout
+
+
+def test_judge_details_read_as_words():
+    from evalkit.report.format import detail_text
+
+    faithful = json.dumps(
+        {"mode": "faithfulness", "verdict": "valid", "total": 3, "unsupported": ["A.", "B."]}
+    )
+    assert detail_text(faithful) == "2 of 3 claims unsupported: “A.” · “B.”"
+    assert detail_text(json.dumps({"verdict": "valid", "total": 2, "unsupported": []})) == (
+        "all 2 claims supported by the context"
+    )
+    assert detail_text(json.dumps({"verdict": "valid", "irrelevant": ["2"]})) == (
+        "irrelevant passages: 2"
+    )
+    assert detail_text(json.dumps({"verdict": "valid", "score": 2, "rationale": "Off."})) == (
+        "score 2: Off."
+    )
+    assert detail_text(json.dumps({"verdict": "invalid", "error": "empty reply"})) == (
+        "invalid verdict: empty reply"
+    )
+    assert detail_text("missing 'Paris'") == "missing 'Paris'"
+    assert detail_text('{"not": "a verdict"}') == '{"not": "a verdict"}'

@@ -179,3 +179,41 @@ def test_concurrent_streaming_calls_need_no_retry(local_model):
 
     outcomes, retried = asyncio.run(scenario())
     assert retried == [] and all(o.generation is not None for o in outcomes)
+
+
+def test_a_slow_first_token_is_not_cut_while_the_server_works(local_model):
+    """Calls queued behind each other at a one-slot server wait far longer than the check
+    interval for their first token: each overdue deadline asks the server, which is busy, so
+    none is cut. Asked while idle or dead, the server says why a waiting call is stalled."""
+
+    async def scenario():
+        provider = LocalProvider("gemma", LocalOptions(type="local", first_token_timeout=0.2))
+        await provider.start(4)
+        server = provider.server
+        assert server is not None
+        asked: list[str | None] = []
+        real = server.stalled
+
+        async def counting() -> str | None:
+            reason = await real()
+            asked.append(reason)
+            return reason
+
+        provider._client.stalled = counting  # type: ignore[union-attr]
+        request = Request(
+            [Message("user", "Q: Name three rivers of Europe.\nA:")],
+            provider.effective_params({"max_tokens": 16}),
+        )
+        try:
+            answers = await asyncio.gather(*(provider.generate(request) for _ in range(3)))
+            idle = await server.stalled()
+        finally:
+            await provider.aclose()
+        dead = await server.stalled()
+        return answers, asked, idle, dead
+
+    answers, asked, idle, dead = asyncio.run(scenario())
+    assert len({a.text for a in answers}) == 1 and answers[0].text
+    assert asked and all(reason is None for reason in asked), "busy: never cut"
+    assert idle == "the llama-server is processing no request (the request was lost)"
+    assert dead == "the llama-server process has exited"

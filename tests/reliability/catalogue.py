@@ -102,6 +102,17 @@ class Bad:
 
 RUN_FIRST = (("run",),)
 
+#: A tool declaration appended to ``prompt_with(...)`` (its ``properties`` are line 11).
+_TOOLS = (
+    "tools:\n"
+    "  - type: function\n"
+    "    function:\n"
+    "      name: get_weather\n"
+    "      parameters:\n"
+    "        type: object\n"
+    "        properties: {city: {type: string}}\n"
+)
+
 _ENTRIES: dict[str, Bad] = {
     # -- evalkit.yaml -----------------------------------------------------------------------
     "config-yaml-syntax": Bad(
@@ -138,6 +149,23 @@ _ENTRIES: dict[str, Bad] = {
         "unknown key 'provders'",
         "did you mean 'providers'",
         {CONFIG: "provders:\n  fake: {type: openai}\n"},
+    ),
+    "config-otel-header-value-inline": Bad(
+        ("run",),
+        r"evalkit\.yaml:6: ",
+        "must name an environment variable",
+        "secrets never go into evalkit.yaml",
+        {CONFIG: config_with() + "otel:\n  headers_env:\n    authorization: Bearer xyz\n"},
+    ),
+    "config-otel-header-env-unset": Bad(
+        ("run",),
+        r"evalkit\.yaml:6: ",
+        "$EVALKIT_TEST_UNSET_OTLP_TOKEN, which is not set",
+        "export EVALKIT_TEST_UNSET_OTLP_TOKEN=",
+        {
+            CONFIG: config_with()
+            + "otel:\n  headers_env:\n    authorization: EVALKIT_TEST_UNSET_OTLP_TOKEN\n"
+        },
     ),
     "config-providers-a-list": Bad(
         ("run",),
@@ -877,6 +905,87 @@ _ENTRIES: dict[str, Bad] = {
             + '{"id": "peru", "vars": {"country": "Peru", "capital": "Lima"}}\n'
         },
     ),
+    # -- retrieval-grounded cases and structured outputs ----------------------------------------
+    "case-context-passage-empty": Bad(
+        ("run",),
+        r"suites/capitals\.jsonl:1: ",
+        "context passage 1 has no text",
+        "non-empty string",
+        {
+            CASES: '{"id": "fr", "vars": {"country": "France", "capital": "Paris"}, '
+            '"context": [""]}\n'
+        },
+    ),
+    "case-context-duplicate-id": Bad(
+        ("run",),
+        r"suites/capitals\.yaml:6: ",
+        "context passages 1 and 2 share the id 'p'",
+        "its own `id`",
+        {
+            SUITE: "name: capitals\nprompt: capitals@v1\ncases:\n"
+            "  - id: fr\n    vars: {country: France, capital: Paris}\n"
+            "    context: [{id: p, text: A}, {id: p, text: B}]\n"
+        },
+    ),
+    "case-context-and-var": Bad(
+        ("run",),
+        r"suites/capitals\.jsonl:1: ",
+        "both `context:` and a var named `context`",
+        "rename the var",
+        {CASES: '{"vars": {"country": "F", "capital": "P", "context": "x"}, "context": ["A"]}\n'},
+    ),
+    "prompt-uses-context-case-has-none": Bad(
+        ("run",),
+        r"suites/capitals\.jsonl:1: ",
+        "has no var 'context'",
+        "give the case its passages in `context:`",
+        {V1: prompt_with('"{{ context }} v1: {{ country }}"')},
+    ),
+    "prompt-response-format-schema-missing": Bad(
+        ("run",),
+        r"prompts/capitals/v1\.yaml:5: ",
+        "schema file 'nope.json' not found",
+        "relative to the prompt file or the project root",
+        {V1: prompt_with('"v1: {{ country }}"', "\n  response_format: {schema: nope.json}")},
+    ),
+    "prompt-response-format-bad-schema": Bad(
+        ("run",),
+        r"prompts/capitals/v1\.yaml:5: ",
+        "invalid JSON Schema (inline) at type",
+        "json-schema.org",
+        {V1: prompt_with('"v1: {{ country }}"', "\n  response_format: {schema: {type: objekt}}")},
+    ),
+    "prompt-response-format-anthropic-json-object": Bad(
+        ("run", "-p", "claude"),
+        r"prompts/capitals/v1\.yaml:5: ",
+        "cannot constrain answers to any JSON object",
+        "give the prompt's response_format a schema",
+        {
+            CONFIG: config_with('  claude: {type: anthropic, base_url: "{url}", model: c}\n'),
+            V1: prompt_with('"v1: {{ country }}"', "\n  response_format: {type: json_object}"),
+        },
+    ),
+    "scorer-citation-without-context": Bad(
+        ("run",),
+        r"suites/capitals\.jsonl:1: ",
+        "has no `context:`",
+        "or change the scorer at suites/capitals.yaml:5",
+        {SUITE: suite_with(scorers="  - {type: citation}\n")},
+    ),
+    "scorer-faithfulness-without-context": Bad(
+        ("run",),
+        r"suites/capitals\.jsonl:1: ",
+        "judge mode 'faithfulness' checks against the case's retrieved passages",
+        "or change the scorer at suites/capitals.yaml:5",
+        {SUITE: suite_with(scorers="  - {type: judge, mode: faithfulness}\n")},
+    ),
+    "scorer-answer-relevance-without-question": Bad(
+        ("run",),
+        r"suites/capitals\.yaml:5: ",
+        "answer_relevance mode needs `question:`",
+        "",
+        {SUITE: suite_with(scorers="  - {type: judge, mode: answer_relevance}\n")},
+    ),
     # -- impossible options ---------------------------------------------------------------------
     "shard-index-above-count": Bad(
         ("run", "--shard", "3/2"), r"--shard 3/2: ", "between 1 and", "1/2"
@@ -894,6 +1003,103 @@ _ENTRIES: dict[str, Bad] = {
     "tag-without-value": Bad(("run", "--tag", "branch"), r"--tag 'branch'", "K=V", "--tag branch="),
     "provider-option-unknown": Bad(
         ("run", "-p", "fkae"), r"", "provider 'fkae' is not defined", "did you mean 'fake'"
+    ),
+    # -- conversations and tools ------------------------------------------------------------
+    "prompt-tool-parameters-invalid": Bad(
+        ("run",),
+        rf"{V1}:11: ",
+        "invalid JSON Schema in a tool's parameters at properties/city/type",
+        "json-schema.org",
+        {V1: prompt_with('"v1: {{ country }}"') + _TOOLS.replace("string", "strng")},
+    ),
+    "prompt-tool-choice-unknown-tool": Bad(
+        ("run",),
+        rf"{V1}:12: ",
+        "tool_choice names 'get_wether', which is not in `tools`",
+        "did you mean 'get_weather'",
+        {
+            V1: prompt_with('"v1: {{ country }}"')
+            + _TOOLS
+            + "tool_choice: {type: function, function: {name: get_wether}}\n"
+        },
+    ),
+    "prompt-tools-under-params": Bad(
+        ("run",),
+        rf"{V1}:4: ",
+        "`tools` belongs at the top level",
+        "move it out of `params:`",
+        {V1: prompt_with('"v1: {{ country }}"', params="{tools: []}")},
+    ),
+    "prompt-tools-on-a-completion-provider": Bad(
+        ("run", "-p", "base"),
+        rf"{V1}: ",
+        "capitals@v1 declares tools, and provider 'base' runs in completion mode",
+        "mode: chat",
+        {
+            V1: prompt_with('"v1: {{ country }}"') + _TOOLS,
+            CONFIG: config_with(
+                '  base: {type: openai, base_url: "{url}/v1", model: m, mode: completion}\n'
+            ),
+        },
+    ),
+    "prompt-history-var-not-messages": Bad(
+        ("run",),
+        rf"{CASES}:1: ",
+        "var 'chat' (the history capitals@v1 inserts) must be a list of messages",
+        "role",
+        {
+            V1: "messages:\n  - {history: chat}\n  - {role: user, content: hi}\n",
+            CASES: '{"id": "a", "vars": {"chat": "hello", "capital": "x"}}\n',
+        },
+    ),
+    "case-turn-undefined-variable": Bad(
+        ("run",),
+        rf"{CASES}:1: ",
+        "case 'a': UndefinedError: 'order' is undefined",
+        "add the var",
+        {CASES: '{"id": "a", "vars": {"country": "x"}, "turns": ["My order {{ order }}"]}\n'},
+    ),
+    "case-message-bad-role": Bad(
+        ("run",),
+        rf"{CASES}:1: ",
+        "messages.role must be one of",
+        "role: user",
+        {
+            CASES: '{"id": "a", "vars": {"country": "x"}, '
+            '"messages": [{"role": "bot", "content": "hi"}]}\n'
+        },
+    ),
+    "suite-tool-result-missing-result": Bad(
+        ("run",),
+        rf"{SUITE}:7: ",
+        "tool_results: missing required key 'result'",
+        "result:",
+        {SUITE: suite_with(extra="tool_results:\n  - {name: get_weather}\n")},
+    ),
+    "scorer-tool-call-without-name": Bad(
+        ("run",),
+        rf"{SUITE}:5: ",
+        "give the expected call's `name`, or a list of `calls`",
+        "",
+        {SUITE: suite_with(scorers="  - {type: tool_call, arguments: {city: x}}\n")},
+    ),
+    "scorer-tool-call-template-undefined": Bad(
+        ("run",),
+        rf"{CASES}:1: ",
+        "scorer 'tool_call' arguments use {{ city }} but case 'france' has no var 'city'",
+        f"{SUITE}:5",
+        {
+            SUITE: suite_with(
+                scorers='  - {type: tool_call, name: f, arguments: {c: "{{ city }}"}}\n'
+            )
+        },
+    ),
+    "scorer-turn-zero": Bad(
+        ("run",),
+        rf"{SUITE}:5: ",
+        "turns count from 1",
+        "",
+        {SUITE: suite_with(scorers="  - {type: contains, value: x, turn: 0}\n")},
     ),
     "command-unknown": Bad(("rnu",), r"", "no such command 'rnu'", "did you mean 'run'"),
     "query-bad-sql": Bad(

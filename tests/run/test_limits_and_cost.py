@@ -33,19 +33,25 @@ def rows(sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def test_adaptive_limit_halves_on_rate_limits_and_grows_back():
+def test_adaptive_limit_halves_once_per_round_down_to_its_floor_and_grows_back():
     async def scenario():
-        limit = AdaptiveLimit(8)
-        for _ in range(3):
-            await limit.acquire()
-            limit.release(rate_limited=True)
+        limit = AdaptiveLimit(8, floor=1)
+        # four calls sent together, all rate limited: one cut, not four — the other three
+        # were sent at the old limit and say nothing about the new one
+        sent = [await limit.acquire() for _ in range(4)]
+        for cuts in sent:
+            limit.release(rate_limited=True, cuts=cuts)
+        assert limit.limit == 4 and limit.cuts == 1
+        # calls sent after a cut do cut again
+        for _ in range(2):
+            limit.release(rate_limited=True, cuts=await limit.acquire())
         assert limit.limit == 1 and limit.lowest == 1
         grown = []
-        for _ in range(20):
-            await limit.acquire()
-            limit.release(rate_limited=False)
+        for _ in range(12):
+            limit.release(rate_limited=False, cuts=await limit.acquire())
             grown.append(limit.limit)
-        assert grown[0] == 2 and grown[-1] > 4 and max(grown) <= 8
+        # +1 per half the limit in successes: twice as fast as one per limit
+        assert grown[:6] == [2, 3, 3, 4, 4, 5] and max(grown) <= 8
         # the limit is enforced: with limit 1, a second acquire waits
         limit.limit = 1
         await limit.acquire()
@@ -54,6 +60,22 @@ def test_adaptive_limit_halves_on_rate_limits_and_grows_back():
         assert not waiter.done()
         limit.release(rate_limited=False)
         await asyncio.wait_for(waiter, 1)
+
+    asyncio.run(scenario())
+
+
+def test_adaptive_limit_keeps_a_floor_of_half_its_maximum():
+    """Random 429s (a tenth of the answers, whatever the load) cannot collapse the run to one
+    call in flight: the default floor is half the maximum."""
+
+    async def scenario():
+        limit = AdaptiveLimit(8)
+        for i in range(200):
+            cuts = await limit.acquire()
+            limit.release(rate_limited=i % 10 == 0, cuts=cuts)
+            assert limit.limit >= 4
+        assert limit.floor == 4 and limit.lowest == 4
+        assert AdaptiveLimit(1).floor == 1 and AdaptiveLimit(5).floor == 2
 
     asyncio.run(scenario())
 

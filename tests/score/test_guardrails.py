@@ -58,6 +58,44 @@ def test_refusal_window_and_extra_patterns():
     assert passed is False and "no puedo" in outcome.detail
 
 
+def test_refusal_expectation_per_case_from_a_template(write):
+    """A suite that mixes questions to answer and requests to decline takes `expect` from
+    each case's vars; a case whose value is neither is a load-time error with its line."""
+    scorer = make_scorer(type="refusal", expect="{{ expect }}")
+    declined = "I'm sorry, I can't help with that."
+    answered = "Standard shipping takes 3-5 business days."
+    must_refuse = case({"expect": "refusal"}, id="unsafe-01")
+    must_answer = case({"expect": "answer"}, id="shipping-01")
+    assert score(scorer, declined, must_refuse)[1] is True
+    assert score(scorer, answered, must_refuse)[1] is False
+    assert score(scorer, answered, must_answer)[1] is True
+    outcome, passed = score(scorer, declined, must_answer)
+    assert passed is False and outcome.detail.startswith("refused: ")
+    with pytest.raises(Exception, match="expect must be 'answer' or 'refusal'"):
+        make_scorer(type="refusal", expect="sometimes")
+
+    from evalkit.errors import InputError
+    from evalkit.load.prompts import PromptLibrary
+    from evalkit.load.suites import load_suite
+
+    write("prompts/p/v1.yaml", "messages: [{role: user, content: '{{ q }}'}]\n")
+    suite = write(
+        "suites/mixed.yaml",
+        """
+        prompt: p@v1
+        cases:
+          - {id: a, vars: {q: hi, expect: answer}}
+          - {id: b, vars: {q: bye, expect: maybe}}
+        scorers:
+          - {type: refusal, expect: "{{ expect }}"}
+        """,
+    )
+    with pytest.raises(InputError) as err:
+        load_suite(suite, PromptLibrary([suite.parent.parent / "prompts"]))
+    text = err.value.render()
+    assert "mixed.yaml:4" in text and "'maybe'" in text and "case 'b'" in text
+
+
 def test_luhn():
     assert luhn_ok("4111111111111111") and luhn_ok("378282246310005")
     assert not luhn_ok("4111111111111112")
@@ -107,6 +145,14 @@ def test_pii_masks_details_and_honours_allow_and_kinds():
     outcome, passed = score(allowed, text)
     assert passed is False and outcome.detail == "found 1: email b***@gmail.com"
     assert score(allowed, "Write to support@acme.com.")[1] is True
+
+
+def test_an_allowed_phone_number_covers_the_forms_it_is_written_in():
+    hotline = make_scorer(type="pii", allow=["1-800-555-0134"])
+    for text in ("Call 1-800-555-0134.", "Call 800-555-0134.", "Call (800) 555-0134."):
+        assert score(hotline, text)[1] is True, text
+    outcome, passed = score(hotline, "Call 1-800-555-0199 or 1-800-555-0134.")
+    assert passed is False and outcome.detail == "found 1: phone ***0199"
 
 
 @pytest.mark.parametrize(

@@ -78,3 +78,24 @@ def test_results_come_with_their_input_as_text_and_scores_with_a_note(store: Sto
     assert notes == {"judge": "judge's rationale: fine", "has": "found it"}
     full = queries.score_details(store, ["r0/c1"])
     assert json.loads(full["r0/c1"]["judge"])["raw"] == "{...}"
+
+
+def test_a_faithfulness_note_names_the_unsupported_claims() -> None:
+    import duckdb
+
+    details = [
+        json.dumps({"verdict": "fail", "unsupported": ["ships in 2 days", 'a "free" gift']}),
+        json.dumps({"verdict": "pass", "unsupported": [], "rationale": "all supported"}),
+        json.dumps({"verdict": "pass", "rationale": "matches"}),
+        "plain detail",
+    ]
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE scores (detail VARCHAR)")
+        con.executemany("INSERT INTO scores VALUES (?)", [[d] for d in details])
+        notes = [row[0] for row in con.execute(f"SELECT {queries._NOTE} FROM scores").fetchall()]
+    assert notes == [
+        'unsupported claims: ships in 2 days · a "free" gift',
+        "judge's rationale: all supported",
+        "judge's rationale: matches",
+        "plain detail",
+    ]

@@ -289,6 +289,24 @@
       box.appendChild(list);
       var ms = s.cells[c].l[k];
       if (ms !== null) { box.appendChild(el("div", "muted", "latency " + (ms >= 1000 ? (ms / 1000).toFixed(2) + " s" : Math.round(ms) + " ms"))); }
+      var ex = (s.cells[c].t || {})[k];
+      if (ex) {
+        var conv = el("details", "exchange");
+        conv.open = true;
+        conv.appendChild(el("summary", "", "the exchange, request by request (" + ex.length + ")"));
+        var ol = el("ol");
+        ex.forEach(function (st) {
+          var li = el("li");
+          li.appendChild(el("div", "muted", "turn " + st[0] + " · request " + st[1]));
+          st[2].forEach(function (m) { li.appendChild(el("pre", "sent", m)); });
+          if (st[3]) { li.appendChild(el("pre", "out", st[3])); }
+          st[4].forEach(function (call) { li.appendChild(el("div", "mono", "→ tool call " + call)); });
+          if (st[5]) { li.appendChild(el("div", "err", "ended: " + st[5])); }
+          ol.appendChild(li);
+        });
+        conv.appendChild(ol);
+        box.appendChild(conv);
+      }
       var inp = el("details", "input");
       inp.appendChild(el("summary", "", "input the model saw"));
       inp.appendChild(el("pre", "", inputOf(p, c, k)));
