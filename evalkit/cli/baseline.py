@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from evalkit.cli.common import DB_OPTION, out_console, print_json
+from evalkit.cli.common import DB_OPTION, WAIT_OPTION, out_console, print_json, wait_for_store
 
 baseline_app = typer.Typer(
     help="Named baselines (per suite) that runs are compared with.",
@@ -22,11 +22,13 @@ def set_(
     suite: str = typer.Option(None, "--suite", help="Resolve `last` within this suite."),
     as_json: bool = typer.Option(False, "--json"),
     db: str = DB_OPTION,
+    wait: float = WAIT_OPTION,
 ) -> None:
     """Name RUN the baseline NAME of its suite (each suite has its own NAME)."""
     from evalkit import api
 
-    changed = api.set_baseline(name, runs or ["last"], suite=suite, db=db)
+    with wait_for_store(wait):
+        changed = api.set_baseline(name, runs or ["last"], suite=suite, db=db)
     if as_json:
         print_json({"schema": "evalkit.baseline/1", "set": changed})
         return
@@ -82,11 +84,13 @@ def rm(
     name: str = typer.Argument(..., help="Baseline name."),
     suite: str = typer.Option(None, "--suite", help="Only this suite's (default: every suite's)."),
     db: str = DB_OPTION,
+    wait: float = WAIT_OPTION,
 ) -> None:
     """Remove a baseline name (the runs stay)."""
     from evalkit import api
 
-    count = api.delete_baseline(name, suite=suite, db=db)
+    with wait_for_store(wait):
+        count = api.delete_baseline(name, suite=suite, db=db)
     out_console().print(
         f"removed baseline {name} ({count} suite{'s' if count != 1 else ''})", markup=False
     )

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import typer
 
-from evalkit.cli.common import DB_OPTION, out_console, print_json
+from evalkit.cli.common import DB_OPTION, WAIT_OPTION, out_console, print_json, wait_for_store
 from evalkit.errors import InputError
 
 cache_app = typer.Typer(help="The response cache.", no_args_is_help=True, rich_markup_mode=None)
@@ -56,12 +56,14 @@ def stats(as_json: bool = typer.Option(False, "--json"), db: str = DB_OPTION) ->
 def clear(
     older_than: str = typer.Option(None, "--older-than", help="Only entries older than, e.g. 7d."),
     db: str = DB_OPTION,
+    wait: float = WAIT_OPTION,
 ) -> None:
     """Delete cached answers (all, or the older ones)."""
     from evalkit import api
 
     age = parse_age(older_than) if older_than else None
-    removed = api.cache_clear(older_than=age, db=db)
+    with wait_for_store(wait):
+        removed = api.cache_clear(older_than=age, db=db)
     out_console().print(f"removed {removed} cache entries", markup=False)
 
 

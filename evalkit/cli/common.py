@@ -19,12 +19,14 @@ __all__ = [
     "DB_OPTION",
     "QUIET_OPTION",
     "VERBOSE_OPTION",
+    "WAIT_OPTION",
     "check_verbosity",
     "err_console",
     "out_console",
     "output_file",
     "parse_tags",
     "print_json",
+    "wait_for_store",
 ]
 
 DB_OPTION = typer.Option(
@@ -33,6 +35,27 @@ DB_OPTION = typer.Option(
     envvar="EVALKIT_DB",
     help="The store: a DuckDB file (default: .evalkit/evalkit.duckdb) or ducklake:...",
 )
+
+WAIT_OPTION = typer.Option(
+    None,
+    "--wait",
+    min=0,
+    metavar="SECONDS",
+    help="How long to wait while another evalkit command writes the store (default 60; "
+    "0: fail at once).",
+)
+
+
+def wait_for_store(seconds: float | None) -> Any:
+    """A context in which opening the store waits up to ``seconds`` (``--wait``) for another
+    process, saying so on stderr."""
+    from evalkit.store.sharing import waiting
+
+    def say(text: str) -> None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    return waiting(seconds, say)
 
 
 def output_file(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:

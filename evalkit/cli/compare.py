@@ -13,11 +13,13 @@ from evalkit.cli.common import (
     DB_OPTION,
     QUIET_OPTION,
     VERBOSE_OPTION,
+    WAIT_OPTION,
     check_verbosity,
     err_console,
     out_console,
     output_file,
     print_json,
+    wait_for_store,
 )
 from evalkit.cli.complete import complete_prompts, complete_providers, complete_suites
 
@@ -93,6 +95,7 @@ def compare(
     quiet: bool = QUIET_OPTION,
     verbose: bool = VERBOSE_OPTION,
     db: str = DB_OPTION,
+    wait: float = WAIT_OPTION,
 ) -> None:
     """Compare two runs, or two prompt versions (or providers) on a suite case by case.
 
@@ -104,16 +107,17 @@ def compare(
 
     check_verbosity(quiet, verbose)
     progress = make_progress(err_console(), quiet=quiet, verbose=verbose) if not as_json else None
-    data = api.compare(
-        refs or [],
-        prompts=prompt or [],
-        providers=provider or [],
-        repeat=repeat,
-        run_missing=not no_run,
-        fail_on=fail_on,
-        db=db,
-        progress=progress,
-    )
+    with wait_for_store(wait):
+        data = api.compare(
+            refs or [],
+            prompts=prompt or [],
+            providers=provider or [],
+            repeat=repeat,
+            run_missing=not no_run,
+            fail_on=fail_on,
+            db=db,
+            progress=progress,
+        )
     written = api.write_reports(data, junit=junit, summary=summary, report=report, db=db)
     code = data.exit_code or 0
     if as_json:

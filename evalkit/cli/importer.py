@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from evalkit.cli.common import DB_OPTION, out_console, print_json
+from evalkit.cli.common import DB_OPTION, WAIT_OPTION, out_console, print_json, wait_for_store
 from evalkit.errors import InputError
 
 
@@ -65,6 +65,7 @@ def import_(
     force: bool = typer.Option(False, "--force", help="Overwrite files that exist."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     db: str = DB_OPTION,
+    wait: float = WAIT_OPTION,
 ) -> None:
     """Import another tool's evaluation config as evalkit files, or an export's runs.
 
@@ -82,7 +83,8 @@ def import_(
                     f"`evalkit import {source}` takes no second argument (got {config})",
                     fix=f"`evalkit import {source}` adds the export's runs to the store",
                 )
-            _import_export(source, as_json=as_json, db=db)
+            with wait_for_store(wait):
+                _import_export(source, as_json=as_json, db=db)
             return
         raise InputError(
             f"unknown import source '{source}': it is not an evalkit export (no such "

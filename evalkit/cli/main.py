@@ -88,8 +88,11 @@ class _Group(TyperGroup):
         return ctx
 
     def invoke(self, ctx: Any) -> Any:
+        from evalkit.store.sharing import waiting
+
         try:
-            return super().invoke(ctx)
+            with waiting(None, _stderr):  # a store another process holds: say that we wait
+                return super().invoke(ctx)
         except EvalkitError as exc:
             _stderr(exc.render())
             raise typer.Exit(exc.exit_code) from None

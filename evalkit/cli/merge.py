@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from evalkit.cli.common import out_console, print_json
+from evalkit.cli.common import WAIT_OPTION, out_console, print_json, wait_for_store
 from evalkit.cli.compare import (
     FAIL_ON_OPTION,
     JUNIT_OPTION,
@@ -31,6 +31,7 @@ def merge(
     junit: str = JUNIT_OPTION,
     summary: str = SUMMARY_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print evalkit.run/1 JSON on stdout."),
+    wait: float = WAIT_OPTION,
 ) -> None:
     """Merge the stores of `evalkit run --shard I/N` jobs into one run per suite.
 
@@ -42,7 +43,8 @@ def merge(
     from evalkit import api
     from evalkit.report.terminal import render_evaluation
 
-    evaluation = api.merge(stores, into=into, baseline=baseline, fail_on=fail_on)
+    with wait_for_store(wait):
+        evaluation = api.merge(stores, into=into, baseline=baseline, fail_on=fail_on)
     written = api.write_reports(evaluation, junit=junit, summary=summary, report=report, db=into)
     if as_json:
         print_json(evaluation.as_json())

@@ -8,11 +8,13 @@ from evalkit.cli.common import (
     DB_OPTION,
     QUIET_OPTION,
     VERBOSE_OPTION,
+    WAIT_OPTION,
     check_verbosity,
     err_console,
     out_console,
     parse_tags,
     print_json,
+    wait_for_store,
 )
 from evalkit.cli.compare import (
     FAIL_ON_OPTION,
@@ -80,6 +82,7 @@ def run(
     quiet: bool = QUIET_OPTION,
     verbose: bool = VERBOSE_OPTION,
     db: str = DB_OPTION,
+    wait: float = WAIT_OPTION,
 ) -> None:
     """Run suites: call the providers, score, store, check the gates, compare with a baseline.
 
@@ -98,26 +101,27 @@ def run(
         if not (as_json or dry_run)
         else None
     )
-    evaluation = api.evaluate(
-        suites or [],
-        db=db,
-        providers=provider or [],
-        prompts=prompt or [],
-        repeat=repeat,
-        concurrency=concurrency,
-        limit=limit,
-        shard=shard,
-        tags=parse_tags(tag),
-        resume=resume,
-        progress=progress,
-        no_cache=no_cache,
-        replay=replay,
-        max_cost=max_cost,
-        dry_run=dry_run,
-        baseline=baseline,
-        fail_on=fail_on,
-        otel=otel,
-    )
+    with wait_for_store(wait):
+        evaluation = api.evaluate(
+            suites or [],
+            db=db,
+            providers=provider or [],
+            prompts=prompt or [],
+            repeat=repeat,
+            concurrency=concurrency,
+            limit=limit,
+            shard=shard,
+            tags=parse_tags(tag),
+            resume=resume,
+            progress=progress,
+            no_cache=no_cache,
+            replay=replay,
+            max_cost=max_cost,
+            dry_run=dry_run,
+            baseline=baseline,
+            fail_on=fail_on,
+            otel=otel,
+        )
     written = api.write_reports(evaluation, junit=junit, summary=summary, report=report, db=db)
     if as_json:
         print_json(evaluation.as_json())

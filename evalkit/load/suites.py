@@ -7,11 +7,12 @@ from the cases. Every error names the file and line.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -201,9 +202,33 @@ _JSONL_FIX = (
 )
 
 
+def _jsonl_lines(path: Path, shown: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a JSONL file, read a line at a time (never whole, so a large
+    file costs no more memory than its cases); bytes that are not UTF-8 are an
+    ``InputError`` at their line and column, as ``read_text`` reports them."""
+    try:
+        file = path.open("rb")
+    except OSError:
+        read_text(path, shown=shown)  # the same message as for any other file
+        raise
+    with file:
+        for number, data in enumerate(file, start=1):
+            if number == 1 and data.startswith(codecs.BOM_UTF8):
+                data = data[len(codecs.BOM_UTF8) :]
+            try:
+                yield number, data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = data[exc.start : exc.start + 1].hex()
+                raise InputError(
+                    f"not UTF-8 text (byte 0x{byte} at column {exc.start + 1})",
+                    path=shown,
+                    line=number,
+                    fix="save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+                ) from None
+
+
 def _read_jsonl(path: Path, shown: str) -> Iterable[Case]:
-    text = read_text(path, shown=shown, encoding="utf-8-sig")
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in _jsonl_lines(path, shown):
         if not raw.strip() or raw.lstrip().startswith("//"):
             continue
         try:

@@ -1,18 +1,22 @@
 """run (execute): a plan's calls, made concurrently, scored in batches and stored.
 
-``prepare()`` renders every request, computes its cache key and looks all keys up in one
-query; cached answers never reach a provider, so a fully cached run starts none. A
-conversation (``evalkit.run.conversation``) is walked through the cache request by request,
-one query per depth, so a fully cached conversation starts no provider either.
-``run()`` then sends the rest: per provider, workers pull items from a queue and make each
-call through the call service (``evalkit.run.calls``: retries, adaptive slots, spend,
-``--max-cost``). Every item ends as a stored ``Result``: an answer, or an error with its class.
+``prepare()`` renders every request, computes its cache key and looks the keys up in bulk
+(a query per chunk of keys); cached answers never reach a provider, so a fully cached run starts
+none. It keeps only each item's key and cost estimate: requests and results are made again when
+they are needed, so memory does not grow with the suite. A conversation
+(``evalkit.run.conversation``) keeps its exchange and is walked through the cache request by
+request, one query per depth, so a fully cached conversation starts no provider either.
+``run()`` first stores the cached answers (looked up again, chunk by chunk), then sends the
+rest: per provider, workers pull items from a queue and make each call through the call service
+(``evalkit.run.calls``: retries, adaptive slots, spend, ``--max-cost``). Every item ends as a
+stored ``Result``: an answer, or an error with its class.
 
 Finished results flow to one sink task, which scores them in batches (``evalkit.score.batch``:
 a scorer sees many results at once, so embedding models and judges can batch) and writes each
 batch with its scores and new cache entries in one transaction, in a worker thread, while calls
-continue. A killed run loses at most the unwritten batch; ``--resume`` redoes only what is
-missing.
+continue, and releases it. Results waiting to be stored are bounded (a few batches): producers
+wait while the sink catches up. A killed run loses at most the unwritten batch; ``--resume``
+redoes only what is missing.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from evalkit.store.cache import CacheEntry, cache_row_tuple
 from evalkit.store.db import Store
 from evalkit.store.score_cache import score_cache_tuples
 
-__all__ = ["SPARE_WORKERS", "RunStats", "Runner"]
+__all__ = ["BATCH_SIZE", "LOOKUP_CHUNK", "SPARE_WORKERS", "RunStats", "Runner"]
 
 #: Workers per provider beyond its calls in flight. A call that waits before a retry (a 429's
 #: ``Retry-After``, a backoff) keeps its worker but frees its slot; without spare workers
@@ -80,16 +84,28 @@ OnResult = Callable[[Result, RunStats], None]
 OnScored = Callable[[Sequence[Result], Sequence[Score]], None]
 
 
-@dataclass
+#: Results stored per batch (each batch one transaction).
+BATCH_SIZE = 256
+
+#: Keys looked up in the cache per query (prepare, and again when the hits are stored).
+LOOKUP_CHUNK = 2000
+
+
+@dataclass(slots=True)
 class _Pending:
+    """A planned call, kept small: a single request and its result are rendered again when it
+    runs; a conversation keeps its exchange, its next request and its result."""
+
     item: WorkItem
-    request: Request
-    result: Result
-    key: tuple[dict[str, Any], str]
+    #: Its (next) request's response cache key.
+    key: str
     #: Upper-bound cost estimate of the call (for --max-cost and --dry-run), or None.
     estimate: float | None = None
-    #: A scripted item's exchange (``request`` and ``key`` are its next request's).
+    #: A scripted item's exchange (``request`` and ``full_key`` are its next request's).
     conversation: Conversation | None = None
+    request: Request | None = None
+    result: Result | None = None
+    full_key: tuple[dict[str, Any], str] | None = None
 
 
 class Runner:
@@ -108,7 +124,7 @@ class Runner:
         error_budget: float = 0.05,
         on_result: OnResult | None = None,
         on_scored: OnScored | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         flush_seconds: float = 0.5,
     ) -> None:
         self.plan = plan
@@ -121,7 +137,7 @@ class Runner:
         self.error_budget = error_budget
         self.on_result = on_result
         self.on_scored = on_scored
-        self.batch_size = batch_size
+        self.batch_size = batch_size or BATCH_SIZE
         self.flush_seconds = flush_seconds
         self.stats = RunStats()
         #: True once a second interrupt asked to stop without storing the batch in hand.
@@ -131,71 +147,113 @@ class Runner:
         self._ready = asyncio.Event()
         self._closing = False
         self._stop = asyncio.Event()
-        self._hits: list[Result] = []
+        #: Single calls the cache answers (their answers are read again when stored).
+        self._hits: list[_Pending] = []
+        #: Conversations the cache answers whole (filled results).
+        self._answered: list[Result] = []
         self._pending: list[_Pending] = []
         self._prepared = False
+        #: Set by the sink each time it takes a batch (producers wait on it when it lags).
+        self._taken = asyncio.Event()
+        #: Effective params per (provider, prompt version), shared by their items.
+        self._params: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- prepare --------------------------------------------------------------------------
     def prepare(self) -> set[str]:
-        """Render requests, key them, take what the cache holds; return the provider ids
-        that still have calls to make."""
+        """Render requests, key them, look the keys up in the cache (in chunks); return the
+        provider ids that still have calls to make."""
         if self._prepared:
             return {p.item.provider for p in self._pending}
         begun = time.monotonic()
-        todo = [item for item in self.plan.items if item.result_id not in self.skip]
-        # One effective-params mapping per (provider, prompt version), shared by its items.
-        params: dict[tuple[str, str], dict[str, Any]] = {}
-        for item in todo:
+        chunk: list[_Pending] = []
+        exchanges: list[_Pending] = []
+        planned = 0
+        for item in self.plan.items:
+            if item.result_id in self.skip:
+                continue
+            planned += 1
             provider = self.pool.get(item.provider)
-            shared = params.get((item.provider, item.prompt.ref))
-            if shared is None:
-                shared = provider.effective_params(item.prompt.params)
-                params[(item.provider, item.prompt.ref)] = shared
-            messages = render_messages(item.prompt, item.case.template_vars, case=item.case)
-            messages += item.case.messages
-            conversation = None
             if is_scripted(item):
-                conversation = Conversation.start(item, provider, shared, messages)
-                request = conversation.request()
-                assert request is not None
-            else:
-                request = Request(messages, shared, item.prompt.params, item)
-            result = self._result(item, provider, request)
-            key = self.calls.key(provider, request, item.repeat)
-            result.cache_key = key[1]
-            estimate = self.calls.pricing.estimate(
-                provider.type,
-                provider.model,
-                len(str(result.input)),
-                request.params.get("max_tokens"),
-            )
-            if estimate is not None and item.case.turns:
-                estimate *= len(item.case.turns)  # at least one request per turn
-            self._pending.append(_Pending(item, request, result, key, estimate, conversation))
-        self._pending = self._from_cache(self._pending)
-        self.stats.planned = len(todo)
+                exchanges.append(self._start_exchange(item, provider))
+                continue
+            request, result = self._render(item, provider)
+            key = self.calls.key(provider, request, item.repeat)[1]
+            chunk.append(_Pending(item, key, self._estimate(provider, request, result)))
+            if len(chunk) >= LOOKUP_CHUNK:
+                self._sort(chunk)
+                chunk = []
+        self._sort(chunk)
+        walked = self._walk(exchanges)
+        self.calls.count_hits("run", len(self._hits) + walked)
+        self.stats.planned = planned
         self.stats.prepare_s = time.monotonic() - begun
         self._prepared = True
         return {p.item.provider for p in self._pending}
 
-    def _from_cache(self, pending: list[_Pending]) -> list[_Pending]:
-        """Answer what the cache holds (one query per depth of the conversations); return
-        the items that still need a call (a conversation: from its first uncached request)."""
+    def _estimate(self, provider: Provider, request: Request, result: Result) -> float | None:
+        estimate = self.calls.pricing.estimate(
+            provider.type, provider.model, len(str(result.input)), request.params.get("max_tokens")
+        )
+        if estimate is not None and request.item is not None and request.item.case.turns:
+            estimate *= len(request.item.case.turns)  # at least one request per turn
+        return estimate
+
+    def _sort(self, chunk: list[_Pending]) -> None:
+        """Split a chunk of planned calls into cache hits and calls to make."""
+        if not chunk:
+            return
+        found = self.calls.lookup([p.key for p in chunk])
+        for pending in chunk:
+            if pending.key in found and self.pool.get(pending.item.provider).needs_network:
+                self._hits.append(pending)
+            else:
+                self._pending.append(pending)
+
+    def _messages(self, item: WorkItem, provider: Provider) -> tuple[list[Any], dict[str, Any]]:
+        """An item's rendered messages (its prompt for its case, then the case's history) and
+        the provider's effective params for its prompt version."""
+        shared = self._params.get((item.provider, item.prompt.ref))
+        if shared is None:
+            shared = provider.effective_params(item.prompt.params)
+            self._params[(item.provider, item.prompt.ref)] = shared
+        messages = render_messages(item.prompt, item.case.template_vars, case=item.case)
+        messages += item.case.messages
+        return messages, shared
+
+    def _render(self, item: WorkItem, provider: Provider) -> tuple[Request, Result]:
+        """A single item's request and its unanswered result."""
+        messages, shared = self._messages(item, provider)
+        request = Request(messages, shared, item.prompt.params, item)
+        return request, self._result(item, provider, request)
+
+    def _start_exchange(self, item: WorkItem, provider: Provider) -> _Pending:
+        """A scripted item (turns, tools): its exchange and first request."""
+        messages, shared = self._messages(item, provider)
+        conversation = Conversation.start(item, provider, shared, messages)
+        request = conversation.request()
+        assert request is not None
+        result = self._result(item, provider, request)
+        key = self.calls.key(provider, request, item.repeat)
+        result.cache_key = key[1]
+        estimate = self._estimate(provider, request, result)
+        return _Pending(item, key[1], estimate, conversation, request, result, key)
+
+    def _walk(self, pending: list[_Pending]) -> int:
+        """Answer what the cache holds of the exchanges (one query per depth): an exchange the
+        cache answers whole is done; the others wait from their first uncached request.
+        Returns the requests the cache answered."""
         hits = 0
-        remaining: list[_Pending] = []
         while pending:
-            found = self.calls.lookup([p.key[1] for p in pending])
+            found = self.calls.lookup([p.key for p in pending])
             deeper = []
             for item in pending:
-                entry = found.get(item.key[1])
-                if entry is None or not self.pool.get(item.item.provider).needs_network:
-                    remaining.append(item)
-                    continue
-                hits += 1
+                entry = found.get(item.key)
                 conversation = item.conversation
-                if conversation is None:
-                    self._hits.append(_from_cache(item.result, entry))
+                if entry is None or not self.pool.get(item.item.provider).needs_network:
+                    self._pending.append(item)
                     continue
+                assert conversation is not None and item.result is not None
+                hits += 1
                 outcome = CallOutcome(
                     entry.generation(),
                     None,
@@ -204,27 +262,31 @@ class Runner:
                     cost_usd=entry.cost_usd,
                     served_by=entry.served_by,
                 )
-                conversation.take(outcome, item.key[1])
+                conversation.take(outcome, item.key)
                 request = conversation.request()
                 if request is None:
-                    self._hits.append(conversation.fill(item.result))
+                    self._answered.append(conversation.fill(item.result))
                     continue
                 item.request = request
-                item.key = self.calls.key(conversation.provider, request, item.item.repeat)
+                item.full_key = self.calls.key(conversation.provider, request, item.item.repeat)
+                item.key = item.full_key[1]
                 deeper.append(item)
             pending = deeper
-        self.calls.count_hits("run", hits)
-        return remaining
+        return hits
 
     def planned_calls(self) -> list[tuple[str, bool, float | None]]:
         """After ``prepare``: (provider id, answered by the cache, cost estimate) per call."""
-        return [(r.provider, True, None) for r in self._hits] + [
-            (p.item.provider, False, p.estimate) for p in self._pending
-        ]
+        return (
+            [(h.item.provider, True, None) for h in self._hits]
+            + [(r.provider, True, None) for r in self._answered]
+            + [(p.item.provider, False, p.estimate) for p in self._pending]
+        )
 
     def unpriced(self) -> list[str]:
         """Models with calls to make whose cost cannot be estimated."""
-        return sorted({str(p.result.model) for p in self._pending if p.estimate is None})
+        return sorted(
+            {str(self.pool.get(p.item.provider).model) for p in self._pending if p.estimate is None}
+        )
 
     def _result(self, item: WorkItem, provider: Provider, request: Request) -> Result:
         prompt = item.prompt
@@ -250,10 +312,10 @@ class Runner:
     # -- calls ----------------------------------------------------------------------------
     async def _converse(self, pending: _Pending, provider: Provider) -> Result | None:
         """A scripted item's requests, in order, each through the call service."""
-        conversation, item = pending.conversation, pending.item
-        assert conversation is not None
+        conversation, item, result = pending.conversation, pending.item, pending.result
+        assert conversation is not None and result is not None
         request: Request | None = pending.request
-        key: tuple[dict[str, Any], str] | None = pending.key
+        key: tuple[dict[str, Any], str] | None = pending.full_key
         first = True
         while request is not None:
             key = key or self.calls.key(provider, request, item.repeat)
@@ -278,19 +340,22 @@ class Runner:
                 return None
             conversation.take(outcome, key[1])
             request, key, first = conversation.request(), None, False
-        pending.result.created_at = time.time()
-        return conversation.fill(pending.result)
+        result.created_at = time.time()
+        return conversation.fill(result)
 
     async def _call(self, pending: _Pending, provider: Provider) -> Result | None:
         if pending.conversation is not None:
             return await self._converse(pending, provider)
         item = pending.item
+        request, result = self._render(item, provider)
+        key = self.calls.key(provider, request, item.repeat)
+        result.cache_key = key[1]
         outcome = await self.calls.call(
             provider,
-            pending.request,
+            request,
             repeat=item.repeat,
             purpose="run",
-            key=pending.key,
+            key=key,
             read_cache=False,  # looked up in bulk by prepare()
             estimate=pending.estimate,
             stopped=self._stop.is_set,
@@ -301,7 +366,7 @@ class Runner:
                 self.stats.over_cost = True
             self._stop.set()
             return None
-        return _fill(pending.result, outcome)
+        return _fill(result, outcome)
 
     async def _worker(self, queue: asyncio.Queue[_Pending], provider: Provider) -> None:
         while not self._stop.is_set():
@@ -316,6 +381,7 @@ class Runner:
             if result is None:
                 return
             self._finished(result)
+            await self._room()
 
     def _finished(self, result: Result) -> None:
         stats = self.stats
@@ -335,6 +401,39 @@ class Runner:
         if self.on_result:
             self.on_result(result, stats)
 
+    async def _room(self) -> None:
+        """Wait while more than a few batches of results wait to be stored (memory stays
+        bounded however fast the answers come)."""
+        while len(self._done) >= 4 * self.batch_size and not (self._closing or self._stop.is_set()):
+            self._taken.clear()
+            self._ready.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._taken.wait(), self.flush_seconds)
+
+    async def _store_hits(self) -> None:
+        """Store the answers the cache holds, a chunk at a time (looked up again, so they are
+        never all in memory); one gone since ``prepare`` becomes a call to make."""
+        answered, self._answered = self._answered, []
+        for result in answered:
+            self._finished(result)
+            await self._room()
+        hits, self._hits = self._hits, []
+        for start in range(0, len(hits), LOOKUP_CHUNK):
+            if self._stop.is_set():
+                return
+            chunk = hits[start : start + LOOKUP_CHUNK]
+            found = await asyncio.to_thread(self.calls.lookup, [h.key for h in chunk])
+            for pending in chunk:
+                entry = found.get(pending.key)
+                if entry is None:
+                    self._pending.append(pending)
+                    continue
+                provider = self.pool.get(pending.item.provider)
+                result = self._render(pending.item, provider)[1]
+                result.cache_key = pending.key
+                self._finished(_from_cache(result, entry))
+                await self._room()
+
     # -- scoring and storing --------------------------------------------------------------
     async def _drain(self) -> None:
         """Score and store finished results in batches, as they come.
@@ -350,6 +449,10 @@ class Runner:
                     await asyncio.wait_for(self._ready.wait(), self.flush_seconds)
             self._ready.clear()
             batch, self._done = self._done, []
+            self._taken.set()
+            if not batch and (writing is None or writing.done()):
+                # Nothing to write now: let other processes read the store meanwhile.
+                await asyncio.to_thread(self.store.release)
             if batch:
                 scores = await self.scoring.score(batch)
                 if self.on_scored is not None:
@@ -359,19 +462,26 @@ class Runner:
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(
-                    asyncio.to_thread(
-                        self.store.write_batch,
-                        batch,
-                        scores,
-                        cache_rows,
-                        replace=bool(self.skip),
-                        score_cache_rows=score_rows,
-                    )
+                    asyncio.to_thread(self._write, batch, scores, cache_rows, score_rows)
                 )
             if closing and not self._done:
                 if writing is not None:
                     await writing
                 return
+
+    def _write(
+        self,
+        batch: list[Result],
+        scores: list[Any],
+        cache_rows: list[tuple[Any, ...]],
+        score_rows: list[tuple[Any, ...]],
+    ) -> None:
+        """Store one batch, then let go of the store file until the next (so other processes
+        can read it while the run goes on)."""
+        self.store.write_batch(
+            batch, scores, cache_rows, replace=bool(self.skip), score_cache_rows=score_rows
+        )
+        self.store.release()
 
     def _drain_ended(self, task: asyncio.Future[None]) -> None:
         """If results can no longer be stored, make no more (paid) calls."""
@@ -386,9 +496,7 @@ class Runner:
         drain.add_done_callback(self._drain_ended)
         workers: list[asyncio.Task[None]] = []
         try:
-            for result in self._hits:
-                self._finished(result)
-            self._hits = []
+            await self._store_hits()
             queues: dict[str, asyncio.Queue[_Pending]] = {}
             for pending in self._pending:
                 queues.setdefault(pending.item.provider, asyncio.Queue()).put_nowait(pending)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -30,6 +31,11 @@ __all__ = [
     "open_store",
     "utcnow",
 ]
+
+
+#: ``EVALKIT_STORE_HOLD=1``: a run holds the store file from start to end (no reads while it
+#: writes; saves one open and close of the file per batch).
+HOLD_ENV = "EVALKIT_STORE_HOLD"
 
 
 def utcnow() -> datetime:
@@ -301,6 +307,9 @@ class Store:
         self.read_only = read_only
         self.origin = origin
         self._lock = threading.RLock()
+        #: The writer's lock file beside a DuckDB store (``store/sharing.py``).
+        self._writer: Any = None
+        self._con: Any = None
         self.con = self._connect()
         if not read_only:
             self.migrate()
@@ -311,41 +320,103 @@ class Store:
         self._cache_sql = _insert_sql("cache", CACHE_COLUMNS)
         self._score_cache_sql = _insert_sql("score_cache", SCORE_CACHE_COLUMNS)
 
-    def _connect(self) -> Any:
-        """Open the DuckDB file (created with its schema when it is new)."""
+    @property
+    def con(self) -> Any:
+        """The DuckDB connection, opened again if ``release`` closed it."""
+        if self._con is None:
+            with self._lock:
+                if self._con is None:
+                    self._con = self._open(Path(self.path))
+        return self._con
+
+    @con.setter
+    def con(self, value: Any) -> None:
+        self._con = value
+
+    def release(self) -> None:
+        """Close the DuckDB file until the next statement, so other processes can read it
+        (a run calls this after each batch). The writer's lock is kept. No-op for other
+        kinds of store and inside a transaction."""
+        if self.kind != "duckdb" or self._con is None or os.environ.get(HOLD_ENV) == "1":
+            return
+        with self._lock:
+            if self._con is not None and not self._in_transaction:
+                self._con.close()
+                self._con = None
+
+    #: Inside ``transaction`` / ``write_batch`` (``release`` must not close the file).
+    _in_transaction = False
+
+    def _open(self, path: Path) -> Any:
+        """A DuckDB connection to ``path``, retried while another process has it open."""
         import duckdb
+
+        from evalkit.store.sharing import retry_open
+
+        def connect() -> Any:
+            return duckdb.connect(str(path), read_only=self.read_only)
+
+        try:
+            con = retry_open(connect, str(path))
+            con.execute(QUIET)
+        except duckdb.Error as exc:
+            raise self._open_error(path, exc) from exc
+        for name, value in _CONFIG.items():
+            with contextlib.suppress(duckdb.Error):  # settings an older DuckDB lacks
+                con.execute(f"SET {name} = '{value}'")
+        return con
+
+    def _connect(self) -> Any:
+        """Open the DuckDB file (created with its schema when it is new). A writer first
+        takes the store's writer lock, waiting up to ``--wait`` seconds for another one."""
+        import duckdb
+
+        from evalkit.store.sharing import WriterLock
 
         path = Path(self.path)
         check_store_path(path, read_only=self.read_only, origin=self.origin)
         try:
             if not self.read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                self._writer = WriterLock(path)
+                self._writer.acquire(str(path))
                 if not path.exists():
                     _create(path)
-            con = duckdb.connect(str(path), read_only=self.read_only)
-            con.execute(QUIET)
-            for name, value in _CONFIG.items():
-                with contextlib.suppress(duckdb.Error):  # settings an older DuckDB lacks
-                    con.execute(f"SET {name} = '{value}'")
-            self._check_evalkit(con)
+            con = self._open(path)
+            try:
+                self._check_evalkit(con)
+            except duckdb.Error as exc:
+                raise self._open_error(path, exc) from exc
             return con
-        except duckdb.IOException as exc:
-            text = str(exc)
-            if "lock" in text.lower():
-                raise StoreError(
-                    f"the store {path} is in use by another process",
-                    fix="wait for the other evalkit command to finish, or use another --db",
-                ) from exc
+        except BaseException:
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
+            raise
+
+    def _open_error(self, path: Path, exc: Exception) -> StoreError:
+        """The message for a DuckDB file that would not open."""
+        import duckdb
+
+        from evalkit.store.sharing import WriterLock, _describe, is_lock_conflict
+
+        text = str(exc)
+        if isinstance(exc, duckdb.IOException):
+            if is_lock_conflict(exc) or "lock" in text.lower():
+                holder = _describe(WriterLock(path).holder())
+                return StoreError(
+                    f"the store {path} is in use by {holder}",
+                    fix="wait for the other evalkit command to finish, give a longer "
+                    "--wait SECONDS, or use another --db",
+                )
             if "newer version of DuckDB" in text or "version number" in text:
-                raise StoreError(
+                return StoreError(
                     f"the store {path} was written by a newer DuckDB than this one "
                     f"({duckdb.__version__})",
                     fix="open it with the DuckDB that wrote it, or move its runs over with "
                     "`evalkit export RUN... --parquet DIR` there and `evalkit import DIR` here",
-                ) from exc
-            raise StoreError(f"cannot open the store {path}: {text}") from exc
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+                )
+        return StoreError(f"cannot open the store {path}: {text}")
 
     # -- lifecycle ------------------------------------------------------------------------
     def _check_evalkit(self, con: Any) -> None:
@@ -403,7 +474,12 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
-            self.con.close()
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None
 
     def __enter__(self) -> Store:
         return self
@@ -417,6 +493,7 @@ class Store:
         (A DuckLake store also retries it whole on a write conflict.)"""
         with self._lock:
             self.con.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
             try:
                 out = work()
                 self.con.execute("COMMIT")
@@ -424,6 +501,8 @@ class Store:
             except Exception:
                 self.con.execute("ROLLBACK")
                 raise
+            finally:
+                self._in_transaction = False
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         with self._lock:

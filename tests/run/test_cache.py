@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evalkit.cli.main import app
+from evalkit.run import runner
 from evalkit.run.cache import cache_key, key_components
 from fakeserver import FakeServer
 from projects import RULES, write_project
@@ -97,6 +98,35 @@ def test_a_fully_cached_run_starts_no_provider(project, server):
     assert rows("SELECT count(*) FILTER (WHERE cache_hit) FROM results") == [(16,)]
     config.write_text(config.read_text().replace("fake-model", "other-model"))
     assert invoke("run").exit_code == 3  # a new model misses the cache and meets the dead port
+
+
+def test_lookups_in_chunks_and_a_bounded_backlog_keep_the_cache_semantics(
+    project, server, monkeypatch
+):
+    # Tiny chunks and batches: every path of the chunked lookup and of the backlog's wait runs.
+    monkeypatch.setattr(runner, "LOOKUP_CHUNK", 3)
+    monkeypatch.setattr(runner, "BATCH_SIZE", 2)
+    assert invoke("run", "--prompt", "capitals@v1").exit_code == 0
+    assert len(server.requests) == 8
+    server.reset_log()
+    result = invoke("run", "--json")  # v1 answered by the cache, v2 called
+    assert result.exit_code == 0, result.output
+    assert len(server.requests) == 8
+    (run,) = json.loads(result.stdout)["runs"]
+    assert run["summary"]["run"]["cache_hits"] == 8
+    second = run["run_id"]
+    assert rows(
+        f"SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE cache_hit), "
+        f"count(*) FILTER (WHERE cache_key IS NULL OR output IS NULL) "
+        f"FROM results WHERE run_id = '{second}'"
+    ) == [(16, 16, 8, 0)]
+    # Every result has its scores, as many as the first run's (8 results) had per result.
+    ((first_scores,),) = rows(f"SELECT count(*) FROM scores WHERE run_id <> '{second}'")
+    assert first_scores > 0
+    assert rows(f"SELECT count(*) FROM scores WHERE run_id = '{second}'") == [(first_scores * 2,)]
+    server.stop()  # everything is cached now: no provider is started
+    assert invoke("run").exit_code == 0
+    assert rows("SELECT count(*) FROM results WHERE cache_hit") == [(8 + 16,)]
 
 
 def test_no_cache_calls_again_and_errors_are_never_cached(project, server):
