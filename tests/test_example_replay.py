@@ -99,6 +99,17 @@ def test_the_recorded_run_replays_and_compares_as_recorded(offline: Path, suite:
         (recorded_results,) = con.execute("SELECT count(*) FROM recorded").fetchone()
         assert planned == recorded_results == outcome["planned"]
         assert same == planned
+        # a replay matches answers by case id and prompt version, not by their text: a case
+        # or prompt edited since the recording would be scored on an answer to the old one
+        edited = con.execute(
+            "SELECT DISTINCT r.case_id, r.prompt FROM results r JOIN recorded a "
+            "USING (case_id, prompt, repeat) "
+            "WHERE r.case_hash <> a.case_hash OR r.prompt_hash <> a.prompt_hash"
+        ).fetchall()
+        assert not edited, (
+            f"{suite}: cases or prompts changed since the recording {edited[:5]}: "
+            "record again with scripts/record-examples"
+        )
         # every score again, except the judge's, which needs its model
         differing = con.execute(
             "SELECT r.case_id, s.scorer, s.value, o.value FROM scores s "
