@@ -110,7 +110,15 @@ class ReplayProvider(Provider):
         self.load()
         item = request.item
         assert self._answers is not None
-        row = self._answers.get((item.case.id, item.prompt.ref, item.repeat)) if item else None
+        if item is None:  # a scorer's own call: a judge's verdict, a pairwise answer B
+            raise ProviderCallError(
+                "not_found",
+                f"a replay of run {self.run_id} holds the answers under test, not a judge's "
+                "calls: a judge needs a live model (name one with the scorer's `provider:` "
+                "or defaults.judge)",
+                retryable=False,
+            )
+        row = self._answers.get((item.case.id, item.prompt.ref, item.repeat))
         if row is None:
             raise ProviderCallError("not_found", "no stored answer to replay", retryable=False)
         steps = row.get("transcript")

@@ -76,3 +76,25 @@ def test_replay_provider_in_config(in_tmp):
     assert rows(
         f"SELECT count(DISTINCT provider), min(provider) FROM results WHERE run_id <> '{live}'"
     ) == [(1, "again")]
+
+
+def test_a_judge_call_on_a_replay_says_a_judge_needs_a_live_model():
+    """A replay holds the answers under test; a scorer's own call (a judge's, with no work
+    item) cannot be answered from it, and the error says what to do instead."""
+    import asyncio
+
+    import pytest
+
+    from evalkit.errors import ProviderCallError
+    from evalkit.providers.base import Request
+    from evalkit.providers.replay import ReplayOptions, ReplayProvider
+    from evalkit.records import Message
+
+    provider = ReplayProvider("gemma", ReplayOptions(type="replay", run="recorded"))
+    provider._answers = {}  # loaded: the stored run had these answers (none needed here)
+    provider.run_id = "20261201-000000-abcdef"
+    with pytest.raises(ProviderCallError) as raised:
+        asyncio.run(provider.generate(Request([Message("user", "grade this")], {})))
+    assert raised.value.error_class == "not_found"
+    assert "run 20261201-000000-abcdef" in str(raised.value)
+    assert "a judge needs a live model" in str(raised.value)
