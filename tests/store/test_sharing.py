@@ -111,17 +111,14 @@ def test_wait_0_fails_at_once_naming_the_holder(tmp_path: Path, server: FakeServ
     root = _project(tmp_path, server.base_url, cases=5)
     db = root / ".evalkit" / "evalkit.duckdb"
     with Store(db):  # this process writes the store
-        began = time.monotonic()
         proc = _evalkit(root, "run", "--wait", "0")
-        _, err = proc.communicate(timeout=60)
-        took = time.monotonic() - began
+        _, err = proc.communicate(timeout=60)  # a hang guard, not a measurement
     assert proc.returncode == 3, err
     assert f"in use by pid {os.getpid()}" in err
     assert "writing since" in err
     assert "--wait 0" in err and "longer --wait SECONDS" in err
-    assert "waiting for the store" not in err
+    assert "waiting for the store" not in err  # no wait: the bound was 0
     assert "Traceback" not in err
-    assert took < 30  # no wait: the bound was 0 (a generous limit for a busy machine)
 
 
 def test_a_writer_waits_then_gets_the_store(tmp_path: Path) -> None:
