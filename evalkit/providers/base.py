@@ -332,6 +332,21 @@ _STATUS_CLASSES = {
 }
 
 
+def status_error(status: int, headers: Mapping[str, str] | None, message: str) -> ProviderCallError:
+    """The error of an HTTP error status: its class (and whether to retry) by the status,
+    the server's Retry-After."""
+    error_class, retryable = _STATUS_CLASSES.get(status, ("server_error", status >= 500))
+    if status >= 500:
+        error_class, retryable = "server_error", True
+    return ProviderCallError(
+        error_class,
+        f"HTTP {status}: {message}",
+        retryable=retryable,
+        retry_after=retry_after_seconds(headers),
+        status=status,
+    )
+
+
 def classify_sdk_error(exc: BaseException) -> ProviderCallError:
     """Map an OpenAI/Anthropic SDK (or transport) exception to a ``ProviderCallError``.
 
@@ -345,17 +360,7 @@ def classify_sdk_error(exc: BaseException) -> ProviderCallError:
     message = str(exc) or name
     if isinstance(status, int):
         response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None)
-        error_class, retryable = _STATUS_CLASSES.get(status, ("server_error", status >= 500))
-        if status >= 500:
-            error_class, retryable = "server_error", True
-        return ProviderCallError(
-            error_class,
-            f"HTTP {status}: {message}",
-            retryable=retryable,
-            retry_after=retry_after_seconds(headers),
-            status=status,
-        )
+        return status_error(status, getattr(response, "headers", None), message)
     if "Timeout" in name:
         return ProviderCallError("timeout", message, retryable=True)
     if name == "APIError":  # an error event inside a stream (both SDKs)

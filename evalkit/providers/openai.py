@@ -1,9 +1,11 @@
 """``openai``: the OpenAI API and any OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI).
 
-Uses the official SDK's async client (imported when the provider starts, never at import of
-evalkit). ``mode: chat`` calls ``/chat/completions``; ``mode: completion`` renders the messages
-into one prompt for ``/completions`` (base models). Streaming (the default) measures time to
-first token; usage comes from the final chunk (``stream_options.include_usage``).
+Speaks the wire format itself (``evalkit.providers.wire``: JSON over the SDK's own HTTP
+transport, imported when the provider starts) rather than through the official SDK.
+``mode: chat`` calls ``/chat/completions``; ``mode: completion`` renders the messages into one
+prompt for ``/completions`` (base models). Every prompt param is sent as given (``top_k`` for
+vLLM as well as ``temperature``). Streaming (the default) measures time to first token; usage
+comes from the final chunk (``stream_options.include_usage``).
 
 Tools (a prompt version's ``tools:``) are sent as they are declared (OpenAI's function format,
 which llama.cpp's server also takes); the calls the model makes come back as ``ToolCall``s,
@@ -33,28 +35,6 @@ from evalkit.providers.timeouts import CallDeadline
 from evalkit.records import Generation, ToolCall, parse_arguments
 
 __all__ = ["OpenAIOptions", "OpenAIProvider"]
-
-#: Params sent as named arguments; anything else goes to ``extra_body`` (e.g. top_k for vLLM).
-_KNOWN = {
-    "temperature",
-    "max_tokens",
-    "seed",
-    "stop",
-    "top_p",
-    "frequency_penalty",
-    "presence_penalty",
-    "logit_bias",
-    "n",
-    "user",
-    "response_format",
-    "max_completion_tokens",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-}
-#: Named arguments of chat completions that the SDK's text completions do not take: in
-#: completion mode they go in ``extra_body``, for the server to honour (vLLM) or not.
-_CHAT_ONLY = {"response_format", "max_completion_tokens"}
 
 
 class OpenAIOptions(ProviderOptions):
@@ -112,30 +92,21 @@ class OpenAIProvider(ClientProvider):
         self._client = self.make_client()
 
     def make_client(self) -> Any:
-        import openai
+        from evalkit.providers.wire import JSONClient
 
-        return openai.AsyncOpenAI(
-            api_key=self.api_key(),
-            base_url=self.base_url,
-            timeout=self._total,
-            max_retries=0,
-            default_headers=self.options.headers or None,  # type: ignore[attr-defined]
-            http_client=self.http_client(),
+        return JSONClient(
+            self.base_url or "https://api.openai.com/v1",
+            self.request_headers(),
+            self._total,
+            self.options.keepalive_expiry,  # type: ignore[attr-defined]
         )
 
-    def http_client(self) -> Any:
-        """The SDK's own HTTP client defaults, with this provider's keep-alive expiry."""
-        import httpx2
-        import openai
-
-        expiry = self.options.keepalive_expiry  # type: ignore[attr-defined]
-        return openai.DefaultAsyncHttpx2Client(
-            limits=httpx2.Limits(
-                max_connections=1000,
-                max_keepalive_connections=100 if expiry else 0,
-                keepalive_expiry=expiry or None,
-            )
-        )
+    def request_headers(self) -> dict[str, str]:
+        """Every request's headers: the key as a bearer token, then the configured ones."""
+        return {
+            "Authorization": f"Bearer {self.api_key()}",
+            **(self.options.headers or {}),  # type: ignore[attr-defined]
+        }
 
     def effective_params(self, prompt_params: Mapping[str, Any]) -> dict[str, Any]:
         """The params sent: a ``response_format`` goes as this server understands it."""
@@ -147,18 +118,10 @@ class OpenAIProvider(ClientProvider):
             return as_llama_json_schema(params)
         return params
 
-    def _arguments(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        known = _KNOWN - _CHAT_ONLY if self.mode == "completion" else _KNOWN
-        args = {k: v for k, v in params.items() if k in known}
-        extra = {k: v for k, v in params.items() if k not in known}
-        if extra:
-            args["extra_body"] = extra
-        return args
-
     async def generate(self, request: Request) -> Generation:
         if self._client is None:
             await self.start(1)
-        args = self._arguments(request.params)
+        args = dict(request.params)
         try:
             async with self.deadline() as watch:
                 if self.mode == "completion":
@@ -175,76 +138,79 @@ class OpenAIProvider(ClientProvider):
         self, messages: list[dict[str, Any]], args: dict[str, Any], watch: CallDeadline
     ) -> Generation:
         return await self._create(
-            self._client.chat.completions,
+            "/chat/completions",
             {"messages": messages, **args},
             watch,
-            whole=lambda c: c.message.content if c.message else None,
-            piece=lambda c: c.delta.content if c.delta else None,
+            whole=lambda c: (c.get("message") or {}).get("content"),
+            piece=lambda c: (c.get("delta") or {}).get("content"),
             chat=True,
         )
 
     async def _complete(self, prompt: str, args: dict[str, Any], watch: CallDeadline) -> Generation:
         return await self._create(
-            self._client.completions,
+            "/completions",
             {"prompt": prompt, **args},
             watch,
-            whole=lambda c: c.text,
-            piece=lambda c: c.text,
+            whole=lambda c: c.get("text"),
+            piece=lambda c: c.get("text"),
         )
 
     async def _create(
         self,
-        endpoint: Any,
+        path: str,
         args: dict[str, Any],
         watch: CallDeadline,
-        whole: Callable[[Any], str | None],
-        piece: Callable[[Any], str | None],
+        whole: Callable[[dict[str, Any]], str | None],
+        piece: Callable[[dict[str, Any]], str | None],
         chat: bool = False,
     ) -> Generation:
         """One chat or text completion; ``whole``/``piece`` read a choice's text from a
         response / a stream chunk; ``chat`` also reads tool calls. ``watch`` hears of every
         chunk (first-token and idle deadlines)."""
         clock = Stopwatch()
+        body = {"model": self.model, **args}
         if not self.options.stream:
-            response = await endpoint.create(model=self.model, **args)
-            if not response.choices:
+            response = await self._client.post(path, body)
+            choices = response.get("choices")
+            if not choices or not isinstance(choices, list):
                 raise ProviderCallError("empty", "response has no choices", retryable=True)
-            choice = response.choices[0]
+            choice = _mapping(choices[0])
             text = whole(choice)
-            calls = _message_calls(choice.message) if chat else ()
+            calls = _message_calls(choice.get("message")) if chat else ()
             if text is None and not calls:
                 raise ProviderCallError("empty", "response has no content", retryable=True)
             generation = _generation(
-                text or "", response.usage, clock, None, choice.finish_reason, response.model
+                text or "",
+                response.get("usage"),
+                clock,
+                None,
+                choice.get("finish_reason"),
+                response.get("model"),
             )
             generation.tool_calls = calls
             return generation
-        stream = await endpoint.create(
-            model=self.model, stream=True, stream_options={"include_usage": True}, **args
-        )
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
         parts: list[str] = []
         usage = finish = served = None
         got_choice = False
         deltas = _CallDeltas()
-        try:
-            async for chunk in stream:
+        async with contextlib.aclosing(self._client.events(path, body)) as chunks:
+            async for chunk in chunks:
                 watch.tick()
-                served = served or getattr(chunk, "model", None)
-                if getattr(chunk, "usage", None) is not None:
-                    usage = chunk.usage
-                for choice in chunk.choices or ():
+                served = served or chunk.get("model")
+                if chunk.get("usage") is not None:
+                    usage = chunk["usage"]
+                for choice in chunk.get("choices") or ():
+                    choice = _mapping(choice)
                     got_choice = True
                     text = piece(choice)
                     if text:
                         clock.mark_first()
                         parts.append(text)
-                    if chat and deltas.add(getattr(choice.delta, "tool_calls", None)):
+                    if chat and deltas.add((choice.get("delta") or {}).get("tool_calls")):
                         clock.mark_first()
-                    finish = choice.finish_reason or finish
-        except BaseException:  # a deadline, an interrupt, a broken stream: drop the connection
-            with contextlib.suppress(Exception):
-                await stream.close()
-            raise
+                    finish = choice.get("finish_reason") or finish
         if not got_choice:
             raise ProviderCallError("empty", "stream carried no choices", retryable=True)
         generation = _generation("".join(parts), usage, clock, clock.ttft_ms, finish, served)
@@ -252,14 +218,28 @@ class OpenAIProvider(ClientProvider):
         return generation
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProviderCallError(
+            "malformed", f"a choice is not an object: {value!r:.200}", retryable=True
+        )
+    return value
+
+
 def _message_calls(message: Any) -> tuple[ToolCall, ...]:
     """The function calls of a (non-streamed) chat message."""
     calls = []
-    for call in getattr(message, "tool_calls", None) or ():
-        function = getattr(call, "function", None)
-        if function is None:  # a custom (non-function) tool call: not evalkit's format
+    for call in (message or {}).get("tool_calls") or ():
+        function = call.get("function")
+        if not function:  # a custom (non-function) tool call: not evalkit's format
             continue
-        calls.append(ToolCall(call.id or "", function.name, parse_arguments(function.arguments)))
+        calls.append(
+            ToolCall(
+                call.get("id") or "",
+                function.get("name") or "",
+                parse_arguments(function.get("arguments")),
+            )
+        )
     return tuple(calls)
 
 
@@ -273,13 +253,13 @@ class _CallDeltas:
     def add(self, deltas: Any) -> bool:
         """Take one chunk's tool call deltas; True if it carried any."""
         for delta in deltas or ():
-            slot = self._calls.setdefault(int(getattr(delta, "index", 0) or 0), ["", "", ""])
-            if getattr(delta, "id", None):
-                slot[0] = delta.id
-            function = getattr(delta, "function", None)
-            if function is not None:
-                slot[1] += getattr(function, "name", None) or ""
-                slot[2] += getattr(function, "arguments", None) or ""
+            slot = self._calls.setdefault(int(delta.get("index") or 0), ["", "", ""])
+            if delta.get("id"):
+                slot[0] = delta["id"]
+            function = delta.get("function")
+            if function:
+                slot[1] += function.get("name") or ""
+                slot[2] += function.get("arguments") or ""
         return bool(deltas)
 
     def calls(self) -> tuple[ToolCall, ...]:
@@ -297,12 +277,13 @@ def _generation(
     finish: str | None,
     served: str | None,
 ) -> Generation:
-    details = getattr(usage, "prompt_tokens_details", None)
+    usage = usage if isinstance(usage, dict) else {}
+    details = usage.get("prompt_tokens_details") or {}
     return Generation(
         text=text,
-        input_tokens=getattr(usage, "prompt_tokens", None) if usage is not None else None,
-        output_tokens=getattr(usage, "completion_tokens", None) if usage is not None else None,
-        cached_input_tokens=getattr(details, "cached_tokens", None),
+        input_tokens=usage.get("prompt_tokens"),
+        output_tokens=usage.get("completion_tokens"),
+        cached_input_tokens=details.get("cached_tokens") if isinstance(details, dict) else None,
         latency_ms=watch.total_ms(),
         ttft_ms=ttft,
         finish_reason=finish,

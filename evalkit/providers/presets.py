@@ -13,7 +13,7 @@ in; every option can still be given (``base_url`` for another host or port)::
 Servers on your own machine need no key (one is sent if the variable is set); hosted services
 require theirs. Proxies and custom CA bundles work through the usual environment variables
 (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, ``SSL_CERT_FILE``/``SSL_CERT_DIR``), which the
-SDKs' HTTP client reads.
+HTTP client (httpx2) reads.
 """
 
 from __future__ import annotations
@@ -123,15 +123,15 @@ class AzureOpenAIProvider(OpenAIProvider):
         }
 
     def make_client(self) -> Any:
-        import openai
+        """Azure's addressing: ``{endpoint}/openai/deployments/{deployment}``, the API version
+        as a query parameter, the key in an ``api-key`` header."""
+        from evalkit.providers.wire import JSONClient
 
-        return openai.AsyncAzureOpenAI(
-            api_key=self.api_key(),
-            azure_endpoint=self.endpoint,
-            azure_deployment=self.opts.deployment or self.opts.model,
-            api_version=self.opts.api_version,
-            timeout=self._total,
-            max_retries=0,
-            default_headers=self.opts.headers or None,
-            http_client=self.http_client(),
+        deployment = self.opts.deployment or self.opts.model
+        return JSONClient(
+            f"{self.endpoint.rstrip('/')}/openai/deployments/{deployment}",
+            {"api-key": self.api_key(), **(self.opts.headers or {})},
+            self._total,
+            self.opts.keepalive_expiry,
+            query={"api-version": self.opts.api_version},
         )
