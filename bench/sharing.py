@@ -1,6 +1,7 @@
 """What it costs a run to let readers in: whole-command wall of `evalkit run`, holding the store
-file from start to end (``EVALKIT_STORE_HOLD=1``) against the default (the run closes the file
-after each batch, so `runs list`, `query` and `report` answer while it writes).
+file from start to end (``EVALKIT_STORE_HOLD=1``) against the default (the run looks for a
+waiting reader's marker after each batch and closes the file for it, so `runs list`, `query`
+and `report` answer while it writes); and how long such a reader takes.
 
 Against the loopback fake OpenAI server answering instantly (its own process), 2,000 cases at
 concurrency 16 with three cheap scorers (bench/calls.py's project), every result stored on a

@@ -14,9 +14,9 @@ stored ``Result``: an answer, or an error with its class.
 Finished results flow to one sink task, which scores them in batches (``evalkit.score.batch``:
 a scorer sees many results at once, so embedding models and judges can batch) and writes each
 batch with its scores and new cache entries in one transaction, in a worker thread, while calls
-continue, and releases it. Results waiting to be stored are bounded (a few batches): producers
-wait while the sink catches up. A killed run loses at most the unwritten batch; ``--resume``
-redoes only what is missing.
+continue (closing the file after it when a reader waits: ``evalkit.store.sharing``). Results
+waiting to be stored are bounded (a few batches): producers wait while the sink catches up. A
+killed run loses at most the unwritten batch; ``--resume`` redoes only what is missing.
 """
 
 from __future__ import annotations
@@ -451,8 +451,8 @@ class Runner:
             batch, self._done = self._done, []
             self._taken.set()
             if not batch and (writing is None or writing.done()):
-                # Nothing to write now: let other processes read the store meanwhile.
-                await asyncio.to_thread(self.store.release)
+                # Nothing to write now: let a waiting reader in meanwhile.
+                await asyncio.to_thread(self.store.release_if_wanted)
             if batch:
                 scores = await self.scoring.score(batch)
                 if self.on_scored is not None:
@@ -476,12 +476,12 @@ class Runner:
         cache_rows: list[tuple[Any, ...]],
         score_rows: list[tuple[Any, ...]],
     ) -> None:
-        """Store one batch, then let go of the store file until the next (so other processes
-        can read it while the run goes on)."""
+        """Store one batch, then let go of the store file until the next if a reader waits
+        for it (so other processes can read it while the run goes on)."""
         self.store.write_batch(
             batch, scores, cache_rows, replace=bool(self.skip), score_cache_rows=score_rows
         )
-        self.store.release()
+        self.store.release_if_wanted()
 
     def _drain_ended(self, task: asyncio.Future[None]) -> None:
         """If results can no longer be stored, make no more (paid) calls."""

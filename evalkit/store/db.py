@@ -344,6 +344,13 @@ class Store:
                 self._con.close()
                 self._con = None
 
+    def release_if_wanted(self) -> None:
+        """``release`` if a reader waits for the file (``store/sharing.py``)."""
+        from evalkit.store.sharing import is_wanted
+
+        if self.kind == "duckdb" and self._con is not None and is_wanted(str(self.path)):
+            self.release()
+
     #: Inside ``transaction`` / ``write_batch`` (``release`` must not close the file).
     _in_transaction = False
 
@@ -351,13 +358,14 @@ class Store:
         """A DuckDB connection to ``path``, retried while another process has it open."""
         import duckdb
 
-        from evalkit.store.sharing import retry_open
+        from evalkit.store.sharing import ask_for, retry_open
 
         def connect() -> Any:
             return duckdb.connect(str(path), read_only=self.read_only)
 
+        ask = (lambda: ask_for(str(path))) if self.read_only else None
         try:
-            con = retry_open(connect, str(path))
+            con = retry_open(connect, str(path), ask)
             con.execute(QUIET)
         except duckdb.Error as exc:
             raise self._open_error(path, exc) from exc

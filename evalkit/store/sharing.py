@@ -9,9 +9,12 @@ store between processes in two ways:
   ``--wait`` seconds (default 60; 0 = fail at once), then fails (exit 3) naming the holder.
   The lock is the operating system's (``flock``): a holder that dies releases it, so a stale
   lock file never blocks anyone.
-* **Readers get in between batches.** A run holds the DuckDB file itself only while it writes
-  a batch (it closes it after each), and opening the file retries briefly while someone else
-  has it, so ``runs list``, ``query`` and ``report`` answer while a run writes.
+* **Readers get in between batches.** A reader that finds the DuckDB file open elsewhere
+  touches a marker beside it (``evalkit.duckdb.wanted``) and retries; a run looks for a fresh
+  marker after each batch it stores (and every half second while it has nothing to store) and
+  then closes the file until its next batch. So ``runs list``, ``query`` and ``report`` answer
+  while a run writes, and a run nobody waits for keeps its file open (closing it checkpoints
+  the store: ≈ 0.1 s a batch).
 
 ``ducklake:`` stores do not use this: DuckLake has writers of its own.
 """
@@ -31,7 +34,15 @@ from typing import Any
 
 from evalkit.errors import StoreError
 
-__all__ = ["DEFAULT_WAIT", "WriterLock", "lock_path", "retry_open", "waiting"]
+__all__ = [
+    "DEFAULT_WAIT",
+    "WriterLock",
+    "ask_for",
+    "is_wanted",
+    "lock_path",
+    "retry_open",
+    "waiting",
+]
 
 #: Seconds a command waits for the store by default.
 DEFAULT_WAIT = 60.0
@@ -70,6 +81,30 @@ def _notify(text: str) -> None:
 def lock_path(store: Path) -> Path:
     """The lock file beside a store file."""
     return store.with_name(store.name + ".lock")
+
+
+#: Seconds a reader's marker stays fresh (a waiting reader touches it at every retry).
+WANTED_FOR = 5.0
+
+
+def wanted_path(store: str) -> Path:
+    """The marker a reader waiting for a store file touches."""
+    return Path(store + ".wanted")
+
+
+def ask_for(store: str) -> None:
+    """Tell the process holding ``store`` open that a reader waits (best effort: a read-only
+    directory just means the reader waits for the run's next idle moment or its end)."""
+    with contextlib.suppress(OSError):
+        wanted_path(store).touch()
+
+
+def is_wanted(store: str) -> bool:
+    """Whether a reader asked for ``store`` in the last few seconds."""
+    try:
+        return time.time() - wanted_path(store).stat().st_mtime < WANTED_FOR
+    except OSError:
+        return False
 
 
 def _command() -> str:
@@ -166,10 +201,13 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return "lock" in text and ("conflicting" in text or "could not set lock" in text)
 
 
-def retry_open(open_file: Callable[[], Any], shown: str) -> Any:
+def retry_open(
+    open_file: Callable[[], Any], shown: str, ask: Callable[[], None] | None = None
+) -> Any:
     """``open_file()``, retried while another process has the DuckDB file open (a run between
     two batches, a reader), for up to ``--wait`` seconds; then the last error is raised.
-    Says so once when the wait passes two seconds."""
+    ``ask()`` before each retry (a reader's ``ask_for``). Says so once when the wait passes
+    two seconds."""
     bound = wait_seconds()
     begun = time.monotonic()
     deadline = begun + bound
@@ -182,6 +220,8 @@ def retry_open(open_file: Callable[[], Any], shown: str) -> Any:
             now = time.monotonic()
             if not is_lock_conflict(exc) or now >= deadline:
                 raise
+            if ask is not None:
+                ask()
             if not told and now - begun > 2.0:
                 told = True
                 _notify(

@@ -15,7 +15,7 @@ import pytest
 
 from evalkit.errors import StoreError
 from evalkit.store.db import Store
-from evalkit.store.sharing import WriterLock, lock_path, waiting
+from evalkit.store.sharing import WriterLock, is_wanted, lock_path, waiting
 from fakeserver import FakeServer
 
 CASES = 300
@@ -164,5 +164,43 @@ def test_release_lets_a_reader_in_and_the_writer_carries_on(tmp_path: Path) -> N
             timeout=60,
         )
         assert reader.stdout.strip() == "1", reader.stderr
+        # The writer opens the file again on its next statement.
+        assert writer.fetchone("SELECT count(*) FROM baselines") == (1,)
+
+
+def test_a_waiting_reader_asks_for_the_file_and_the_writer_lets_it_in(tmp_path: Path) -> None:
+    db = tmp_path / "e.duckdb"
+    with Store(db) as writer:
+        writer.execute(
+            "INSERT INTO baselines (name, run_id, suite, set_at) VALUES ('a', 'r', 's', now())"
+        )
+        writer.release_if_wanted()  # nobody asked: the writer keeps the file
+        assert not is_wanted(str(db))
+        reader = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path; from evalkit.store.db import Store; "
+                "s = Store(Path(sys.argv[1]), read_only=True); "
+                "print(s.fetchone('SELECT count(*) FROM baselines')[0])",
+                str(db),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # The reader finds the file open and asks for it (a hang guard only, no timing).
+            deadline = time.monotonic() + 120
+            while not is_wanted(str(db)) and time.monotonic() < deadline:
+                assert reader.poll() is None, reader.communicate()
+                time.sleep(0.05)
+            assert is_wanted(str(db))
+            writer.release_if_wanted()
+            out, err = reader.communicate(timeout=120)
+        finally:
+            reader.kill()
+        assert reader.returncode == 0, err
+        assert out.strip() == "1"
         # The writer opens the file again on its next statement.
         assert writer.fetchone("SELECT count(*) FROM baselines") == (1,)
