@@ -40,6 +40,19 @@ def _signature_text(metric: Any) -> str:
     return str(metric.get_signature())
 
 
+#: Tokenizers whose sacrebleu signature is their name (others, such as ``ja-mecab``, add the
+#: version of a library of theirs: their signature comes from sacrebleu itself).
+_PLAIN_TOKENIZERS = {"13a", "intl", "char", "zh", "none"}
+#: sacrebleu's ``BLEU.SMOOTH_DEFAULTS``: the value a smoothing method's signature shows.
+_SMOOTH_DEFAULTS = {"floor": 0.1, "add-k": 1.0}
+
+
+def _sacrebleu_version() -> str:
+    from importlib.metadata import version
+
+    return version("sacrebleu")
+
+
 class _Sacre(PerItemScorer):
     cacheable = True
     needs_reference = True
@@ -52,7 +65,13 @@ class _Sacre(PerItemScorer):
         raise NotImplementedError
 
     def library_versions(self) -> dict[str, str]:
-        return {"sacrebleu": _signature_text(self.make_metric())}
+        return {"sacrebleu": self.signature_text()}
+
+    def signature_text(self) -> str:
+        """sacrebleu's signature of this metric (``_signature_text``), written out here when
+        it can be — a re-run whose scores are all reused then never imports sacrebleu (tests
+        check it equals sacrebleu's own for every option)."""
+        return _signature_text(self.make_metric())
 
     def score_one(self, item: ScoreInput) -> Outcome:
         refs = item.case.references
@@ -88,6 +107,19 @@ class Bleu(_Sacre):
     Options = BleuOptions
     examples: ClassVar[dict[str, str]] = {"threshold": "threshold: 20", "tokenize": "tokenize: 13a"}
 
+    def signature_text(self) -> str:
+        opts = self.options
+        if opts.tokenize not in _PLAIN_TOKENIZERS:
+            return super().signature_text()
+        smooth = opts.smooth_method
+        if smooth in _SMOOTH_DEFAULTS:
+            smooth += f"[{_SMOOTH_DEFAULTS[smooth]:.2f}]"
+        case = "lc" if opts.lowercase else "mixed"
+        return (
+            f"nrefs:var|case:{case}|eff:yes|tok:{opts.tokenize}|smooth:{smooth}"
+            f"|version:{_sacrebleu_version()}"
+        )
+
     def make_metric(self) -> Any:
         from sacrebleu.metrics import BLEU
 
@@ -106,6 +138,14 @@ class Chrf(_Sacre):
     version = "1"
     Options = ChrfOptions
     examples: ClassVar[dict[str, str]] = {"threshold": "threshold: 40"}
+
+    def signature_text(self) -> str:
+        opts = self.options
+        case = "lc" if opts.lowercase else "mixed"
+        return (
+            f"nrefs:var|case:{case}|eff:yes|nc:{opts.char_order}|nw:{opts.word_order}"
+            f"|space:no|version:{_sacrebleu_version()}"
+        )
 
     def make_metric(self) -> Any:
         from sacrebleu.metrics import CHRF

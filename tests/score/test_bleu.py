@@ -86,3 +86,27 @@ def test_equal_to_sacrebleu_on_random_sentences(kind, reference_fn):
         ]
         outcome, _ = score(scorer, hyp, case(reference=refs))
         assert outcome.value == pytest.approx(reference_fn(hyp.strip(), refs).score, abs=1e-9)
+
+
+@pytest.mark.parametrize("tokenize", ["13a", "intl", "char", "zh", "none"])
+@pytest.mark.parametrize("smooth_method", ["exp", "floor", "add-k", "none"])
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_bleu_signature_written_out_equals_sacrebleus(tokenize, smooth_method, lowercase):
+    from evalkit.score.bleu import _signature_text
+
+    scorer = make_scorer(
+        type="bleu", tokenize=tokenize, smooth_method=smooth_method, lowercase=lowercase
+    )
+    assert scorer.signature_text() == _signature_text(scorer.make_metric())
+
+
+@pytest.mark.parametrize("char_order", [6, 4])
+@pytest.mark.parametrize("word_order", [0, 2])
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_chrf_signature_written_out_equals_sacrebleus(char_order, word_order, lowercase):
+    from evalkit.score.bleu import _signature_text
+
+    scorer = make_scorer(
+        type="chrf", char_order=char_order, word_order=word_order, beta=3, lowercase=lowercase
+    )
+    assert scorer.signature_text() == _signature_text(scorer.make_metric())
