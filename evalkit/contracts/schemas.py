@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMAS", "generate", "main", "render"]
+__all__ = ["SCHEMAS", "describe_fields", "generate", "main", "render"]
 
 #: File stem → (model, title). The file is ``<stem>.schema.json``.
 SCHEMAS = {
@@ -30,6 +30,7 @@ def generate(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one output, by file stem (see ``SCHEMAS``)."""
     import evalkit.contracts as contracts
 
+    describe_fields()
     model_name, title = SCHEMAS[name]
     model = getattr(contracts, model_name)
     schema: dict[str, Any] = _open(model.model_json_schema(mode="serialization", by_alias=True))
@@ -38,6 +39,57 @@ def generate(name: str) -> dict[str, Any]:
         **schema,
         "title": title,
     }
+
+
+def describe_fields() -> None:
+    """Give every contract field its attribute docstring as its description (the string just
+    below the field in the class body), then rebuild the models."""
+    from evalkit.contracts.base import Contract
+
+    models: list[type[Contract]] = []
+    queue = list(Contract.__subclasses__())
+    while queue:
+        model = queue.pop(0)
+        if model not in models:
+            models.append(model)
+            queue.extend(model.__subclasses__())
+    changed = False
+    for model in models:
+        for field, text in _attribute_docstrings(model).items():
+            info = model.model_fields.get(field)
+            if info is not None and info.description is None:
+                info.description = text
+                changed = True
+    if changed:
+        for model in models:
+            model.model_rebuild(force=True)
+
+
+def _attribute_docstrings(model: type) -> dict[str, str]:
+    """``{field: docstring}`` from a class's source (an annotated assignment followed by a
+    string expression)."""
+    import ast
+    import inspect
+    import itertools
+    import textwrap
+
+    try:
+        source = textwrap.dedent(inspect.getsource(model))
+    except (OSError, TypeError):
+        return {}
+    tree = ast.parse(source)
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    found: dict[str, str] = {}
+    for statement, following in itertools.pairwise(body):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            found[statement.target.id] = inspect.cleandoc(following.value.value)
+    return found
 
 
 def _open(node: Any) -> Any:
