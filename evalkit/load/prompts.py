@@ -12,17 +12,19 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jinja2
-import jinja2.meta
-import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import InputError, NotFoundError, did_you_mean
 from evalkit.load.source import LineMap, display_path, read_text, read_yaml, validate
 from evalkit.load.tools import history_problem, load_tools
 from evalkit.records import HISTORY_ROLE, Case, Message, PromptVersion, content_hash
+
+if TYPE_CHECKING:
+    import jinja2
+    import jinja2.nodes
+    import jinja2.sandbox
 
 __all__ = [
     "PromptLibrary",
@@ -89,29 +91,92 @@ _EXAMPLES = {
 
 @lru_cache(maxsize=1)
 def _env() -> jinja2.sandbox.SandboxedEnvironment:
+    import jinja2.sandbox
+
     return jinja2.sandbox.SandboxedEnvironment(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
 
 
+#: ``{{ name }}``: a variable put in as it is, the only thing a plain template does.
+_PLAIN_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: Names Jinja reads as constants, not variables.
+_CONSTANTS = frozenset({"true", "false", "none", "True", "False", "None"})
+
+
+class _Plain:
+    """A template that only puts variables in text (``Hello {{ name }}!``), rendered without
+    Jinja2: most prompts are such, and Jinja2's import and per-render work were a tenth of a
+    fully cached re-run. It renders exactly as Jinja2 would (``str`` of each value; tests
+    compare the two); a missing variable goes to Jinja2 for its error."""
+
+    __slots__ = ("names", "parts", "source")
+
+    def __init__(self, source: str, parts: list[str]) -> None:
+        self.source = source
+        #: literal, name, literal, name, …, literal
+        self.parts = parts
+        self.names = frozenset(parts[1::2])
+
+    def render(self, variables: Mapping[str, Any]) -> str:
+        parts = self.parts
+        out = [parts[0]]
+        try:
+            for i in range(1, len(parts), 2):
+                value = variables[parts[i]]
+                out.append(value if type(value) is str else str(value))
+                out.append(parts[i + 1])
+        except KeyError:
+            return _jinja(self.source).render(variables)  # StrictUndefined's error
+        return "".join(out)
+
+
+def _plain(source: str) -> _Plain | None:
+    """The template as a ``_Plain`` one, if it is one."""
+    parts = _PLAIN_VAR.split(source)
+    literals = parts[0::2]
+    if any("{{" in t or "{%" in t or "{#" in t or "\r" in t for t in literals):
+        return None  # a block, a comment, an expression, or newlines Jinja2 would convert
+    if any(name in _CONSTANTS for name in parts[1::2]):
+        return None
+    return _Plain(source, parts)
+
+
 @lru_cache(maxsize=4096)
-def _compile(source: str) -> jinja2.Template:
+def _compile(source: str) -> jinja2.Template | _Plain:
+    """The template to render ``source`` with: a ``_Plain`` one when it only puts variables
+    in text, else Jinja2's (sandboxed)."""
+    return _plain(source) or _jinja(source)
+
+
+@lru_cache(maxsize=4096)
+def _jinja(source: str) -> jinja2.Template:
     return _env().from_string(source)
 
 
 def template_variables(source: str) -> set[str]:
     """Top-level variable names a template uses."""
+    compiled = _compile(source)
+    if isinstance(compiled, _Plain):
+        return set(compiled.names)
+    import jinja2.meta
+
     return set(jinja2.meta.find_undeclared_variables(_env().parse(source)))
 
 
-#: Attributes the sandbox refuses besides every ``_name`` (frames and code of generators,
-#: coroutines and functions; the method resolution order).
-_UNSAFE = frozenset(
-    {"mro", "func_code", "func_globals", "im_class", "im_func", "im_self", "tb_frame"}
-    | jinja2.sandbox.UNSAFE_GENERATOR_ATTRIBUTES
-    | jinja2.sandbox.UNSAFE_COROUTINE_ATTRIBUTES
-    | jinja2.sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
-)
+def _unsafe() -> frozenset[str]:
+    """Attributes the sandbox refuses besides every ``_name`` (frames and code of generators,
+    coroutines and functions; the method resolution order)."""
+    import jinja2.sandbox
+
+    return frozenset(
+        {"mro", "func_code", "func_globals", "im_class", "im_func", "im_self", "tb_frame"}
+        | jinja2.sandbox.UNSAFE_GENERATOR_ATTRIBUTES
+        | jinja2.sandbox.UNSAFE_COROUTINE_ATTRIBUTES
+        | jinja2.sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
+    )
+
+
 _NO_SUCH = re.compile(r"^No (filter|test) named '([^']+)'")
 _TEMPLATE_FIX = "close every {{ }} and {% %} and check filter names"
 _SANDBOX_FIX = (
@@ -122,6 +187,8 @@ _SANDBOX_FIX = (
 
 def _reached(node: jinja2.nodes.Node) -> str | None:
     """The attribute or item name an expression reaches for, when it is a constant."""
+    import jinja2.nodes
+
     if isinstance(node, jinja2.nodes.Getattr):
         return node.attr
     if isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const):
@@ -139,9 +206,13 @@ def template_problem(source: str) -> tuple[str, int, str] | None:
     A syntax error, an unknown filter or test (with the closest name), or an expression the
     sandbox would refuse at render time (``{{ ''.__class__ }}``, ``x.mro``), found here so
     that it is a file:line error when the file is loaded, before any call."""
+    if _plain(source) is not None:
+        return None  # text and variables: nothing that can be wrong
+    import jinja2
+
     try:
         tree = _env().parse(source)
-        _compile(source)
+        _jinja(source)
     except jinja2.TemplateSyntaxError as exc:
         message = exc.message or "invalid template"
         fix = _TEMPLATE_FIX
@@ -152,9 +223,10 @@ def template_problem(source: str) -> tuple[str, int, str] | None:
             message = f"no {kind} named '{name}'"
             fix = did_you_mean(name, names) or f"{kind}s: {', '.join(sorted(names))}"
         return f"template syntax error: {message}", exc.lineno or 1, fix
+    unsafe = _unsafe()
     for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Filter)):
         name = _reached(node)
-        if name is not None and (name.startswith("_") or name in _UNSAFE):
+        if name is not None and (name.startswith("_") or name in unsafe):
             return (
                 f"template reaches for `{name}`, which the sandbox refuses as unsafe",
                 node.lineno,

@@ -121,3 +121,55 @@ def test_parse_ref():
     assert parse_ref("summarize") == ("summarize", "latest")
     with pytest.raises(InputError):
         parse_ref("bad ref@@")
+
+
+PLAIN_TEMPLATES = [
+    "Q: {{ q }}\nA:",
+    "{{q}}",
+    "{{  q  }} and {{ n }} and {{\nq\n}}",
+    "no variables at all\n",
+    "{{ q }}{{ n }}{{ x }}\n\n",
+    "unicode {{ q }} — ünïcode }} %} #}",
+]
+NOT_PLAIN = [
+    "{{ q|upper }}",
+    "{{ x.y }}",
+    "{{- q }}",
+    "{% if q %}yes{% endif %}",
+    "{# note #}{{ q }}",
+    "{{ true }} {{ q }}",
+    "line\r\nbreak {{ q }}",
+    "{{ q",
+]
+VALUES = {"q": "Paris?", "n": 42, "x": [1, "a", None], "f": 0.1, "b": True, "d": {"k": 1}}
+
+
+@pytest.mark.parametrize("source", PLAIN_TEMPLATES)
+def test_a_plain_template_renders_without_jinja_exactly_as_jinja(source):
+    from evalkit.load.prompts import _compile, _jinja, _Plain
+
+    assert isinstance(_compile(source), _Plain)
+    for values in (VALUES, {**VALUES, "q": None}, {**VALUES, "q": 3.5, "n": False}):
+        assert _compile(source).render(values) == _jinja(source).render(values)
+
+
+@pytest.mark.parametrize("source", NOT_PLAIN)
+def test_anything_more_than_variables_goes_to_jinja(source):
+    from evalkit.load.prompts import _compile, _Plain
+
+    try:
+        compiled = _compile(source)
+    except Exception:  # a syntax error is Jinja2's to report
+        return
+    assert not isinstance(compiled, _Plain)
+
+
+def test_a_plain_template_missing_a_variable_fails_as_jinja_does():
+    import jinja2
+
+    from evalkit.load.prompts import _compile, template_problem, template_variables
+
+    assert template_variables("{{ q }} {{n}}") == {"q", "n"}
+    assert template_problem("{{ q }} {{n}}") is None
+    with pytest.raises(jinja2.UndefinedError, match="'n' is undefined"):
+        _compile("{{ q }} {{n}}").render({"q": "x"})
