@@ -3,8 +3,8 @@
 DuckDB lets one process write (or many read). A run writes results and their scores together,
 in batches, each batch one transaction: a killed run loses at most the batch not yet written,
 and ``--resume`` re-plans the missing results (result ids are deterministic, so nothing is
-stored twice). Rows are inserted column-wise (``unnest`` of one list per column), which is
-~20× faster than ``executemany``.
+stored twice). Rows are inserted column-wise (one NumPy object array per column, scanned and
+cast by DuckDB: ``insert_batch``), which is ~100× faster than ``executemany``.
 """
 
 from __future__ import annotations
@@ -196,11 +196,36 @@ def _score_row(s: Score, signatures: dict[int, str | None] | None = None) -> tup
     )
 
 
+#: The name rows to insert are scanned under (``insert_batch``).
+_BATCH = "evalkit_batch"
+
+
 def _insert_sql(table: str, columns: Sequence[tuple[str, str]], replace: bool = True) -> str:
+    """An insert of ``insert_batch``'s batch into ``table`` (column i is ``c<i>``)."""
     verb = "INSERT OR REPLACE" if replace else "INSERT"
-    selects = ", ".join(f"unnest(?::{kind}[])" for _, kind in columns)
+    selects = ", ".join(f'"c{i}"::{kind}' for i, (_, kind) in enumerate(columns))
     names = ", ".join(f'"{name}"' for name, _ in columns)
-    return f"{verb} INTO {table} ({names}) SELECT {selects}"
+    return f"{verb} INTO {table} ({names}) SELECT {selects} FROM {_BATCH}"
+
+
+def insert_batch(con: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run an ``_insert_sql`` statement over ``rows`` (tuples in its column order).
+
+    The rows go to DuckDB as one NumPy object array per column, which it scans and casts to
+    the column types: about four times faster than the same values as list parameters
+    (``unnest(?::T[])``: 2,000 results took 86 ms that way, half a cached re-run's writing).
+    """
+    import numpy as np
+
+    batch = {
+        f"c{i}": np.fromiter(column, dtype=object, count=len(rows))
+        for i, column in enumerate(zip(*rows, strict=True))
+    }
+    con.register(_BATCH, batch)
+    try:
+        con.execute(sql)
+    finally:
+        con.unregister(_BATCH)
 
 
 #: Block size of new stores. DuckDB's default (256 KiB) makes every table and index cost whole
@@ -547,9 +572,8 @@ class Store:
         """Insert many rows in one statement (column-wise)."""
         if not rows:
             return
-        cols = [list(col) for col in zip(*rows, strict=True)]
         with self._lock:
-            self.con.execute(_insert_sql(table, columns, replace), cols)
+            insert_batch(self.con, _insert_sql(table, columns, replace), rows)
 
     # -- run writes -----------------------------------------------------------------------
     def write_batch(
@@ -582,17 +606,13 @@ class Store:
                             "DELETE FROM scores WHERE result_id IN (SELECT unnest(?))",
                             [[row[0] for row in result_rows]],
                         )
-                    cols = [list(c) for c in zip(*result_rows, strict=True)]
-                    self.con.execute(self._result_sql[replace], cols)
+                    insert_batch(self.con, self._result_sql[replace], result_rows)
                 if score_rows:
-                    cols = [list(c) for c in zip(*score_rows, strict=True)]
-                    self.con.execute(self._score_sql[replace], cols)
+                    insert_batch(self.con, self._score_sql[replace], score_rows)
                 if cache_rows:
-                    cols = [list(c) for c in zip(*cache_rows, strict=True)]
-                    self.con.execute(self._cache_sql, cols)
+                    insert_batch(self.con, self._cache_sql, cache_rows)
                 if score_cache_rows:
-                    cols = [list(c) for c in zip(*score_cache_rows, strict=True)]
-                    self.con.execute(self._score_cache_sql, cols)
+                    insert_batch(self.con, self._score_cache_sql, score_cache_rows)
                 self.con.execute("COMMIT")
             except Exception as exc:
                 self.con.execute("ROLLBACK")

@@ -51,6 +51,7 @@ from evalkit.store.db import (
     _insert_sql,
     _result_row,
     _score_row,
+    insert_batch,
     utcnow,
 )
 from evalkit.store.lake_sql import (
@@ -388,8 +389,7 @@ class DuckLakeStore(Store):
         key = self.keys.get(table)
         names = [name for name, _ in columns]
         if key is None or not all(k in names for k in key):
-            cols = [list(c) for c in zip(*rows, strict=True)]
-            self.con.execute(_insert_sql(table, columns, False), cols)
+            insert_batch(self.con, _insert_sql(table, columns, False), rows)
             return
         at = [names.index(k) for k in key]
         unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
@@ -415,8 +415,7 @@ class DuckLakeStore(Store):
             )
         fresh = [row for k, row in unique.items() if replace or k not in existing]
         if fresh:
-            cols = [list(c) for c in zip(*fresh, strict=True)]
-            self.con.execute(_insert_sql(table, columns, False), cols)
+            insert_batch(self.con, _insert_sql(table, columns, False), fresh)
 
     # -- run writes -----------------------------------------------------------------------
     def write_batch(
@@ -449,14 +448,12 @@ class DuckLakeStore(Store):
                         )
                     self._put("results", RESULT_COLUMNS, result_rows, True)
                 else:
-                    cols = [list(c) for c in zip(*result_rows, strict=True)]
-                    self.con.execute(self._result_sql[False], cols)
+                    insert_batch(self.con, self._result_sql[False], result_rows)
             if score_rows:
                 if replace:
                     self._put("scores", SCORE_COLUMNS, score_rows, True)
                 else:
-                    cols = [list(c) for c in zip(*score_rows, strict=True)]
-                    self.con.execute(self._score_sql[False], cols)
+                    insert_batch(self.con, self._score_sql[False], score_rows)
             if cache_rows:
                 self._put("cache", CACHE_COLUMNS, cache_rows, True)
             if score_cache_rows:
