@@ -17,11 +17,16 @@ Heavy modules are imported inside commands, which keeps ``evalkit --help`` insta
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sys
 import threading
 from typing import Any
+
+# No pydantic plugins in the command's process: looking them up scans every installed
+# package's entry points before the first model is built (≈ 15 ms of each command).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 from typer.core import TyperGroup

@@ -176,9 +176,10 @@ class Runner:
             if is_scripted(item):
                 exchanges.append(self._start_exchange(item, provider))
                 continue
-            request, result = self._render(item, provider)
+            request = self._request(item, provider)
             key = self.calls.key(provider, request, item.repeat)[1]
-            chunk.append(_Pending(item, key, self._estimate(provider, request, result)))
+            estimate = self._estimate(provider, request, provider.request_input(request))
+            chunk.append(_Pending(item, key, estimate))
             if len(chunk) >= LOOKUP_CHUNK:
                 self._sort(chunk)
                 chunk = []
@@ -190,9 +191,10 @@ class Runner:
         self._prepared = True
         return {p.item.provider for p in self._pending}
 
-    def _estimate(self, provider: Provider, request: Request, result: Result) -> float | None:
+    def _estimate(self, provider: Provider, request: Request, sent: Any) -> float | None:
+        """A call's cost estimate from what it sends (``provider.request_input``)."""
         estimate = self.calls.pricing.estimate(
-            provider.type, provider.model, len(str(result.input)), request.params.get("max_tokens")
+            provider.type, provider.model, len(str(sent)), request.params.get("max_tokens")
         )
         if estimate is not None and request.item is not None and request.item.case.turns:
             estimate *= len(request.item.case.turns)  # at least one request per turn
@@ -220,10 +222,14 @@ class Runner:
         messages += item.case.messages
         return messages, shared
 
+    def _request(self, item: WorkItem, provider: Provider) -> Request:
+        """A single item's request."""
+        messages, shared = self._messages(item, provider)
+        return Request(messages, shared, item.prompt.params, item)
+
     def _render(self, item: WorkItem, provider: Provider) -> tuple[Request, Result]:
         """A single item's request and its unanswered result."""
-        messages, shared = self._messages(item, provider)
-        request = Request(messages, shared, item.prompt.params, item)
+        request = self._request(item, provider)
         return request, self._result(item, provider, request)
 
     def _start_exchange(self, item: WorkItem, provider: Provider) -> _Pending:
@@ -235,7 +241,7 @@ class Runner:
         result = self._result(item, provider, request)
         key = self.calls.key(provider, request, item.repeat)
         result.cache_key = key[1]
-        estimate = self._estimate(provider, request, result)
+        estimate = self._estimate(provider, request, result.input)
         return _Pending(item, key[1], estimate, conversation, request, result, key)
 
     def _walk(self, pending: list[_Pending]) -> int:
