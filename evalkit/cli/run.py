@@ -93,14 +93,13 @@ def run(
     Progress goes to stderr: a live bar on a terminal, plain lines in pipes and CI logs.
     """
     from evalkit import api
-    from evalkit.report.progress import make_progress
 
     check_verbosity(quiet, verbose)
-    progress = (
-        make_progress(err_console(), quiet=quiet, verbose=verbose)
-        if not (as_json or dry_run)
-        else None
-    )
+    progress = None
+    if not (as_json or dry_run):  # (--json prints no progress and needs no rich console)
+        from evalkit.report.progress import make_progress
+
+        progress = make_progress(err_console(), quiet=quiet, verbose=verbose)
     with wait_for_store(wait):
         evaluation = api.evaluate(
             suites or [],
