@@ -5,15 +5,18 @@ concurrency 16 with three cheap scorers (contains, regex, bleu), every result st
 
 1. the floor: `bench/floor.py`, a bare `openai.AsyncOpenAI` loop at the same concurrency doing
    the same three checks and storing nothing, run as its own command;
-2. `evalkit run --no-cache` on a fresh store (every call made, everything stored);
+2. the transport floor: `bench/floor.py --transport`, the same loop over `httpx2` with JSON
+   read by `json.loads` (evalkit's `openai` provider talks to the server this way, not through
+   the SDK, so this is the floor of evalkit's own transport; shown, not a target);
+3. `evalkit run --no-cache` on a fresh store (every call made, everything stored);
 
-alternating the two for `--rounds` rounds with streaming off, then on, comparing the medians of
-their whole-command walls (interpreter start, imports, calls, scoring, storing) and their peak
-resident memory; then
+alternating the three for `--rounds` rounds with streaming off, then on, comparing the medians
+of their whole-command walls (interpreter start, imports, calls, scoring, storing) and their
+peak resident memory; then
 
-3. a fully cached re-run (no request reaches the server; stored scores are reused), whole
+4. a fully cached re-run (no request reaches the server; stored scores are reused), whole
    command, median of the rounds;
-4. how much the DuckDB file grows per stored result.
+5. how much the DuckDB file grows per stored result.
 
     python bench/calls.py [--cases 2000] [--concurrency 16] [--rounds 3]
 
@@ -118,6 +121,7 @@ def main() -> int:
             for stream in (False, True):
                 label = "streaming on " if stream else "streaming off"
                 floor_walls, floor_rss, walls, rss, growths = [], [], [], [], []
+                bare_walls: list[float] = []
                 root = Path(tmp) / label.strip().replace(" ", "-")
                 root.mkdir()
                 make_project(root, server.base_url, n, stream)
@@ -128,6 +132,7 @@ def main() -> int:
                     wall, peak, _ = peak_rss_mb(floor_argv, root, env)
                     floor_walls.append(wall)
                     floor_rss.append(peak)
+                    bare_walls.append(peak_rss_mb([*floor_argv, "--transport"], root, env)[0])
                     run_argv = [*evalkit, "run", "--json", "--no-cache", "-j", str(j)]
                     wall, peak, out = peak_rss_mb([*run_argv, "--db", str(db)], root, env)
                     walls.append(wall)
@@ -138,8 +143,8 @@ def main() -> int:
                     growths.append(file_size(db) / n)
                     print(
                         f"[{label}] round {round_ + 1}: floor {floor_walls[-1]:.2f} s "
-                        f"({floor_rss[-1]:.0f} MB), evalkit run {walls[-1]:.2f} s "
-                        f"({rss[-1]:.0f} MB)"
+                        f"({floor_rss[-1]:.0f} MB), transport floor {bare_walls[-1]:.2f} s, "
+                        f"evalkit run {walls[-1]:.2f} s ({rss[-1]:.0f} MB)"
                     )
                 floor_wall, wall = statistics.median(floor_walls), statistics.median(walls)
                 ratio = floor_wall / wall  # = evalkit's cases/s over the floor's
@@ -149,6 +154,12 @@ def main() -> int:
                     f"({n / floor_wall:.0f} cases/s), evalkit {wall:.2f} s "
                     f"({n / wall:.0f} cases/s) -> {ratio:.2f}x the floor "
                     f"({'ok' if ratio >= 0.95 else 'BELOW 0.95x'})"
+                )
+                bare = statistics.median(bare_walls)
+                print(
+                    f"[{label}] median transport floor (httpx2, no SDK): {bare:.2f} s "
+                    f"({n / bare:.0f} cases/s) -> evalkit at {bare / wall:.2f}x of it "
+                    "(what evalkit costs on top of its own transport; no target)"
                 )
                 print(
                     f"[{label}] median peak RSS: floor {statistics.median(floor_rss):.0f} MB, "
