@@ -20,7 +20,7 @@ from typing import Any
 
 from evalkit.errors import InputError, NotFoundError, StoreError
 from evalkit.records import Result, Score
-from evalkit.store.migrations import MIGRATIONS
+from evalkit.store.migrations import MIGRATIONS, UNINDEXED_KEYS
 
 __all__ = [
     "CACHE_COLUMNS",
@@ -208,12 +208,44 @@ def _insert_sql(table: str, columns: Sequence[tuple[str, str]], replace: bool = 
     return f"{verb} INTO {table} ({names}) SELECT {selects} FROM {_BATCH}"
 
 
-def insert_batch(con: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def write_rows(
+    con: Any,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[Any, ...]],
+    replace: bool,
+) -> None:
+    """Insert ``rows``; with ``replace``, a row replaces the stored one with its key.
+
+    Tables with a primary key do that themselves (``INSERT OR REPLACE``); for the tables whose
+    key evalkit keeps unique itself (``UNINDEXED_KEYS``: no index) the rows of the batch with
+    a stored key are deleted first, and of rows sharing a key only the last is kept.
+    """
+    key = UNINDEXED_KEYS.get(table)
+    if key is None or not replace:
+        insert_batch(con, _insert_sql(table, columns, replace and key is None), rows)
+        return
+    names = [name for name, _ in columns]
+    at = [names.index(k) for k in key]
+    unique = {tuple(row[i] for i in at): row for row in rows}
+    match = " AND ".join(f't."{k}" = b."c{i}"' for k, i in zip(key, at, strict=True))
+    insert_batch(
+        con,
+        _insert_sql(table, columns, False),
+        list(unique.values()),
+        first=f"DELETE FROM {table} t USING {_BATCH} b WHERE {match}",
+    )
+
+
+def insert_batch(
+    con: Any, sql: str, rows: Sequence[tuple[Any, ...]], first: str | None = None
+) -> None:
     """Run an ``_insert_sql`` statement over ``rows`` (tuples in its column order).
 
     The rows go to DuckDB as one NumPy object array per column, which it scans and casts to
     the column types: about four times faster than the same values as list parameters
     (``unnest(?::T[])``: 2,000 results took 86 ms that way, half a cached re-run's writing).
+    ``first``: a statement run over the same batch before the insert.
     """
     import numpy as np
 
@@ -223,6 +255,8 @@ def insert_batch(con: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     }
     con.register(_BATCH, batch)
     try:
+        if first is not None:  # a statement over the same batch before the insert
+            con.execute(first)
         con.execute(sql)
     finally:
         con.unregister(_BATCH)
@@ -338,12 +372,6 @@ class Store:
         self.con = self._connect()
         if not read_only:
             self.migrate()
-        # A fresh run's result ids are new (they hash the run id), so its rows are plainly
-        # inserted; a resumed run replaces (about twice as slow with the key indexes).
-        self._result_sql = {r: _insert_sql("results", RESULT_COLUMNS, r) for r in (False, True)}
-        self._score_sql = {r: _insert_sql("scores", SCORE_COLUMNS, r) for r in (False, True)}
-        self._cache_sql = _insert_sql("cache", CACHE_COLUMNS)
-        self._score_cache_sql = _insert_sql("score_cache", SCORE_CACHE_COLUMNS)
 
     @property
     def con(self) -> Any:
@@ -573,7 +601,7 @@ class Store:
         if not rows:
             return
         with self._lock:
-            insert_batch(self.con, _insert_sql(table, columns, replace), rows)
+            write_rows(self.con, table, columns, rows, replace)
 
     # -- run writes -----------------------------------------------------------------------
     def write_batch(
@@ -606,13 +634,13 @@ class Store:
                             "DELETE FROM scores WHERE result_id IN (SELECT unnest(?))",
                             [[row[0] for row in result_rows]],
                         )
-                    insert_batch(self.con, self._result_sql[replace], result_rows)
+                    write_rows(self.con, "results", RESULT_COLUMNS, result_rows, replace)
                 if score_rows:
-                    insert_batch(self.con, self._score_sql[replace], score_rows)
+                    write_rows(self.con, "scores", SCORE_COLUMNS, score_rows, replace)
                 if cache_rows:
-                    insert_batch(self.con, self._cache_sql, cache_rows)
+                    write_rows(self.con, "cache", CACHE_COLUMNS, cache_rows, True)
                 if score_cache_rows:
-                    insert_batch(self.con, self._score_cache_sql, score_cache_rows)
+                    write_rows(self.con, "score_cache", SCORE_CACHE_COLUMNS, score_cache_rows, True)
                 self.con.execute("COMMIT")
             except Exception as exc:
                 self.con.execute("ROLLBACK")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit.errors import SetupError
-from evalkit.store.migrations import MIGRATIONS
+from evalkit.store.migrations import FILE_ONLY, MIGRATIONS, UNINDEXED_KEYS
 
 __all__ = ["DuckLakeTarget", "lake_sql", "merge_sql", "parse_target", "table_keys"]
 
@@ -68,8 +68,9 @@ def parse_target(location: str, data_path: str | None, base: Path) -> DuckLakeTa
 
 
 def table_keys() -> dict[str, tuple[str, ...]]:
-    """Each table's primary key, as the migrations declare it (applied to an in-memory
-    DuckDB once per process): what DuckLake cannot enforce, replacing writes use."""
+    """Each table's key: its primary key as the migrations declare it (applied to an
+    in-memory DuckDB once per process), or the one evalkit keeps unique itself
+    (``UNINDEXED_KEYS``): what DuckLake cannot enforce, replacing writes use."""
     global _KEYS
     with _KEYS_LOCK:
         if _KEYS is None:
@@ -86,7 +87,7 @@ def table_keys() -> dict[str, tuple[str, ...]]:
                     "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
                     "WHERE constraint_type = 'PRIMARY KEY'"
                 ).fetchall()
-            _KEYS = {str(table): tuple(columns) for table, columns in rows}
+            _KEYS = {**UNINDEXED_KEYS, **{str(table): tuple(columns) for table, columns in rows}}
         return dict(_KEYS)
 
 
@@ -95,7 +96,10 @@ _TABLE_KEY = re.compile(r",\s*PRIMARY\s+KEY\s*\([^)]*\)", re.IGNORECASE)
 
 
 def lake_sql(sql: str) -> str:
-    """A migration's SQL for DuckLake: the same, without key constraints."""
+    """A migration's SQL for DuckLake: the same, without key constraints (nothing for one that
+    only changes how a DuckDB file stores its tables)."""
+    if sql.startswith(FILE_ONLY):
+        return "SELECT 1"
     return _COLUMN_KEY.sub("", _TABLE_KEY.sub("", sql))
 
 

@@ -8,7 +8,7 @@ docs/store.md.
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS"]
+__all__ = ["FILE_ONLY", "MIGRATIONS", "UNINDEXED_KEYS"]
 
 _INITIAL = """
 CREATE TABLE runs (
@@ -194,6 +194,63 @@ _CASE_CONTEXT = """
 ALTER TABLE cases ADD COLUMN context JSON;          -- [{id, text, metadata?}]; NULL: none
 """
 
+#: Keys evalkit keeps unique itself, without an index: results, scores and the two caches grow
+#: with every run, and DuckDB (in the 1.4 storage format evalkit writes) writes a table's
+#: index out whole at every checkpoint — every run's end, each one slower as the store grew
+#: (0.4 s at 80,000 results) and three quarters of the file. Only one process writes a store
+#: at a time (``store/sharing.py``), so a write that replaces deletes the rows it replaces
+#: first (``store.db.write_rows``), as the team store, which has no indexes, does.
+UNINDEXED_KEYS: dict[str, tuple[str, ...]] = {
+    "results": ("id",),
+    "scores": ("result_id", "scorer"),
+    "cache": ("key",),
+    "score_cache": ("key",),
+}
+
+#: The first line of a migration that only changes how a DuckDB file stores its tables
+#: (nothing for the team store, whose tables have no indexes).
+FILE_ONLY = "-- file only"
+
+
+def _rebuilt(table: str, not_null: tuple[str, ...]) -> str:
+    """``table`` copied into a table of the same columns without its primary key."""
+    return (
+        f"CREATE TABLE {table}__new AS SELECT * FROM {table};\n"
+        f"DROP TABLE {table};\n"
+        f"ALTER TABLE {table}__new RENAME TO {table};\n"
+        + "".join(f"ALTER TABLE {table} ALTER COLUMN {c} SET NOT NULL;\n" for c in not_null)
+    )
+
+
+_UNINDEXED = (
+    FILE_ONLY
+    + "\n"
+    + "".join(
+        _rebuilt(table, not_null)
+        for table, not_null in (
+            (
+                "results",
+                (
+                    "id",
+                    "run_id",
+                    "suite",
+                    "case_id",
+                    "case_hash",
+                    "prompt",
+                    "prompt_name",
+                    "prompt_version",
+                    "prompt_hash",
+                    "provider",
+                    "repeat",
+                ),
+            ),
+            ("scores", ("result_id", "run_id", "scorer", "scorer_type", "signature")),
+            ("cache", ("key",)),
+            ("score_cache", ("key",)),
+        )
+    )
+)
+
 #: (number, name, SQL). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial", _INITIAL),
@@ -202,4 +259,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (4, "score cache; weighted score; invocation", _SCORE_CACHE),
     (5, "tool calls, transcripts, case conversations", _TOOLS),
     (6, "case context", _CASE_CONTEXT),
+    (7, "results, scores and caches without primary-key indexes", _UNINDEXED),
 ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -155,3 +156,72 @@ def test_read_only_store(tmp_path: Path):
     Store(path).close()
     with Store(path, read_only=True) as store, pytest.raises(duckdb.Error):
         store.execute("DELETE FROM runs")
+
+
+def _cache_row(key: str, output: str) -> tuple:
+    from evalkit.store.db import CACHE_COLUMNS
+
+    values = {name: None for name, _ in CACHE_COLUMNS}
+    values.update(key=key, output=output, created_at=datetime(2026, 1, 1))
+    return tuple(values[name] for name, _ in CACHE_COLUMNS)
+
+
+def test_a_store_from_before_migration_7_keeps_its_rows_and_loses_its_key_indexes(tmp_path):
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))  # a store as migration 6 left it: keys with indexes
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
+        "applied_at TIMESTAMP)"
+    )
+    for number, name, sql in MIGRATIONS[:6]:
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con.execute(
+        "INSERT INTO results (id, run_id, suite, case_id, case_hash, prompt, prompt_name, "
+        "prompt_version, prompt_hash, provider, repeat, output) VALUES "
+        "('a', 'r1', 's', 'c', 'h', 'p@v1', 'p', 'v1', 'ph', 'x', 0, 'kept')"
+    )
+    con.execute(
+        "INSERT INTO scores (result_id, run_id, scorer, scorer_type, signature, value) "
+        "VALUES ('a', 'r1', 'contains', 'contains', 'sig', 1)"
+    )
+    con.execute("INSERT INTO cache (key, output) VALUES ('k', 'cached')")
+    con.close()
+    with Store(path) as store:
+        assert store.fetchone("SELECT max(version) FROM schema_migrations") == (7,)
+        assert store.fetchone(
+            "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+            "AND table_name IN ('results', 'scores', 'cache', 'score_cache')"
+        ) == (0,)
+        assert store.fetchall("SELECT id, output FROM results") == [("a", "kept")]
+        assert store.fetchall("SELECT key, output FROM cache") == [("k", "cached")]
+        # required columns stay required
+        with pytest.raises(StoreError):
+            store.write_batch([_result("x", run_id=None)], [])
+        # --resume's replacing write still leaves one row per result and scorer
+        store.write_batch(
+            [_result("a", run_id="r1", output="redone")], [_score("a", 0.0)], replace=True
+        )
+        assert store.fetchall("SELECT id, output FROM results") == [("a", "redone")]
+        assert store.fetchall("SELECT result_id, value FROM scores") == [("a", 0.0)]
+
+
+def test_replacing_writes_keep_one_row_per_key_without_an_index(tmp_path: Path):
+    from evalkit.store.db import CACHE_COLUMNS
+
+    with Store(tmp_path / "e.duckdb") as store:
+        assert store.fetchone(
+            "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+            "AND table_name IN ('results', 'scores', 'cache', 'score_cache')"
+        ) == (0,)
+        store.write_batch([], [], [_cache_row("k1", "old"), _cache_row("k2", "two")])
+        # a stored key is replaced; of two rows with one key in a batch the last is kept
+        store.write_batch(
+            [], [], [_cache_row("k1", "new"), _cache_row("k3", "x"), _cache_row("k3", "y")]
+        )
+        store.insert_columns("cache", CACHE_COLUMNS, [_cache_row("k2", "again")])
+        assert store.fetchall("SELECT key, output FROM cache ORDER BY key") == [
+            ("k1", "new"),
+            ("k2", "again"),
+            ("k3", "y"),
+        ]
