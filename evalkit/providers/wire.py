@@ -93,19 +93,9 @@ class JSONClient:
                 text, data = "\n".join(data), []
                 if text.strip() == "[DONE]":
                     return
-                event = _object(text.encode())
-                if "error" in event:
-                    raise ProviderCallError(
-                        "server_error", f"error in stream: {_message(event)}", retryable=True
-                    )
-                yield event
+                yield _event(text)
             if data and data != ["[DONE]"]:  # a last event without its blank line
-                event = _object("\n".join(data).encode())
-                if "error" in event:
-                    raise ProviderCallError(
-                        "server_error", f"error in stream: {_message(event)}", retryable=True
-                    )
-                yield event
+                yield _event("\n".join(data))
         except ProviderCallError:
             raise
         except Exception as exc:
@@ -115,6 +105,16 @@ class JSONClient:
 
     async def close(self) -> None:
         await self._http.aclose()
+
+
+def _event(text: str) -> dict[str, Any]:
+    """One event's JSON object; an error event (``{"error": {...}}``) raises."""
+    event = _object(text.encode())
+    if event.get("error"):
+        raise ProviderCallError(
+            "server_error", f"error in stream: {_message(event)}", retryable=True
+        )
+    return event
 
 
 def _detail(content: bytes) -> str:
