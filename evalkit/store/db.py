@@ -226,15 +226,22 @@ def write_rows(
         insert_batch(con, _insert_sql(table, columns, replace and key is None), rows)
         return
     names = [name for name, _ in columns]
-    at = [names.index(k) for k in key]
-    unique = {tuple(row[i] for i in at): row for row in rows}
-    match = " AND ".join(f't."{k}" = b."c{i}"' for k, i in zip(key, at, strict=True))
+    match = " AND ".join(f't."{k}" = b."c{names.index(k)}"' for k in key)
     insert_batch(
         con,
         _insert_sql(table, columns, False),
-        list(unique.values()),
+        list(last_per_key(columns, key, rows).values()),
         first=f"DELETE FROM {table} t USING {_BATCH} b WHERE {match}",
     )
+
+
+def last_per_key(
+    columns: Sequence[tuple[str, str]], key: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """``{key values: row}``, the last row of each key winning (as with INSERT OR REPLACE)."""
+    names = [name for name, _ in columns]
+    at = [names.index(k) for k in key]
+    return {tuple(row[i] for i in at): row for row in rows}
 
 
 def insert_batch(

@@ -52,6 +52,7 @@ from evalkit.store.db import (
     _result_row,
     _score_row,
     insert_batch,
+    last_per_key,
     utcnow,
 )
 from evalkit.store.lake_sql import (
@@ -391,10 +392,7 @@ class DuckLakeStore(Store):
         if key is None or not all(k in names for k in key):
             insert_batch(self.con, _insert_sql(table, columns, False), rows)
             return
-        at = [names.index(k) for k in key]
-        unique: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        for row in rows:  # the last row of a key wins, as with INSERT OR REPLACE
-            unique[tuple(row[i] for i in at)] = row
+        unique = last_per_key(columns, key, rows)
         kinds = dict(columns)
         key_lists = [[k[j] for k in unique] for j in range(len(key))]
         # Only touch what exists: a DELETE that matches nothing would still be recorded.
