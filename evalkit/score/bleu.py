@@ -6,7 +6,7 @@ so BLEU from another tokenizer or sacrebleu release is never compared as if it w
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -47,7 +47,9 @@ _PLAIN_TOKENIZERS = {"13a", "intl", "char", "zh", "none"}
 _SMOOTH_DEFAULTS = {"floor": 0.1, "add-k": 1.0}
 
 
+@lru_cache(maxsize=1)
 def _sacrebleu_version() -> str:
+    """The installed sacrebleu's version (read once: every signature asks for it)."""
     from importlib.metadata import version
 
     return version("sacrebleu")
