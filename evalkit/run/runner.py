@@ -6,8 +6,9 @@ none. It keeps only each item's key and cost estimate: requests and results are 
 they are needed, so memory does not grow with the suite. A conversation
 (``evalkit.run.conversation``) keeps its exchange and is walked through the cache request by
 request, one query per depth, so a fully cached conversation starts no provider either.
-``run()`` first stores the cached answers (looked up again, chunk by chunk), then sends the
-rest: per provider, workers pull items from a queue and make each call through the call service
+``run()`` first stores the cached answers (looked up again, chunk by chunk, except the kept
+ones: a suite within one chunk is rendered and looked up once), then sends the rest: per
+provider, workers pull items from a queue and make each call through the call service
 (``evalkit.run.calls``: retries, adaptive slots, spend, ``--max-cost``). Every item ends as a
 stored ``Result``: an answer, or an error with its class.
 
@@ -106,6 +107,8 @@ class _Pending:
     request: Request | None = None
     result: Result | None = None
     full_key: tuple[dict[str, Any], str] | None = None
+    #: A single call's cached answer, kept from prepare's lookup (its last chunk only).
+    entry: CacheEntry | None = None
 
 
 class Runner:
@@ -147,8 +150,10 @@ class Runner:
         self._ready = asyncio.Event()
         self._closing = False
         self._stop = asyncio.Event()
-        #: Single calls the cache answers (their answers are read again when stored).
+        #: Single calls the cache answers (their answers are read again when stored, but for
+        #: the last chunk's, kept in ``_kept`` with their requests).
         self._hits: list[_Pending] = []
+        self._kept: list[_Pending] = []
         #: Conversations the cache answers whole (filled results).
         self._answered: list[Result] = []
         self._pending: list[_Pending] = []
@@ -179,7 +184,7 @@ class Runner:
             request = self._request(item, provider)
             key = self.calls.key(provider, request, item.repeat)[1]
             estimate = self._estimate(provider, request, provider.request_input(request))
-            chunk.append(_Pending(item, key, estimate))
+            chunk.append(_Pending(item, key, estimate, request=request))
             if len(chunk) >= LOOKUP_CHUNK:
                 self._sort(chunk)
                 chunk = []
@@ -201,14 +206,23 @@ class Runner:
         return estimate
 
     def _sort(self, chunk: list[_Pending]) -> None:
-        """Split a chunk of planned calls into cache hits and calls to make."""
+        """Split a chunk of planned calls into cache hits and calls to make. The hits of this
+        chunk keep their answers and requests, and those of the chunk before let go of theirs
+        (memory stays bounded by one chunk)."""
         if not chunk:
             return
+        for kept in self._kept:
+            kept.entry = kept.request = None
+        self._kept = []
         found = self.calls.lookup([p.key for p in chunk])
         for pending in chunk:
-            if pending.key in found and self.pool.get(pending.item.provider).needs_network:
+            entry = found.get(pending.key)
+            if entry is not None and self.pool.get(pending.item.provider).needs_network:
+                pending.entry = entry
                 self._hits.append(pending)
+                self._kept.append(pending)
             else:
+                pending.request = None  # rendered again when it is called
                 self._pending.append(pending)
 
     def _messages(self, item: WorkItem, provider: Provider) -> tuple[list[Any], dict[str, Any]]:
@@ -227,9 +241,12 @@ class Runner:
         messages, shared = self._messages(item, provider)
         return Request(messages, shared, item.prompt.params, item)
 
-    def _render(self, item: WorkItem, provider: Provider) -> tuple[Request, Result]:
-        """A single item's request and its unanswered result."""
-        request = self._request(item, provider)
+    def _render(
+        self, item: WorkItem, provider: Provider, request: Request | None = None
+    ) -> tuple[Request, Result]:
+        """A single item's request (``request``, when kept from prepare) and its unanswered
+        result."""
+        request = request or self._request(item, provider)
         return request, self._result(item, provider, request)
 
     def _start_exchange(self, item: WorkItem, provider: Provider) -> _Pending:
@@ -418,7 +435,8 @@ class Runner:
 
     async def _store_hits(self) -> None:
         """Store the answers the cache holds, a chunk at a time (looked up again, so they are
-        never all in memory); one gone since ``prepare`` becomes a call to make."""
+        never all in memory, but for those prepare kept); one gone since ``prepare`` becomes a
+        call to make."""
         answered, self._answered = self._answered, []
         for result in answered:
             self._finished(result)
@@ -428,14 +446,16 @@ class Runner:
             if self._stop.is_set():
                 return
             chunk = hits[start : start + LOOKUP_CHUNK]
-            found = await asyncio.to_thread(self.calls.lookup, [h.key for h in chunk])
+            missing = [h.key for h in chunk if h.entry is None]
+            found = await asyncio.to_thread(self.calls.lookup, missing) if missing else {}
             for pending in chunk:
-                entry = found.get(pending.key)
+                entry, request = pending.entry or found.get(pending.key), pending.request
+                pending.entry = pending.request = None
                 if entry is None:
                     self._pending.append(pending)
                     continue
                 provider = self.pool.get(pending.item.provider)
-                result = self._render(pending.item, provider)[1]
+                result = self._render(pending.item, provider, request)[1]
                 result.cache_key = pending.key
                 self._finished(_from_cache(result, entry))
                 await self._room()

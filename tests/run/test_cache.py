@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from evalkit.cli.main import app
 from evalkit.run import runner
 from evalkit.run.cache import cache_key, key_components
+from evalkit.run.calls import CallService
 from fakeserver import FakeServer
 from projects import RULES, write_project
 
@@ -127,6 +129,35 @@ def test_lookups_in_chunks_and_a_bounded_backlog_keep_the_cache_semantics(
     server.stop()  # everything is cached now: no provider is started
     assert invoke("run").exit_code == 0
     assert rows("SELECT count(*) FROM results WHERE cache_hit") == [(8 + 16,)]
+
+
+def test_a_cached_re_run_renders_and_looks_up_each_call_once_within_a_chunk(
+    project, server, monkeypatch
+):
+    assert invoke("run").exit_code == 0
+    looked: list[int] = []
+    real = CallService.lookup
+
+    def lookup(self: CallService, keys: list[str]) -> dict[str, Any]:
+        looked.append(len(keys))
+        return real(self, keys)
+
+    monkeypatch.setattr(CallService, "lookup", lookup)
+    first = invoke("run", "--json")
+    assert first.exit_code == 0, first.output
+    assert looked == [16]  # prepare's lookup; storing uses the answers and requests it kept
+    # Beyond one chunk, storing looks up again all but the last chunk's (memory stays bounded).
+    looked.clear()
+    monkeypatch.setattr(runner, "LOOKUP_CHUNK", 3)
+    second = invoke("run", "--json")
+    assert second.exit_code == 0, second.output
+    assert looked == [3, 3, 3, 3, 3, 1, 3, 3, 3, 3, 3]  # prepare 6 chunks, storing 5
+    # The same results either way.
+    ids = [json.loads(r.stdout)["runs"][0]["run_id"] for r in (first, second)]
+    columns = "case_id, prompt, output, input, params, cache_key, cache_hit, passed, score"
+    assert rows(f"SELECT {columns} FROM results WHERE run_id = '{ids[0]}' ORDER BY ALL") == rows(
+        f"SELECT {columns} FROM results WHERE run_id = '{ids[1]}' ORDER BY ALL"
+    )
 
 
 def test_no_cache_calls_again_and_errors_are_never_cached(project, server):
