@@ -30,7 +30,9 @@ def summarize_run(store: Store, run_id: str) -> dict[str, Any]:
     # Scorers in the suite's order (recorded with the run), then any others by name.
     rank = {name: i for i, name in enumerate(summaries.scorer_order(store, run_id))}
     scores.sort(key=lambda s: (rank.get(s["scorer"], len(rank)), s["scorer"]))
-    grounding = summaries.grounding_totals(store, run_id)
+    # Faithfulness totals come from judges' verdicts: no judge, nothing to read.
+    judged = any(s["type"] == "judge" for s in scores)
+    grounding = summaries.grounding_totals(store, run_id) if judged else {}
     for group in groups:
         decided = group["passed"] + group["failed"]
         group["pass_rate"] = group["passed"] / decided if decided else None
