@@ -15,7 +15,9 @@ of their whole-command walls (interpreter start, imports, calls, scoring, storin
 peak resident memory; then
 
 4. a fully cached re-run (no request reaches the server; stored scores are reused), whole
-   command, median of the rounds;
+   command, median of the rounds, alternating with its import floor: a process that only
+   starts the interpreter and imports the modules the cached re-run imports, then exits
+   (what is left of the re-run is evalkit's work; shown, not a target);
 5. how much the DuckDB file grows per stored result.
 
     python bench/calls.py [--cases 2000] [--concurrency 16] [--rounds 3]
@@ -100,6 +102,39 @@ def peak_rss_mb(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float,
     return float(marker[0]), float(marker[1]), proc.stdout
 
 
+#: Runs ``evalkit ARGS`` in this process, then prints the modules it imported.
+_LIST_IMPORTS = (
+    "import json, sys\n"
+    "sys.argv = ['evalkit', *sys.argv[1:]]\n"
+    "from evalkit.cli.main import app\n"
+    "try:\n    app()\nexcept SystemExit:\n    pass\n"
+    "sys.stderr.write('\\n@@modules ' + json.dumps(sorted(sys.modules)))\n"
+)
+#: Imports the modules named on its command line, then exits as evalkit does (no teardown).
+_IMPORT_ONLY = (
+    "import importlib, os, sys\n"
+    "for name in sys.argv[1:]:\n"
+    "    try:\n        importlib.import_module(name)\n"
+    "    except Exception:\n        pass\n"
+    "os._exit(0)\n"
+)
+
+
+def import_floor_argv(run_args: list[str], cwd: Path, env: dict[str, str]) -> list[str]:
+    """A command that imports what ``evalkit RUN_ARGS`` imports, and does nothing else."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _LIST_IMPORTS, *run_args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    modules = json.loads(proc.stderr.rsplit("@@modules ", 1)[1])
+    modules = [m for m in modules if m not in ("__main__", "evalkit.__main__")]
+    return [sys.executable, "-c", _IMPORT_ONLY, *modules]
+
+
 def file_size(db: Path) -> int:
     return sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
 
@@ -170,12 +205,13 @@ def main() -> int:
                 if stream:
                     continue
                 db = root / "bench-0.duckdb"
-                cached_walls = []
+                cached_walls, import_walls = [], []
+                rerun = ["run", "--json", "-j", str(j), "--db", str(db)]
+                imports_only = import_floor_argv(rerun, root, env)
                 before = server.stats()["total"]
                 for _ in range(args.rounds):
-                    cached_wall, _, out = peak_rss_mb(
-                        [*evalkit, "run", "--json", "-j", str(j), "--db", str(db)], root, env
-                    )
+                    import_walls.append(peak_rss_mb(imports_only, root, env)[0])
+                    cached_wall, _, out = peak_rss_mb([*evalkit, *rerun], root, env)
                     cached_walls.append(cached_wall)
                 run = json.loads(out)["runs"][0]
                 reached = server.stats()["total"] - before
@@ -187,6 +223,13 @@ def main() -> int:
                     f"reused, {reached} requests reached the server; whole command "
                     f"{cached:.2f} s median ({', '.join(f'{w:.2f}' for w in cached_walls)}) "
                     f"({'ok' if cached <= 1.0 else 'OVER 1.0 s'})"
+                )
+                floor_imports = statistics.median(import_walls)
+                print(
+                    f"[cached re-run] its import floor (the interpreter and the "
+                    f"{len(imports_only) - 2} modules it imports, nothing run): "
+                    f"{floor_imports:.2f} s median; the re-run's own work: "
+                    f"{cached - floor_imports:.2f} s"
                 )
                 ok &= hits == n and reached == 0 and cached <= 1.0
     finally:
