@@ -12,7 +12,9 @@ handling and no traceback reaches the user:
 * SIGINT / SIGTERM: during a run, ``errors.Interrupted`` (the run is marked interrupted and
   named for ``--resume``); elsewhere one line; exit 130 / 143.
 
-Heavy modules are imported inside commands, which keeps ``evalkit --help`` instant.
+Heavy modules are imported inside commands, which keeps ``evalkit --help`` instant. The
+console script (``main``) leaves without the interpreter's teardown, once exit handlers have
+run and the output is flushed (``_leave``).
 """
 
 from __future__ import annotations
