@@ -44,9 +44,15 @@ __all__ = [
 ]
 
 
+#: One encoder for every content hash (``json.dumps`` with options builds one per call).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: the input of every content hash."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

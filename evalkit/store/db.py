@@ -43,8 +43,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+#: The encoder of stored JSON columns (``json.dumps`` with options builds one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+    return None if value is None else _ENCODER.encode(value)
 
 
 #: results columns and their DuckDB types, in insert order.
@@ -134,7 +138,24 @@ def _timestamp(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None) if epoch else utcnow()
 
 
-def _result_row(r: Result) -> tuple[Any, ...]:
+#: JSON texts of objects many rows share, by ``id`` (each kept with its object, so that its id
+#: cannot be reused by another while the memo lives).
+JSONMemo = dict[int, tuple[Any, str | None]]
+
+
+def _shared_json(value: Any, memo: JSONMemo | None) -> str | None:
+    if memo is None:
+        return _json(value)
+    found = memo.get(id(value))
+    if found is None:
+        found = memo[id(value)] = (value, _json(value))
+    return found[1]
+
+
+def _result_row(r: Result, params: JSONMemo | None = None) -> tuple[Any, ...]:
+    """A result as a row of ``RESULT_COLUMNS``; ``params``: a memo for a batch whose results
+    share their params mappings (one per provider and prompt version)."""
+    params_json = _shared_json(r.params, params)
     return (
         r.id,
         r.run_id,
@@ -148,7 +169,7 @@ def _result_row(r: Result) -> tuple[Any, ...]:
         r.provider,
         r.provider_type,
         r.model,
-        _json(r.params),
+        params_json,
         r.repeat,
         _json(r.input),
         r.output,
@@ -173,14 +194,10 @@ def _result_row(r: Result) -> tuple[Any, ...]:
     )
 
 
-def _score_row(s: Score, signatures: dict[int, str | None] | None = None) -> tuple[Any, ...]:
-    if signatures is None:
-        signature_json = _json(s.signature_json)
-    else:
-        key = id(s.signature_json)
-        if key not in signatures:
-            signatures[key] = _json(s.signature_json)
-        signature_json = signatures[key]
+def _score_row(s: Score, signatures: JSONMemo | None = None) -> tuple[Any, ...]:
+    """A score as a row of ``SCORE_COLUMNS``; ``signatures``: a memo for a batch (one
+    signature per scorer)."""
+    signature_json = _shared_json(s.signature_json, signatures)
     return (
         s.result_id,
         s.run_id,
@@ -627,8 +644,9 @@ class Store:
         their old scores are dropped first. A fresh run's result ids are new, so it skips
         that scan.
         """
-        result_rows = [_result_row(r) for r in results]
-        signatures: dict[int, str | None] = {}  # one JSON text per scorer, not per score
+        params: JSONMemo = {}  # one JSON text per params mapping, not per result
+        result_rows = [_result_row(r, params) for r in results]
+        signatures: JSONMemo = {}  # one JSON text per scorer, not per score
         score_rows = [_score_row(s, signatures) for s in scores]
         if not result_rows and not score_rows and not cache_rows and not score_cache_rows:
             return

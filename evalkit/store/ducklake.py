@@ -47,6 +47,7 @@ from evalkit.store.db import (
     RESULT_COLUMNS,
     SCORE_CACHE_COLUMNS,
     SCORE_COLUMNS,
+    JSONMemo,
     Store,
     _insert_sql,
     _result_row,
@@ -427,8 +428,9 @@ class DuckLakeStore(Store):
     ) -> None:
         """Results, their scores, new cache and score-cache entries in one transaction
         (retried whole on a conflict); ``replace`` as for the DuckDB store."""
-        result_rows = [_result_row(r) for r in results]
-        signatures: dict[int, str | None] = {}
+        params: JSONMemo = {}  # one JSON text per params mapping
+        result_rows = [_result_row(r, params) for r in results]
+        signatures: JSONMemo = {}
         score_rows = [_score_row(s, signatures) for s in scores]
         if not result_rows and not score_rows and not cache_rows and not score_cache_rows:
             return

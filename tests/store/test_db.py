@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -71,6 +72,21 @@ def test_newer_schema_is_refused(tmp_path: Path):
     con.close()
     with pytest.raises(StoreError, match="newer evalkit"):
         Store(path)
+
+
+def test_shared_json_is_written_once_per_object_and_never_for_another(tmp_path: Path):
+    shared = {"temperature": 0.5}
+    with Store(tmp_path / "e.duckdb") as store:
+        store.write_batch([_result(f"s{i}", params=shared) for i in range(3)], [])
+        # Results made one at a time, each with its own params, gone once its row is built:
+        # a memo by id alone would hand a later one an earlier one's JSON.
+        store.write_batch((_result(f"g{i}", params={"seed": i}) for i in range(50)), [])
+        rows = [
+            (rid, json.loads(params))
+            for rid, params in store.fetchall("SELECT id, params FROM results ORDER BY id")
+        ]
+    assert rows[:50] == sorted((f"g{i}", {"seed": i}) for i in range(50))
+    assert rows[50:] == [(f"s{i}", {"temperature": 0.5}) for i in range(3)]
 
 
 def test_write_batch_results_and_scores(tmp_path: Path):
