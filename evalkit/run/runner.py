@@ -2,8 +2,9 @@
 
 ``prepare()`` renders every request, computes its cache key and looks the keys up in bulk
 (a query per chunk of keys); cached answers never reach a provider, so a fully cached run starts
-none. It keeps only each item's key and cost estimate: requests and results are made again when
-they are needed, so memory does not grow with the suite. A conversation
+none. It keeps only each item's key and cost estimate (and, for the cache hits of the last chunk
+it looked up, their answers and requests): requests and results are made again when they are
+needed, so memory does not grow with the suite. A conversation
 (``evalkit.run.conversation``) keeps its exchange and is walked through the cache request by
 request, one query per depth, so a fully cached conversation starts no provider either.
 ``run()`` first stores the cached answers (looked up again, chunk by chunk, except the kept
