@@ -48,9 +48,9 @@ def test_codes_as_the_interpreter_maps_them() -> None:
 def test_a_working_thread_is_waited_for() -> None:
     done = leave(
         """
-        import threading, time
-        def work():
-            time.sleep(0.3)
+        import threading
+        def work():  # still working when _leave looks: done only once the interpreter shuts
+            threading.main_thread().join()  # down the ordinary way (never after os._exit)
             print("thread finished")
         threading.Thread(target=work).start()
         _leave(4)
