@@ -108,7 +108,7 @@ _LIST_IMPORTS = (
     "sys.argv = ['evalkit', *sys.argv[1:]]\n"
     "from evalkit.cli.main import app\n"
     "try:\n    app()\nexcept SystemExit:\n    pass\n"
-    "sys.stderr.write('\\n@@modules ' + json.dumps(sorted(sys.modules)))\n"
+    "sys.stdout.write('\\n@@modules ' + json.dumps(sorted(sys.modules)))\n"
 )
 #: Imports the modules named on its command line, then exits as evalkit does (no teardown).
 _IMPORT_ONLY = (
@@ -122,15 +122,8 @@ _IMPORT_ONLY = (
 
 def import_floor_argv(run_args: list[str], cwd: Path, env: dict[str, str]) -> list[str]:
     """A command that imports what ``evalkit RUN_ARGS`` imports, and does nothing else."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _LIST_IMPORTS, *run_args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    modules = json.loads(proc.stderr.rsplit("@@modules ", 1)[1])
+    out = peak_rss_mb([sys.executable, "-c", _LIST_IMPORTS, *run_args], cwd, env)[2]
+    modules = json.loads(out.rsplit("@@modules ", 1)[1])
     modules = [m for m in modules if m not in ("__main__", "evalkit.__main__")]
     return [sys.executable, "-c", _IMPORT_ONLY, *modules]
 
