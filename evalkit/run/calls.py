@@ -248,9 +248,12 @@ class CallService:
         self.wait_s = wait_s
         #: Claims matter only for a cache shared between processes (not the run's own store).
         self._claims = cache is not None and not getattr(cache, "in_store_batches", False)
-        #: A shared cache's blocking calls (waits can last minutes) get threads of their own,
-        #: so they never hold up the store's writes in the default executor.
-        self._executor: Any = None
+        #: A shared cache's blocking calls get threads of their own, so they never hold up the
+        #: store's writes in the default executor: (quick, waits). Waits for another process's
+        #: claimed calls (minutes, at most ``wait_s``) have their own pool, so that they never
+        #: take the threads this process's claims, lookups and puts need (the other process may
+        #: be waiting for those puts: sharing one pool let two runs wait for each other).
+        self._pools: tuple[Any, Any] | None = None
         self.tally = CallTally()
         #: Set once a call was refused for ``max_cost``: the run stops making calls.
         self.over_cost = False
@@ -291,22 +294,28 @@ class CallService:
         )
 
     # -- the cache ------------------------------------------------------------------------
-    async def _shared(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a blocking cache call off the event loop (a shared cache: on its own threads)."""
+    async def _shared(self, fn: Callable[..., Any], *args: Any, wait: bool = False) -> Any:
+        """Run a blocking cache call off the event loop (a shared cache: on its own threads;
+        ``wait``: a wait for another process's call, on the pool of waits)."""
         if not self._claims:
             return await asyncio.to_thread(fn, *args)
-        if self._executor is None:
+        if self._pools is None:
             from concurrent.futures import ThreadPoolExecutor
 
             most = sum(limit.maximum for limit in self._limits.values()) or 4
-            self._executor = ThreadPoolExecutor(max(4, most), thread_name_prefix="evalkit-cache")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+            self._pools = (
+                ThreadPoolExecutor(4, thread_name_prefix="evalkit-cache"),
+                ThreadPoolExecutor(max(4, most), thread_name_prefix="evalkit-cache-wait"),
+            )
+        pool = self._pools[1] if wait else self._pools[0]
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     def close(self) -> None:
         """Let go of the shared cache's threads (waits in progress are abandoned)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        if self._pools is not None:
+            for pool in self._pools:
+                pool.shutdown(wait=False, cancel_futures=True)
+            self._pools = None
 
     def lookup(self, keys: Sequence[str]) -> dict[str, CacheEntry]:
         """Bulk lookup (the runner's prepare step); nothing when reading is off."""
@@ -413,7 +422,7 @@ class CallService:
                 claimed = await self._shared(self.cache.claim, cache_key, self.claim_ttl_s)
                 if claimed:
                     break
-                entry = await self._shared(self.cache.wait_for, cache_key, self.wait_s)
+                entry = await self._shared(self.cache.wait_for, cache_key, self.wait_s, wait=True)
                 if entry is not None:
                     return self._hit(provider, entry, purpose, began, context, request)
         budget: _Budget | None = None

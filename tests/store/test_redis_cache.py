@@ -1,8 +1,10 @@
 """The shared response cache on a real redis-server (started here): the backend itself, a run
-on another store making no call, and two concurrent runs making each call once."""
+on another store making no call, two concurrent runs making each call once, and a run waiting
+for another's calls while that one waits for its own."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -17,6 +19,11 @@ import pytest
 from typer.testing import CliRunner
 
 from evalkit.cli.main import app
+from evalkit.config import Project
+from evalkit.providers.base import Request
+from evalkit.providers.pool import ProviderPool
+from evalkit.records import Message
+from evalkit.run.calls import CallService
 from evalkit.store.cache import CacheEntry, CacheRow
 from evalkit.store.redis_cache import RedisCache
 from fakeserver import FakeServer
@@ -188,3 +195,72 @@ def test_two_concurrent_runs_make_each_call_once(in_tmp: Path, redis_url: str):
             )
             outputs.append(data["rows"])
         assert outputs[0] == outputs[1]
+
+
+def test_waits_for_another_runs_calls_leave_this_runs_own_calls_going(in_tmp: Path, redis_url):
+    """Another run has claimed four calls and stores their answers only once it has the fifth,
+    which this run claims. This run waits for those four (as many waits as its cache threads)
+    and must still claim, make and store the fifth: waits that took every thread left the
+    claim and the put queued behind them, and each run waited for the other until ``wait_s``."""
+    with FakeServer() as server:
+        _project(in_tmp, server.base_url, redis_url, "waits")
+
+        async def go() -> list[str]:
+            # waits end after wait_s: longer than the hang guard below, so that a deadlock
+            # fails the test (and leaves no thread waiting long after it)
+            service = CallService(cache=RedisCache(redis_url, "waits"), wait_s=150)
+            service.set_concurrency("fake", 1)  # the fewest cache threads: four
+            async with ProviderPool(Project.discover(in_tmp)) as pool:
+                provider = await pool.start("fake", 1)
+                requests = [
+                    Request(
+                        [Message("user", f"v1: number n{i}")],
+                        provider.effective_params({"max_tokens": 16}),
+                    )
+                    for i in range(5)
+                ]
+                keys = [service.key(provider, request, 0) for request in requests]
+                other = RedisCache(redis_url, "waits")
+                assert all(other.claim(key, 300) for _, key in keys[:4])
+
+                ended = threading.Event()
+
+                def the_other_run() -> None:
+                    # its four answers arrive once this run has stored the fifth
+                    while not other.lookup([keys[4][1]]):
+                        if ended.wait(0.01):
+                            return
+                    other.put(
+                        [
+                            CacheRow(
+                                CacheEntry(
+                                    key, f"theirs {i}", 1, 1, None, 5.0, None, "stop", "fake", None
+                                ),
+                                "openai",
+                                "fake-model",
+                                components,
+                                datetime.utcnow(),
+                            )
+                            for i, (components, key) in enumerate(keys[:4])
+                        ]
+                    )
+
+                other_run = threading.Thread(target=the_other_run)
+                other_run.start()
+                calls = [
+                    service.call(provider, request, key=key, read_cache=False)
+                    for request, key in zip(requests, keys, strict=True)
+                ]
+                try:
+                    # a hang guard: done in well under a second; the deadlock lasts wait_s
+                    outcomes = await asyncio.wait_for(asyncio.gather(*calls), 120)
+                finally:
+                    ended.set()
+                    other_run.join()
+                    service.close()
+            return [o.generation.text for o in outcomes if o.generation is not None]
+
+        texts = asyncio.run(go())
+        assert texts[:4] == [f"theirs {i}" for i in range(4)], "handed the other run's answers"
+        assert len(texts) == 5 and len(server.requests) == 1, "this run made only its own call"
+        assert server.requests[0].body["messages"][0]["content"] == "v1: number n4"
