@@ -23,6 +23,7 @@ import asyncio
 import collections
 import dataclasses
 import random
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -254,6 +255,9 @@ class CallService:
         #: take the threads this process's claims, lookups and puts need (the other process may
         #: be waiting for those puts: sharing one pool let two runs wait for each other).
         self._pools: tuple[Any, Any] | None = None
+        #: Set by ``close``: waits still in progress give up (an interrupted run leaves
+        #: promptly instead of waiting, at exit, for calls it no longer needs).
+        self._leaving = threading.Event()
         self.tally = CallTally()
         #: Set once a call was refused for ``max_cost``: the run stops making calls.
         self.over_cost = False
@@ -311,7 +315,8 @@ class CallService:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     def close(self) -> None:
-        """Let go of the shared cache's threads (waits in progress are abandoned)."""
+        """Let go of the shared cache's threads (waits in progress give up within a second)."""
+        self._leaving.set()
         if self._pools is not None:
             for pool in self._pools:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -422,7 +427,9 @@ class CallService:
                 claimed = await self._shared(self.cache.claim, cache_key, self.claim_ttl_s)
                 if claimed:
                     break
-                entry = await self._shared(self.cache.wait_for, cache_key, self.wait_s, wait=True)
+                entry = await self._shared(
+                    self.cache.wait_for, cache_key, self.wait_s, self._leaving, wait=True
+                )
                 if entry is not None:
                     return self._hit(provider, entry, purpose, began, context, request)
         budget: _Budget | None = None

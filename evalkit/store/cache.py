@@ -15,10 +15,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evalkit.records import Generation, ToolCall
 from evalkit.store.db import CACHE_COLUMNS, Store, utcnow
+
+if TYPE_CHECKING:
+    import threading
 
 __all__ = [
     "CacheEntry",
@@ -96,12 +99,14 @@ class CacheRow:
 class ResponseCache(Protocol):
     """Where answers are cached. Lookups are bulk and synchronous (the call service runs them
     in a worker thread); ``claim``/``wait_for``/``release`` let concurrent processes sharing a
-    cache make each call once."""
+    cache make each call once (``wait_for`` gives up, with None, once ``stop`` is set)."""
 
     def lookup(self, keys: Sequence[str]) -> dict[str, CacheEntry]: ...
     def put(self, rows: Sequence[CacheRow]) -> None: ...
     def claim(self, key: str, ttl_s: float) -> bool: ...
-    def wait_for(self, key: str, timeout_s: float) -> CacheEntry | None: ...
+    def wait_for(
+        self, key: str, timeout_s: float, stop: threading.Event | None = None
+    ) -> CacheEntry | None: ...
     def release(self, key: str) -> None: ...
     def stats(self) -> dict[str, Any]: ...
     def clear(self, older_than: timedelta | None) -> int: ...
@@ -169,7 +174,9 @@ class DuckDBCache:
     def claim(self, key: str, ttl_s: float) -> bool:
         return True
 
-    def wait_for(self, key: str, timeout_s: float) -> CacheEntry | None:
+    def wait_for(
+        self, key: str, timeout_s: float, stop: threading.Event | None = None
+    ) -> CacheEntry | None:
         return self.lookup([key]).get(key)
 
     def release(self, key: str) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -237,14 +238,17 @@ class RedisCache:
         if token is not None:
             self._release(keys=[self._claim(key), self._channel(key)], args=[token])
 
-    def wait_for(self, key: str, timeout_s: float) -> CacheEntry | None:
+    def wait_for(
+        self, key: str, timeout_s: float, stop: threading.Event | None = None
+    ) -> CacheEntry | None:
         """Wait until another caller's claimed call is stored (its entry), or the claim is
-        released or lapses, or ``timeout_s`` passes (None: make the call yourself)."""
+        released or lapses, or ``timeout_s`` passes (None: make the call yourself), or
+        ``stop`` is set (None, within ``recheck_s``: the caller is leaving)."""
         deadline = time.monotonic() + timeout_s
         pubsub = self.r.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self._channel(key))
-            while True:
+            while stop is None or not stop.is_set():
                 # (re)check after subscribing, so an answer stored meanwhile is not missed
                 entry = self._decode(key, self.r.get(self._entry(key)))
                 if entry is not None:
@@ -258,6 +262,7 @@ class RedisCache:
                 message = pubsub.get_message(timeout=min(left, self.recheck_s))
                 if message and message.get("data") == "released":
                     return None
+            return None
         finally:
             pubsub.close()
 

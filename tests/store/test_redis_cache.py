@@ -264,3 +264,38 @@ def test_waits_for_another_runs_calls_leave_this_runs_own_calls_going(in_tmp: Pa
         assert texts[:4] == [f"theirs {i}" for i in range(4)], "handed the other run's answers"
         assert len(texts) == 5 and len(server.requests) == 1, "this run made only its own call"
         assert server.requests[0].body["messages"][0]["content"] == "v1: number n4"
+
+
+def test_a_run_that_leaves_gives_up_its_waits(in_tmp: Path, redis_url: str):
+    """A run interrupted while it waits for a call another run claimed gives the wait up when
+    its call service closes: the waiting thread ends (the interpreter's exit joins it), not
+    after ``wait_s``; and no call is made for it."""
+    with FakeServer() as server:
+        _project(in_tmp, server.base_url, redis_url, "leaving")
+
+        async def go() -> list[threading.Thread]:
+            service = CallService(cache=RedisCache(redis_url, "leaving"), wait_s=150)
+            async with ProviderPool(Project.discover(in_tmp)) as pool:
+                provider = await pool.start("fake", 1)
+                request = Request(
+                    [Message("user", "v1: number n1")],
+                    provider.effective_params({"max_tokens": 16}),
+                )
+                key = service.key(provider, request, 0)
+                other = RedisCache(redis_url, "leaving")
+                assert other.claim(key[1], 300)
+                call = asyncio.ensure_future(
+                    service.call(provider, request, key=key, read_cache=False)
+                )
+                channel = other._channel(key[1])
+                while not other.r.pubsub_numsub(channel)[0][1]:  # until the wait listens
+                    await asyncio.sleep(0.01)
+                call.cancel()  # the run is interrupted
+                service.close()
+            return [t for t in threading.enumerate() if t.name.startswith("evalkit-cache-wait")]
+
+        waits = asyncio.run(go())
+        for thread in waits:
+            thread.join(60)  # a hang guard: a wait checks for leaving every recheck_s (1 s)
+        assert waits and not any(t.is_alive() for t in waits)
+        assert server.requests == []
