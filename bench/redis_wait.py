@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from evalkit.run.cache import CacheEntry
+from evalkit.store.cache import CacheEntry
 from evalkit.store.redis_cache import RedisCache
 from evalkit.store.response_cache import CacheRow
 from services import redis_server
