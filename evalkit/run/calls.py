@@ -315,7 +315,7 @@ class CallService:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     def close(self) -> None:
-        """Let go of the shared cache's threads (waits in progress give up within a second)."""
+        """Let go of the shared cache's threads (waits in progress give up within 0.1 s)."""
         self._leaving.set()
         if self._pools is not None:
             for pool in self._pools:

@@ -118,6 +118,10 @@ def _naive(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
+#: How often a wait given a ``stop`` event looks at it (no command is sent to do so).
+STOP_POLL_S = 0.1
+
+
 class RedisCache:
     """A ``ResponseCache`` in Redis (see the module docstring)."""
 
@@ -243,25 +247,35 @@ class RedisCache:
     ) -> CacheEntry | None:
         """Wait until another caller's claimed call is stored (its entry), or the claim is
         released or lapses, or ``timeout_s`` passes (None: make the call yourself), or
-        ``stop`` is set (None, within ``recheck_s``: the caller is leaving)."""
+        ``stop`` is set (None, within ``STOP_POLL_S``: the caller is leaving).
+
+        The entry and the claim are read after subscribing (an answer stored meanwhile is not
+        missed), on every message and every ``recheck_s``; ``stop`` is looked at in between,
+        without a command."""
         deadline = time.monotonic() + timeout_s
         pubsub = self.r.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self._channel(key))
+            check = 0.0  # when to read the entry and the claim next
             while stop is None or not stop.is_set():
-                # (re)check after subscribing, so an answer stored meanwhile is not missed
-                entry = self._decode(key, self.r.get(self._entry(key)))
-                if entry is not None:
-                    return entry
-                if not self.r.exists(self._claim(key)):
-                    # stored between the two reads (a put removes the claim), or given up
-                    return self._decode(key, self.r.get(self._entry(key)))
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                if now >= check:
+                    entry = self._decode(key, self.r.get(self._entry(key)))
+                    if entry is not None:
+                        return entry
+                    if not self.r.exists(self._claim(key)):
+                        # stored between the two reads (a put removes the claim), or given up
+                        return self._decode(key, self.r.get(self._entry(key)))
+                    check = now + self.recheck_s
+                left = deadline - now
                 if left <= 0:
                     return None
-                message = pubsub.get_message(timeout=min(left, self.recheck_s))
+                listen = min(left, check - now, STOP_POLL_S if stop is not None else left)
+                message = pubsub.get_message(timeout=listen)
                 if message and message.get("data") == "released":
                     return None
+                if message:
+                    check = 0.0  # an answer was stored: read it now
             return None
         finally:
             pubsub.close()

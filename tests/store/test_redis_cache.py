@@ -296,6 +296,6 @@ def test_a_run_that_leaves_gives_up_its_waits(in_tmp: Path, redis_url: str):
 
         waits = asyncio.run(go())
         for thread in waits:
-            thread.join(60)  # a hang guard: a wait checks for leaving every recheck_s (1 s)
+            thread.join(60)  # a hang guard: a wait looks at its stop event every 0.1 s
         assert waits and not any(t.is_alive() for t in waits)
         assert server.requests == []
