@@ -47,28 +47,41 @@ def _rows(root: Path, sql: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
-def test_resume_finishes_without_duplicates(tmp_path, server, how):
-    write_project(tmp_path, server.base_url)
-    proc = _evalkit("run", "-j", "1", cwd=tmp_path)
-    _wait_requests(server, 8)
-    time.sleep(0.7)  # let a flush happen
-    proc.send_signal(how)
-    _, err = proc.communicate(timeout=60)
-    if how == signal.SIGINT:
-        assert proc.returncode == 130, err
-        assert "--resume" in err
-        assert _rows(tmp_path, "SELECT status FROM runs") == [("interrupted",)]
-    else:
-        assert proc.returncode == -signal.SIGKILL
-        assert _rows(tmp_path, "SELECT status FROM runs") == [("running",)]
-    (stored,) = _rows(tmp_path, "SELECT count(*) FROM results")[0]
-    assert 0 < stored < 16
-    server.reset_log()
-
-    resumed = _evalkit("run", "--resume", "last", "-j", "4", cwd=tmp_path)
-    _out, err = resumed.communicate(timeout=120)
-    assert resumed.returncode == 0, err
-    assert len(server.requests) == 16 - stored, "only the missing calls are made again"
+def test_resume_finishes_without_duplicates(tmp_path, how):
+    """Six answers, then the seventh call hangs; once a reader has seen stored results (the
+    run lets a reader in only after writing a batch), the run is killed or interrupted, and
+    ``--resume`` makes exactly the missing calls."""
+    server = FakeServer(rules=RULES, latency_ms=150, schedule=["ok"] * 6 + ["hang"] * 10)
+    with server:
+        write_project(tmp_path, server.base_url)
+        proc = _evalkit("run", "-j", "1", cwd=tmp_path)
+        _wait_requests(server, 7)  # six answered, the seventh hangs
+        seen = subprocess.run(
+            [sys.executable, "-m", "evalkit", "query", "SELECT count(*) AS n FROM results"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert seen.returncode == 0, seen.stderr
+        proc.send_signal(how)
+        _, err = proc.communicate(timeout=60)
+        if how == signal.SIGINT:
+            assert proc.returncode == 130, err
+            assert "--resume" in err
+            assert _rows(tmp_path, "SELECT status FROM runs") == [("interrupted",)]
+        else:
+            assert proc.returncode == -signal.SIGKILL
+            assert _rows(tmp_path, "SELECT status FROM runs") == [("running",)]
+        (stored,) = _rows(tmp_path, "SELECT count(*) FROM results")[0]
+        # a SIGKILL keeps what was written (at least what the reader saw); a SIGINT all six
+        assert 0 < stored <= 6 and (how == signal.SIGKILL or stored == 6)
+        server.configure(schedule=[])  # no more hangs
+        server.reset_log()
+        resumed = _evalkit("run", "--resume", "last", "-j", "4", cwd=tmp_path)
+        _out, err = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, err
+        assert len(server.requests) == 16 - stored, "only the missing calls are made again"
     assert _rows(
         tmp_path,
         "SELECT count(*), count(DISTINCT id), "
