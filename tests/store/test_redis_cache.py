@@ -1,6 +1,6 @@
 """The shared response cache on a real redis-server (started here): the backend itself, a run
-on another store making no call, two concurrent runs making each call once, and a run waiting
-for another's calls while that one waits for its own."""
+on another store making no call, two concurrent runs making each call once, a run waiting for
+another's calls while that one waits for its own, and a run that leaves giving its waits up."""
 
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ def test_two_concurrent_runs_make_each_call_once(in_tmp: Path, redis_url: str):
         assert outputs[0] == outputs[1]
 
 
-def test_waits_for_another_runs_calls_leave_this_runs_own_calls_going(in_tmp: Path, redis_url):
+def test_waits_for_another_runs_calls_leave_this_runs_own_calls_going(in_tmp: Path, redis_url: str):
     """Another run has claimed four calls and stores their answers only once it has the fifth,
     which this run claims. This run waits for those four (as many waits as its cache threads)
     and must still claim, make and store the fifth: waits that took every thread left the
@@ -206,9 +206,9 @@ def test_waits_for_another_runs_calls_leave_this_runs_own_calls_going(in_tmp: Pa
         _project(in_tmp, server.base_url, redis_url, "waits")
 
         async def go() -> list[str]:
-            # waits end after wait_s: longer than the hang guard below, so that a deadlock
-            # fails the test (and leaves no thread waiting long after it)
-            service = CallService(cache=RedisCache(redis_url, "waits"), wait_s=150)
+            # No time limit here: a deadlock lasts until the other run's claims lapse (300 s),
+            # then this run makes those calls itself, and the assertions below fail.
+            service = CallService(cache=RedisCache(redis_url, "waits"))
             service.set_concurrency("fake", 1)  # the fewest cache threads: four
             async with ProviderPool(Project.discover(in_tmp)) as pool:
                 provider = await pool.start("fake", 1)
@@ -252,8 +252,7 @@ def test_waits_for_another_runs_calls_leave_this_runs_own_calls_going(in_tmp: Pa
                     for request, key in zip(requests, keys, strict=True)
                 ]
                 try:
-                    # a hang guard: done in well under a second; the deadlock lasts wait_s
-                    outcomes = await asyncio.wait_for(asyncio.gather(*calls), 120)
+                    outcomes = await asyncio.gather(*calls)
                 finally:
                     ended.set()
                     other_run.join()
@@ -268,13 +267,13 @@ def test_waits_for_another_runs_calls_leave_this_runs_own_calls_going(in_tmp: Pa
 
 def test_a_run_that_leaves_gives_up_its_waits(in_tmp: Path, redis_url: str):
     """A run interrupted while it waits for a call another run claimed gives the wait up when
-    its call service closes: the waiting thread ends (the interpreter's exit joins it), not
-    after ``wait_s``; and no call is made for it."""
+    its call service closes: the waiting thread ends (the interpreter's exit joins it) while
+    the other run's claim still holds, not once it lapses; and no call is made for it."""
     with FakeServer() as server:
         _project(in_tmp, server.base_url, redis_url, "leaving")
 
-        async def go() -> list[threading.Thread]:
-            service = CallService(cache=RedisCache(redis_url, "leaving"), wait_s=150)
+        async def go() -> tuple[list[threading.Thread], RedisCache, str]:
+            service = CallService(cache=RedisCache(redis_url, "leaving"))
             async with ProviderPool(Project.discover(in_tmp)) as pool:
                 provider = await pool.start("fake", 1)
                 request = Request(
@@ -292,10 +291,14 @@ def test_a_run_that_leaves_gives_up_its_waits(in_tmp: Path, redis_url: str):
                     await asyncio.sleep(0.01)
                 call.cancel()  # the run is interrupted
                 service.close()
-            return [t for t in threading.enumerate() if t.name.startswith("evalkit-cache-wait")]
+            waits = [t for t in threading.enumerate() if t.name.startswith("evalkit-cache-wait")]
+            return waits, other, key[1]
 
-        waits = asyncio.run(go())
+        waits, other, key = asyncio.run(go())
+        assert waits
         for thread in waits:
-            thread.join(60)  # a hang guard: a wait looks at its stop event every 0.1 s
-        assert waits and not any(t.is_alive() for t in waits)
+            thread.join()
+        # the wait ended because the run left: the other run's claim still holds (it lapses
+        # after 300 s, which would also have ended the wait) and no answer is stored
+        assert other.r.exists(other._claim(key)) and other.lookup([key]) == {}
         assert server.requests == []
