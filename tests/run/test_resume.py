@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -57,13 +58,21 @@ def test_resume_finishes_without_duplicates(tmp_path, how):
         proc = _evalkit("run", "-j", "1", cwd=tmp_path)
         _wait_requests(server, 7)  # six answered, the seventh hangs
         seen = subprocess.run(
-            [sys.executable, "-m", "evalkit", "query", "SELECT count(*) AS n FROM results"],
+            [
+                sys.executable,
+                "-m",
+                "evalkit",
+                "query",
+                "SELECT count(*) AS n FROM results",
+                "--json",
+            ],
             cwd=tmp_path,
             capture_output=True,
             text=True,
             timeout=120,
         )
         assert seen.returncode == 0, seen.stderr
+        (read,) = json.loads(seen.stdout)["rows"]
         proc.send_signal(how)
         _, err = proc.communicate(timeout=60)
         if how == signal.SIGINT:
@@ -75,7 +84,7 @@ def test_resume_finishes_without_duplicates(tmp_path, how):
             assert _rows(tmp_path, "SELECT status FROM runs") == [("running",)]
         (stored,) = _rows(tmp_path, "SELECT count(*) FROM results")[0]
         # a SIGKILL keeps what was written (at least what the reader saw); a SIGINT all six
-        assert 0 < stored <= 6 and (how == signal.SIGKILL or stored == 6)
+        assert 0 < read["n"] <= stored <= 6 and (how == signal.SIGKILL or stored == 6)
         server.configure(schedule=[])  # no more hangs
         server.reset_log()
         resumed = _evalkit("run", "--resume", "last", "-j", "4", cwd=tmp_path)
